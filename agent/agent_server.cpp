@@ -1,0 +1,309 @@
+#include "agent_server.h"
+
+#include <bit>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <stdexcept>
+#include <unistd.h>
+#include <vector>
+
+#include "blender_version.h"
+#include "exr_file.h"
+#include "png_file.h"
+#include "transport.h"
+#include "worker_script.h"
+
+namespace bnr::agent {
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::string host_name() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "agent";
+  return buf;
+}
+
+fs::path make_temp_dir() {
+  std::string pattern = (fs::temp_directory_path() / "bnr-agent-XXXXXX").string();
+  if (mkdtemp(pattern.data()) == nullptr)
+    throw std::runtime_error("cannot create a work directory: " + std::string(std::strerror(errno)));
+  return pattern;
+}
+
+void write_file(const fs::path& path, std::string_view bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  if (!out) throw std::runtime_error("cannot write " + path.string());
+}
+
+// A file name the job's scene can safely live under, whatever the broker called it.
+std::string safe_job_dir_name(const std::string& job_id) {
+  std::string out = "job-";
+  for (char c : job_id) out += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+  return out.substr(0, 80);
+}
+
+}  // namespace
+
+AgentServer::AgentServer(AgentConfig config)
+    : config_(std::move(config)), context_(1), socket_(context_, zmq::socket_type::router) {
+  if (config_.name.empty()) config_.name = host_name();
+  blender_version_ = check_blender(config_.blender).str();
+
+  owns_work_dir_ = config_.work_dir.empty();
+  work_dir_ = owns_work_dir_ ? make_temp_dir() : config_.work_dir;
+  fs::create_directories(work_dir_);
+  script_path_ = work_dir_ / "bnr_blender_worker.py";
+  write_file(script_path_, kWorkerScript);
+
+  socket_.set(zmq::sockopt::maxmsgsize, protocol::kMaxFrameBytes);
+  socket_.set(zmq::sockopt::linger, 1000);
+  const std::string endpoint =
+      "tcp://" + config_.bind + ":" + (config_.port == 0 ? std::string("*") : std::to_string(config_.port));
+  try {
+    socket_.bind(endpoint);
+  } catch (const zmq::error_t& e) {
+    throw std::runtime_error("cannot listen on " + endpoint + ": " + e.what());
+  }
+  const std::string last = socket_.get(zmq::sockopt::last_endpoint);
+  port_ = std::stoi(last.substr(last.rfind(':') + 1));
+  log("listening on port " + std::to_string(port_) + " as '" + config_.name + "', Blender " +
+      blender_version_ + (config_.threads > 0 ? ", " + std::to_string(config_.threads) + " threads" : ""));
+}
+
+AgentServer::~AgentServer() {
+  job_.reset();  // stops Blender before its files go
+  std::error_code ec;
+  if (owns_work_dir_) fs::remove_all(work_dir_, ec);
+}
+
+void AgentServer::log(const std::string& line) const {
+  if (!config_.quiet) std::cerr << "bnr-agent: " << line << std::endl;
+}
+
+void AgentServer::send(const protocol::Message& message, std::string_view bulk) {
+  if (!job_) return;
+  if (!protocol::send_message(socket_, message, bulk, job_->broker))
+    log(std::string("could not send ") + protocol::kind_name(message) + " to the broker");
+  job_->last_sent = Clock::now();
+}
+
+void AgentServer::run(const volatile std::sig_atomic_t& stop) {
+  while (stop == 0) {
+    std::vector<zmq::pollitem_t> items = {{static_cast<void*>(socket_), 0, ZMQ_POLLIN, 0}};
+    if (job_ && job_->blender) {
+      items.push_back({nullptr, job_->blender->reply_fd(), ZMQ_POLLIN, 0});
+      items.push_back({nullptr, job_->blender->log_fd(), ZMQ_POLLIN, 0});
+    }
+    try {
+      zmq::poll(items, std::chrono::milliseconds(200));
+    } catch (const zmq::error_t& e) {
+      if (e.num() != EINTR) throw;
+    }
+    const auto now = Clock::now();
+    handle_network(now);
+    if (job_ && job_->blender) handle_worker(now);
+    if (job_ && now - job_->last_sent >= config_.heartbeat_interval)
+      send(protocol::Heartbeat{job_->open.job_id});
+    if (job_ && now - job_->last_heard > config_.broker_timeout) end_job("the broker went silent");
+  }
+  if (job_) end_job("the agent is stopping");
+}
+
+void AgentServer::handle_network(Clock::time_point now) {
+  while (auto received = protocol::receive_message(socket_, /*router=*/true)) {
+    if (!received->decoded.packet) {
+      ++malformed_;
+      log("dropped a message (" + std::to_string(malformed_) + " so far): " + received->decoded.error);
+      // Tell an honest peer with another version why; garbage gets the same one-line answer.
+      protocol::send_message(socket_, protocol::Refused{received->decoded.error}, {}, received->routing_id);
+      continue;
+    }
+    handle_message(received->routing_id, received->decoded.packet->message,
+                   received->decoded.packet->bulk, now);
+  }
+}
+
+void AgentServer::handle_message(const std::string& from, const protocol::Message& message,
+                                 std::string_view bulk, Clock::time_point now) {
+  if (const auto* open = std::get_if<protocol::OpenJob>(&message)) {
+    open_job(from, *open, bulk, now);
+    return;
+  }
+  const bool ours = job_ && job_->broker == from;
+  if (!ours) {
+    if (!std::holds_alternative<protocol::Heartbeat>(message) &&
+        !std::holds_alternative<protocol::CloseJob>(message))
+      protocol::send_message(socket_, protocol::Refused{"no open job from this broker"}, {}, from);
+    return;
+  }
+  job_->last_heard = now;
+  if (const auto* region = std::get_if<protocol::RenderRegion>(&message)) {
+    if (region->job_id != job_->open.job_id) return;
+    job_->queue.push_back(*region);
+    start_next_region(now);
+  } else if (const auto* close = std::get_if<protocol::CloseJob>(&message)) {
+    if (close->job_id == job_->open.job_id) end_job("the broker closed the job");
+  }
+}
+
+void AgentServer::open_job(const std::string& from, const protocol::OpenJob& open,
+                           std::string_view scene, Clock::time_point now) {
+  if (job_ && job_->broker != from) {
+    protocol::send_message(socket_, protocol::Refused{"busy with another broker's job"}, {}, from);
+    return;
+  }
+  if (job_) end_job("the broker opened a new job");
+  job_.emplace();
+  job_->broker = from;
+  job_->open = open;
+  job_->last_heard = now;
+  job_->last_sent = now;
+  job_->dir = work_dir_ / safe_job_dir_name(open.job_id);
+  log("job " + open.job_id + ": loading " + open.scene_name + " (" + std::to_string(scene.size() / 1024) + " KiB)");
+  try {
+    fs::remove_all(job_->dir);
+    fs::create_directories(job_->dir);
+    const fs::path scene_path = job_->dir / "scene.blend";
+    write_file(scene_path, scene);
+    BlenderConfig bc;
+    bc.blender = config_.blender;
+    bc.threads = config_.threads;
+    bc.scene = scene_path;
+    bc.script = script_path_;
+    bc.no_denoise = open.no_denoise;
+    job_->blender = std::make_unique<BlenderProcess>(bc);
+  } catch (const std::exception& e) {
+    fail_job(e.what());
+  }
+}
+
+void AgentServer::handle_worker(Clock::time_point now) {
+  job_->blender->read_log();
+  for (const WorkerLine& line : job_->blender->read_replies()) {
+    if (line.kind == "ready") {
+      try {
+        job_->scene = scene_info_from_ready(line);
+      } catch (const std::exception& e) {
+        fail_job(e.what());
+        return;
+      }
+      job_->ready = true;
+      log("job " + job_->open.job_id + ": scene ready, " + std::to_string(job_->scene.width) + "x" +
+          std::to_string(job_->scene.height));
+      send(protocol::JobReady{job_->open.job_id,
+                              {config_.name, config_.name + ":" + std::to_string(port_), config_.threads,
+                               blender_version_},
+                              job_->scene});
+      start_next_region(now);
+    } else if (line.kind == "error") {
+      fail_job(line.get("message"));
+      return;
+    } else if (line.kind == "done") {
+      finish_region(line);
+      start_next_region(now);
+    } else if (line.kind == "failed") {
+      if (job_->rendering) {
+        const std::string reason = line.get("message");
+        log("region " + std::to_string(job_->rendering->region_id) + " failed: " + reason);
+        send(protocol::RegionFailed{job_->open.job_id, job_->rendering->region_id, reason});
+        job_->rendering.reset();
+      }
+      start_next_region(now);
+    }
+    if (!job_) return;
+  }
+  if (job_->blender->ended()) {
+    job_->blender->read_log();
+    fail_job("Blender exited: " + job_->blender->blender_reason());
+  }
+}
+
+void AgentServer::finish_region(const WorkerLine& done) {
+  if (!job_->rendering) return;
+  const protocol::RenderRegion region = *job_->rendering;
+  job_->rendering.reset();
+  const fs::path region_dir = job_->dir / ("r" + std::to_string(region.region_id));
+  const double seconds = std::chrono::duration<double>(Clock::now() - job_->render_started).count();
+  try {
+    const std::vector<std::string> pngs = done.list("png");
+    const std::vector<std::string> exrs = done.list("exr");
+    const std::uint32_t views = job_->scene.view_count();
+    if (pngs.size() != views || (job_->open.want_exr && exrs.size() != views))
+      throw std::runtime_error("Blender wrote " + std::to_string(pngs.size()) + " images for " +
+                               std::to_string(views) + " views");
+    const protocol::Rect& r = region.rect;
+    std::string bulk;
+    bulk.reserve(protocol::region_payload_bytes(r, views, job_->open.want_exr));
+    const auto check_size = [&](int w, int h, const std::string& file) {
+      if (w != r.width() || h != r.height())
+        throw std::runtime_error("Blender rendered " + std::to_string(w) + "x" + std::to_string(h) +
+                                 " pixels for a " + std::to_string(r.width()) + "x" +
+                                 std::to_string(r.height()) + " region (" + file + ")");
+    };
+    static_assert(std::endian::native == std::endian::little, "the wire carries little-endian pixels");
+    for (const std::string& file : pngs) {
+      const tools::Image16 image = tools::read_png(file);
+      check_size(image.width, image.height, file);
+      bulk.append(reinterpret_cast<const char*>(image.rgba.data()), image.rgba.size() * sizeof(std::uint16_t));
+    }
+    if (job_->open.want_exr) {
+      for (const std::string& file : exrs) {
+        const tools::ImageF image = tools::read_exr(file);
+        check_size(image.width, image.height, file);
+        bulk.append(reinterpret_cast<const char*>(image.rgba.data()), image.rgba.size() * sizeof(float));
+      }
+    }
+    send(protocol::RegionDone{job_->open.job_id, region.region_id, r, views, job_->open.want_exr, seconds},
+         bulk);
+    ++job_->regions_done;
+  } catch (const std::exception& e) {
+    log("region " + std::to_string(region.region_id) + " failed: " + e.what());
+    send(protocol::RegionFailed{job_->open.job_id, region.region_id, e.what()});
+  }
+  std::error_code ec;
+  fs::remove_all(region_dir, ec);
+}
+
+void AgentServer::start_next_region(Clock::time_point now) {
+  if (!job_ || !job_->ready || job_->rendering || job_->queue.empty()) return;
+  protocol::RenderRegion region = job_->queue.front();
+  job_->queue.pop_front();
+  const protocol::Rect frame{0, 0, job_->scene.width, job_->scene.height};
+  if (!frame.contains(region.rect)) {
+    send(protocol::RegionFailed{job_->open.job_id, region.region_id, "region lies outside the frame"});
+    start_next_region(now);
+    return;
+  }
+  const fs::path region_dir = job_->dir / ("r" + std::to_string(region.region_id));
+  std::error_code ec;
+  fs::remove_all(region_dir, ec);
+  fs::create_directories(region_dir, ec);
+  job_->blender->send(render_command(region.region_id, region.rect, job_->scene.width, job_->scene.height,
+                                     region_dir.string(), job_->open.want_exr));
+  job_->rendering = region;
+  job_->render_started = now;
+}
+
+void AgentServer::fail_job(const std::string& reason) {
+  log("job " + job_->open.job_id + " failed: " + reason);
+  send(protocol::JobFailed{job_->open.job_id, reason});
+  end_job(nullptr);
+}
+
+void AgentServer::end_job(const char* why) {
+  if (why != nullptr)
+    log("job " + job_->open.job_id + " ended (" + why + ") after " + std::to_string(job_->regions_done) +
+        " regions");
+  const fs::path dir = job_->dir;
+  job_.reset();
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+}
+
+}  // namespace bnr::agent

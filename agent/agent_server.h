@@ -1,0 +1,88 @@
+// bnr-agent's event loop: one ROUTER socket for brokers, one Blender process per job, one
+// thread. Brokers send OpenJob (with the .blend), then RenderRegion requests that queue here;
+// the agent renders them one after another in the same Blender and returns the pixels.
+#pragma once
+
+#include <chrono>
+#include <csignal>
+#include <cstdint>
+#include <deque>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <zmq.hpp>
+
+#include "blender_process.h"
+#include "messages.h"
+
+namespace bnr::agent {
+
+struct AgentConfig {
+  int port = 7300;               // 0: any free port, printed as "port N" on stdout
+  std::string bind = "*";        // interface address to listen on
+  int threads = 0;               // Blender render threads, 0 = all cores
+  std::string name;              // defaults to the host name
+  std::string blender = "blender";
+  bool mdns = true;
+  bool quiet = false;
+  std::chrono::milliseconds heartbeat_interval{1000};
+  std::chrono::milliseconds broker_timeout{30000};  // a silent broker's job is dropped
+  std::filesystem::path work_dir;  // empty: a fresh directory under the system temp dir
+};
+
+class AgentServer {
+ public:
+  // Checks Blender and binds the socket. Throws std::runtime_error with a one-line reason.
+  explicit AgentServer(AgentConfig config);
+  ~AgentServer();
+  AgentServer(const AgentServer&) = delete;
+  AgentServer& operator=(const AgentServer&) = delete;
+
+  [[nodiscard]] int port() const { return port_; }
+  // Serves until `stop` becomes non-zero (set from a signal handler).
+  void run(const volatile std::sig_atomic_t& stop);
+
+ private:
+  struct Job {
+    std::string broker;  // ZeroMQ routing id of the broker that opened it
+    protocol::OpenJob open;
+    std::filesystem::path dir;
+    std::unique_ptr<BlenderProcess> blender;
+    bool ready = false;
+    protocol::SceneInfo scene;
+    std::deque<protocol::RenderRegion> queue;
+    std::optional<protocol::RenderRegion> rendering;
+    std::chrono::steady_clock::time_point render_started;
+    std::chrono::steady_clock::time_point last_heard;
+    std::chrono::steady_clock::time_point last_sent;
+    int regions_done = 0;
+  };
+
+  void handle_network(std::chrono::steady_clock::time_point now);
+  void handle_message(const std::string& from, const protocol::Message& message,
+                      std::string_view bulk, std::chrono::steady_clock::time_point now);
+  void open_job(const std::string& from, const protocol::OpenJob& open, std::string_view scene,
+                std::chrono::steady_clock::time_point now);
+  void handle_worker(std::chrono::steady_clock::time_point now);
+  void finish_region(const WorkerLine& done);
+  void start_next_region(std::chrono::steady_clock::time_point now);
+  void fail_job(const std::string& reason);
+  void end_job(const char* why);
+  void send(const protocol::Message& message, std::string_view bulk = {});
+  void log(const std::string& line) const;
+
+  AgentConfig config_;
+  std::string blender_version_;
+  std::filesystem::path work_dir_;
+  bool owns_work_dir_ = false;
+  std::filesystem::path script_path_;
+  zmq::context_t context_;
+  zmq::socket_t socket_;
+  int port_ = 0;
+  std::optional<Job> job_;
+  long long malformed_ = 0;
+};
+
+}  // namespace bnr::agent

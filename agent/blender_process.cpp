@@ -1,0 +1,118 @@
+#include "blender_process.h"
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <fcntl.h>
+#include <stdexcept>
+#include <unistd.h>
+
+namespace bnr::agent {
+namespace {
+
+constexpr std::size_t kTailLines = 40;
+
+struct Pipe {
+  int read = -1, write = -1;
+  Pipe() {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
+    read = fds[0];
+    write = fds[1];
+  }
+};
+
+}  // namespace
+
+tools::ChildProcess BlenderProcess::start(const BlenderConfig& c, int cmd_read, int reply_write) {
+  std::vector<std::string> argv = {c.blender, "-b", "--factory-startup", "--disable-autoexec"};
+  if (c.threads > 0) {
+    argv.push_back("-t");
+    argv.push_back(std::to_string(c.threads));
+  }
+  argv.insert(argv.end(), {c.scene.string(), "--python-exit-code", "2", "--python",
+                           c.script.string(), "--", "--cmd-fd", "3", "--reply-fd", "4"});
+  if (c.no_denoise) argv.push_back("--no-denoise");
+  tools::ChildProcess::Options options;
+  options.capture_stdout = true;
+  options.stderr_to_stdout = true;
+  options.fds = {{3, cmd_read}, {4, reply_write}};
+  return tools::ChildProcess(argv, options);
+}
+
+BlenderProcess::BlenderProcess(const BlenderConfig& config)
+    : child_([&] {
+        Pipe cmd;
+        Pipe reply;
+        cmd_fd_ = cmd.write;
+        reply_fd_ = reply.read;
+        try {
+          tools::ChildProcess child = start(config, cmd.read, reply.write);
+          close(cmd.read);
+          close(reply.write);
+          return child;
+        } catch (...) {
+          for (int fd : {cmd.read, cmd.write, reply.read, reply.write}) close(fd);
+          throw;
+        }
+      }()) {
+  tools::set_nonblocking_cloexec(reply_fd_);
+  // A dead worker must surface as EPIPE on write, not kill the agent.
+  std::signal(SIGPIPE, SIG_IGN);
+}
+
+BlenderProcess::~BlenderProcess() {
+  if (cmd_fd_ >= 0) {
+    send("quit");
+    close(cmd_fd_);
+  }
+  // Blender frees a persistent-data scene quickly; a render in progress is not worth waiting for.
+  child_.send_signal(SIGTERM);
+  (void)child_.wait_or_kill(std::chrono::seconds(3));
+  if (reply_fd_ >= 0) close(reply_fd_);
+}
+
+std::vector<WorkerLine> BlenderProcess::read_replies() {
+  if (reply_open_) reply_open_ = tools::read_available(reply_fd_, reply_buffer_);
+  std::vector<WorkerLine> out;
+  std::size_t nl;
+  while ((nl = reply_buffer_.find('\n')) != std::string::npos) {
+    if (auto line = parse_worker_line(std::string_view(reply_buffer_).substr(0, nl))) out.push_back(*line);
+    reply_buffer_.erase(0, nl + 1);
+  }
+  return out;
+}
+
+void BlenderProcess::read_log() {
+  if (log_fd() < 0) return;
+  (void)tools::read_available(log_fd(), log_buffer_);
+  std::size_t nl;
+  while ((nl = log_buffer_.find('\n')) != std::string::npos) {
+    std::string line = log_buffer_.substr(0, nl);
+    log_buffer_.erase(0, nl + 1);
+    if (line.empty()) continue;
+    log_tail_.push_back(std::move(line));
+    if (log_tail_.size() > kTailLines) log_tail_.pop_front();
+  }
+}
+
+void BlenderProcess::send(const std::string& line) {
+  const std::string data = line + "\n";
+  std::size_t done = 0;
+  while (done < data.size()) {
+    const ssize_t n = write(cmd_fd_, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;  // the worker is gone; ended() reports it
+    done += static_cast<std::size_t>(n);
+  }
+}
+
+bool BlenderProcess::ended() { return !reply_open_ || child_.try_wait().has_value(); }
+
+std::string BlenderProcess::blender_reason() const {
+  for (auto it = log_tail_.rbegin(); it != log_tail_.rend(); ++it)
+    if (it->find("Error") != std::string::npos || it->find("error:") != std::string::npos) return *it;
+  return log_tail_.empty() ? std::string("Blender exited without a message") : log_tail_.back();
+}
+
+}  // namespace bnr::agent

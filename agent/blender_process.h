@@ -1,0 +1,61 @@
+// The one Blender process an agent keeps alive per job: started with the scene loaded and
+// agent/blender_worker.py serving render commands over two pipes (fd 3 in, fd 4 out).
+// Blender's own stdout/stderr are read separately and kept as a short tail, to quote
+// Blender's reason when it refuses a scene or dies.
+#pragma once
+
+#include <deque>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "child_process.h"
+#include "worker_protocol.h"
+
+namespace bnr::agent {
+
+struct BlenderConfig {
+  std::string blender = "blender";
+  int threads = 0;  // 0: Blender's default, all cores
+  std::filesystem::path scene;
+  std::filesystem::path script;  // the worker script, written out by the agent
+  bool no_denoise = false;
+};
+
+class BlenderProcess {
+ public:
+  // Starts Blender. Throws std::runtime_error when it cannot be started at all.
+  explicit BlenderProcess(const BlenderConfig& config);
+  BlenderProcess(const BlenderProcess&) = delete;
+  BlenderProcess& operator=(const BlenderProcess&) = delete;
+  // Asks the worker to quit, then kills Blender if it lingers.
+  ~BlenderProcess();
+
+  // For the agent's poll loop: readable when the worker replied / Blender printed something.
+  [[nodiscard]] int reply_fd() const { return reply_fd_; }
+  [[nodiscard]] int log_fd() const { return child_.stdout_fd(); }
+
+  // Complete reply lines received so far (call when reply_fd is readable).
+  [[nodiscard]] std::vector<WorkerLine> read_replies();
+  // Drains Blender's output into the tail (call when log_fd is readable).
+  void read_log();
+  void send(const std::string& line);
+
+  // True once Blender has exited (or its reply pipe closed).
+  [[nodiscard]] bool ended();
+  // Blender's own reason, best effort: the last "Error" line it printed, else its last line.
+  [[nodiscard]] std::string blender_reason() const;
+  [[nodiscard]] pid_t pid() const { return child_.pid(); }
+
+ private:
+  static tools::ChildProcess start(const BlenderConfig& config, int cmd_read, int reply_write);
+  int cmd_fd_ = -1;
+  int reply_fd_ = -1;
+  bool reply_open_ = true;
+  std::string reply_buffer_;
+  std::string log_buffer_;
+  std::deque<std::string> log_tail_;
+  tools::ChildProcess child_;
+};
+
+}  // namespace bnr::agent

@@ -1,0 +1,42 @@
+#include "blender_version.h"
+
+#include <regex>
+#include <stdexcept>
+
+#include "child_process.h"
+
+namespace bnr::agent {
+
+std::string BlenderVersion::str() const {
+  return std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(patch);
+}
+
+std::optional<BlenderVersion> parse_blender_version(const std::string& output) {
+  static const std::regex pattern(R"(Blender (\d+)\.(\d+)(?:\.(\d+))?)");
+  std::smatch m;
+  if (!std::regex_search(output, m, pattern)) return std::nullopt;
+  BlenderVersion v;
+  v.major = std::stoi(m[1]);
+  v.minor = std::stoi(m[2]);
+  v.patch = m[3].matched ? std::stoi(m[3]) : 0;
+  return v;
+}
+
+BlenderVersion check_blender(const std::string& blender) {
+  const tools::RunResult r = tools::run_command({blender, "--version"}, std::chrono::seconds(60));
+  if (r.exit_code == -1)
+    throw std::runtime_error("Blender not found (" + r.output +
+                             "); install it (apt-get install blender) or pass --blender PATH");
+  if (r.timed_out) throw std::runtime_error("'" + blender + " --version' did not answer in 60 s");
+  const auto v = parse_blender_version(r.output);
+  if (r.exit_code != 0 || !v)
+    throw std::runtime_error("'" + blender + "' does not look like Blender ('--version' exited " +
+                             std::to_string(r.exit_code) + ")");
+  const auto key = [](const BlenderVersion& b) { return b.major * 10000 + b.minor * 100 + b.patch; };
+  if (key(*v) < key(kMinimumBlender))
+    throw std::runtime_error("Blender " + v->str() + " is too old; bnr needs " +
+                             kMinimumBlender.str() + " or newer");
+  return *v;
+}
+
+}  // namespace bnr::agent

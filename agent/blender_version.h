@@ -1,0 +1,24 @@
+// Which Blender this agent runs, checked once at start-up.
+#pragma once
+
+#include <optional>
+#include <string>
+
+namespace bnr::agent {
+
+struct BlenderVersion {
+  int major = 0, minor = 0, patch = 0;
+  [[nodiscard]] std::string str() const;
+};
+
+// Parses the first "Blender X.Y[.Z]" of `blender --version` output.
+[[nodiscard]] std::optional<BlenderVersion> parse_blender_version(const std::string& output);
+
+// Oldest Blender whose Python API the worker uses (border, persistent data, multiview).
+inline constexpr BlenderVersion kMinimumBlender{3, 0, 0};
+
+// Runs `blender --version`. Throws std::runtime_error with a one-line, actionable message when
+// Blender is missing, does not answer, or is older than kMinimumBlender.
+[[nodiscard]] BlenderVersion check_blender(const std::string& blender);
+
+}  // namespace bnr::agent

@@ -1,0 +1,91 @@
+// bnr-agent: flags -> AgentConfig -> AgentServer::run. Every failure ends as one line on stderr.
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+
+#include "agent_server.h"
+
+namespace {
+
+volatile std::sig_atomic_t g_stop = 0;
+void on_signal(int) { g_stop = 1; }
+
+constexpr const char* kUsage = R"(usage: bnr-agent [options]
+
+Serves Blender renders to bnr-broker: keeps one Blender process per job with the scene
+loaded and renders the frame regions the broker asks for.
+
+options:
+  --port N         TCP port to listen on (default 7300; 0 picks a free one and prints it)
+  --bind ADDR      address to listen on (default: all interfaces; e.g. 127.0.0.1)
+  --threads N      Blender render threads (default: all cores)
+  --name NAME      name shown to brokers (default: the host name)
+  --blender PATH   Blender executable (default: blender from PATH)
+  --no-mdns        do not advertise on the LAN
+  -q, --quiet      log only errors
+  -h, --help       show this help
+)";
+
+int parse_int(const std::string& flag, const std::string& value, int lo, int hi) {
+  std::size_t used = 0;
+  int v = 0;
+  try {
+    v = std::stoi(value, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != value.size() || v < lo || v > hi)
+    throw std::runtime_error(flag + " needs a number from " + std::to_string(lo) + " to " + std::to_string(hi) +
+                             ", got '" + value + "'");
+  return v;
+}
+
+bnr::agent::AgentConfig parse(int argc, char** argv) {
+  bnr::agent::AgentConfig c;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) throw std::runtime_error(a + " needs a value");
+      return argv[++i];
+    };
+    if (a == "-h" || a == "--help") {
+      std::cout << kUsage;
+      std::exit(0);
+    } else if (a == "--port") {
+      c.port = parse_int(a, value(), 0, 65535);
+    } else if (a == "--bind") {
+      c.bind = value();
+    } else if (a == "--threads") {
+      c.threads = parse_int(a, value(), 0, 1024);
+    } else if (a == "--name") {
+      c.name = value();
+    } else if (a == "--blender") {
+      c.blender = value();
+    } else if (a == "--no-mdns") {
+      c.mdns = false;
+    } else if (a == "-q" || a == "--quiet") {
+      c.quiet = true;
+    } else {
+      throw std::runtime_error("unknown option '" + a + "' (see --help)");
+    }
+  }
+  return c;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    const bnr::agent::AgentConfig config = parse(argc, argv);
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+    bnr::agent::AgentServer server(config);
+    if (config.port == 0) std::cout << "port " << server.port() << std::endl;  // for a parent process
+    server.run(g_stop);
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "bnr-agent: " << e.what() << std::endl;
+    return 1;
+  }
+}

@@ -1,0 +1,170 @@
+// bnr-broker: flags -> JobOptions per scene -> render_job. Every failure ends as one line on
+// stderr and a non-zero exit; no output file is written for a job that did not complete.
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "local_agent.h"
+#include "render_job.h"
+#include "scene_file.h"
+
+namespace {
+
+volatile std::sig_atomic_t g_stop = 0;
+void on_signal(int) { g_stop = 1; }
+
+constexpr const char* kUsage = R"(usage: bnr-broker SCENE.blend... [options]
+
+Renders one frame of each scene across bnr agents and writes it as Blender would: an RGBA
+PNG at the scene's bit depth (and stereo layout), optionally also a float OpenEXR.
+
+options:
+  -o OUT.png           output file (one scene only; default: the scene's name with .png,
+                       in the current directory)
+  --exr OUT.exr        also write the scene-linear float image
+  --agent HOST:PORT    render on this agent (repeatable; port defaults to 7300)
+  --no-local           do not start an agent on this machine
+  --local-threads N    render threads of the local agent (default: all cores)
+  --no-mdns            do not look for agents on the LAN
+  --no-denoise         turn off Cycles denoising (per-region denoising would show seams)
+  --region-width PX    fixed region width instead of adaptive sizing
+  --agent-timeout S    seconds of silence before an agent's regions go elsewhere (default 10)
+  -q, --quiet          print only errors
+  -h, --help           show this help
+
+With no --agent and no agents found, the broker starts a local agent, so
+`bnr-broker scene.blend` alone renders on this machine.
+)";
+
+struct Config {
+  std::vector<std::string> scenes;
+  std::string output;
+  std::string exr;
+  std::vector<std::string> agents;
+  bool local = true;
+  int local_threads = 0;
+  bool mdns = true;
+  bool quiet = false;
+  bool no_denoise = false;
+  int region_width = 0;
+  int agent_timeout_s = 10;
+};
+
+int parse_int(const std::string& flag, const std::string& value, int lo, int hi) {
+  std::size_t used = 0;
+  int v = 0;
+  try {
+    v = std::stoi(value, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != value.size() || v < lo || v > hi)
+    throw std::runtime_error(flag + " needs a number from " + std::to_string(lo) + " to " + std::to_string(hi) +
+                             ", got '" + value + "'");
+  return v;
+}
+
+Config parse(int argc, char** argv) {
+  Config c;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) throw std::runtime_error(a + " needs a value");
+      return argv[++i];
+    };
+    if (a == "-h" || a == "--help") {
+      std::cout << kUsage;
+      std::exit(0);
+    } else if (a == "-o" || a == "--output") {
+      c.output = value();
+    } else if (a == "--exr") {
+      c.exr = value();
+    } else if (a == "--agent") {
+      std::string agent = value();
+      if (agent.find(':') == std::string::npos) agent += ":7300";
+      c.agents.push_back(agent);
+    } else if (a == "--no-local") {
+      c.local = false;
+    } else if (a == "--local-threads") {
+      c.local_threads = parse_int(a, value(), 0, 1024);
+    } else if (a == "--no-mdns") {
+      c.mdns = false;
+    } else if (a == "--no-denoise") {
+      c.no_denoise = true;
+    } else if (a == "--region-width") {
+      c.region_width = parse_int(a, value(), 1, 65536);
+    } else if (a == "--agent-timeout") {
+      c.agent_timeout_s = parse_int(a, value(), 1, 86400);
+    } else if (a == "-q" || a == "--quiet") {
+      c.quiet = true;
+    } else if (a.size() > 1 && a[0] == '-') {
+      throw std::runtime_error("unknown option '" + a + "' (see --help)");
+    } else {
+      c.scenes.push_back(a);
+    }
+  }
+  if (c.scenes.empty()) throw std::runtime_error("no scene given (usage: bnr-broker SCENE.blend..., see --help)");
+  if (c.scenes.size() > 1 && (!c.output.empty() || !c.exr.empty()))
+    throw std::runtime_error("-o and --exr name one output; give one scene with them");
+  if (!c.local && c.agents.empty() && !c.mdns)
+    throw std::runtime_error("no agents: --no-local without --agent leaves nothing to render on");
+  return c;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  namespace fs = std::filesystem;
+  try {
+    const Config config = parse(argc, argv);
+    // Every scene is checked before any agent is started or contacted.
+    for (const std::string& scene : config.scenes) (void)bnr::broker::read_scene(scene);
+
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+    std::signal(SIGPIPE, SIG_IGN);
+
+    std::vector<std::string> agents = config.agents;
+    std::unique_ptr<bnr::broker::LocalAgent> local;
+    if (config.local) {
+      local = std::make_unique<bnr::broker::LocalAgent>(bnr::broker::default_agent_executable(),
+                                                        config.local_threads, config.quiet);
+      agents.push_back(local->endpoint());
+    }
+    if (agents.empty())
+      throw std::runtime_error("no agents to render on (start bnr-agent, or drop --no-local)");
+
+    for (const std::string& scene : config.scenes) {
+      bnr::broker::JobOptions job;
+      job.scene = scene;
+      job.png = config.output.empty() ? fs::path(fs::path(scene).stem().string() + ".png") : fs::path(config.output);
+      job.exr = config.exr;
+      job.agents = agents;
+      job.no_denoise = config.no_denoise;
+      job.quiet = config.quiet;
+      job.scheduler.region_width = config.region_width;
+      job.agent_timeout = std::chrono::seconds(config.agent_timeout_s);
+      if (local) {
+        job.extra_poll_fds = {local->output_fd()};
+        job.on_idle = [&] { local->drain(); };
+      }
+      const bnr::broker::JobSummary s = bnr::broker::render_job(job, g_stop);
+      if (!config.quiet) {
+        std::string files;
+        for (const auto& p : s.written) files += (files.empty() ? "" : ", ") + p.string();
+        std::fprintf(stderr, "bnr-broker: wrote %s (%dx%d, %zu regions, %.1f s)\n%s", files.c_str(), s.width,
+                     s.height, s.regions, s.seconds,
+                     bnr::broker::summary_table(s.agents, static_cast<long long>(s.width) * s.height, s.seconds)
+                         .c_str());
+      }
+    }
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "bnr-broker: " << e.what() << std::endl;
+    return g_stop != 0 ? 130 : 1;
+  }
+}

@@ -1,0 +1,45 @@
+#include "progress.h"
+
+#include <cmath>
+#include <cstdio>
+
+namespace bnr::broker {
+
+std::string format_duration(std::chrono::duration<double> d) {
+  const double s = d.count();
+  if (!std::isfinite(s) || s < 0) return "--:--";
+  const long long total = std::llround(s);
+  char buf[32];
+  if (total >= 3600)
+    std::snprintf(buf, sizeof buf, "%lld:%02lld:%02lld", total / 3600, total / 60 % 60, total % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%lld:%02lld", total / 60, total % 60);
+  return buf;
+}
+
+std::string progress_line(double fraction_done, std::size_t regions_done, std::size_t agents,
+                          std::chrono::duration<double> elapsed) {
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "%4.0f%% | %zu regions done | %zu agent%s | %s elapsed", fraction_done * 100.0,
+                regions_done, agents, agents == 1 ? "" : "s", format_duration(elapsed).c_str());
+  std::string out = buf;
+  if (fraction_done >= 0.02 && fraction_done < 1.0)
+    out += " | ETA " + format_duration(elapsed * ((1.0 - fraction_done) / fraction_done));
+  return out;
+}
+
+std::string summary_table(const std::vector<AgentReport>& agents, long long frame_pixels, double wall_seconds) {
+  std::string out = "  agent                     regions   share    busy\n";
+  for (const AgentReport& a : agents) {
+    char buf[256];
+    const double share = frame_pixels > 0 ? 100.0 * static_cast<double>(a.pixels) / static_cast<double>(frame_pixels) : 0.0;
+    const double busy = wall_seconds > 0 ? 100.0 * a.busy_seconds / wall_seconds : 0.0;
+    std::snprintf(buf, sizeof buf, "  %-24.24s %8zu  %5.1f%%  %5.1f%%", a.name.c_str(), a.regions, share, busy);
+    out += buf;
+    if (!a.note.empty()) out += "  (" + a.note + ")";
+    out += "\n";
+  }
+  return out;
+}
+
+}  // namespace bnr::broker

@@ -1,0 +1,317 @@
+#include "render_job.h"
+
+#include <iostream>
+#include <map>
+#include <optional>
+#include <random>
+#include <stdexcept>
+#include <unistd.h>
+
+#include <zmq.hpp>
+
+#include "exr_file.h"
+#include "frame_buffer.h"
+#include "png_file.h"
+#include "scene_file.h"
+#include "split_check.h"
+#include "transport.h"
+#include "view_layout.h"
+
+namespace bnr::broker {
+namespace {
+
+constexpr int kMaxFailuresPerRegion = 3;
+
+std::string random_job_id() {
+  std::random_device rd;
+  std::uniform_int_distribution<std::uint64_t> dist;
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(dist(rd)));
+  return buf;
+}
+
+struct Link {
+  enum class State { kOpening, kReady, kGone };
+  std::string endpoint;
+  zmq::socket_t socket;
+  State state = State::kOpening;
+  Clock::time_point last_heard;
+  Clock::time_point last_sent;
+  std::map<RegionId, protocol::Rect> rendering;  // rendered rectangle (margin included)
+  AgentReport report;
+};
+
+class Job {
+ public:
+  Job(const JobOptions& options, zmq::context_t& context)
+      : options_(options), job_id_(random_job_id()), started_(Clock::now()) {
+    for (const std::string& endpoint : options.agents) {
+      Link link;
+      link.endpoint = endpoint;
+      link.socket = zmq::socket_t(context, zmq::socket_type::dealer);
+      link.socket.set(zmq::sockopt::linger, 1000);  // lets CloseJob out on the way down
+      link.socket.set(zmq::sockopt::maxmsgsize, protocol::kMaxFrameBytes);
+      link.socket.connect("tcp://" + endpoint);
+      link.last_heard = link.last_sent = started_;
+      link.report.name = endpoint;
+      links_.push_back(std::move(link));
+    }
+  }
+
+  ~Job() {
+    for (AgentId a = 0; a < links_.size(); ++a)
+      if (links_[a].state != Link::State::kGone) send(a, protocol::CloseJob{job_id_});
+  }
+
+  JobSummary run(const volatile std::sig_atomic_t& stop) {
+    const std::string scene_bytes = read_scene(options_.scene);
+    for (AgentId a = 0; a < links_.size(); ++a)
+      send(a, protocol::OpenJob{job_id_, options_.scene.filename().string(), !options_.exr.empty(),
+                                options_.no_denoise},
+           scene_bytes);
+
+    Clock::time_point last_progress = started_;
+    while (!scheduler_ || !scheduler_->finished()) {
+      if (stop != 0) throw std::runtime_error("interrupted; the job was cancelled on every agent");
+      poll_once();
+      const auto now = Clock::now();
+      for (AgentId a = 0; a < links_.size(); ++a) receive_from(a, now);
+      if (options_.on_idle) options_.on_idle();
+      check_liveness(now);
+      if (alive() == 0) throw std::runtime_error(no_agents_reason());
+      if (scheduler_ && !options_.quiet && now - last_progress >= progress_interval()) {
+        print_progress(now);
+        last_progress = now;
+      }
+    }
+    if (!options_.quiet) {
+      print_progress(Clock::now());
+      if (isatty(STDERR_FILENO)) std::cerr << "\n";
+    }
+    return finish();
+  }
+
+ private:
+  static std::chrono::milliseconds progress_interval() {
+    return isatty(STDERR_FILENO) ? std::chrono::milliseconds(250) : std::chrono::milliseconds(5000);
+  }
+
+  void poll_once() {
+    std::vector<zmq::pollitem_t> items;
+    for (Link& l : links_)
+      if (l.state != Link::State::kGone) items.push_back({static_cast<void*>(l.socket), 0, ZMQ_POLLIN, 0});
+    for (int fd : options_.extra_poll_fds) items.push_back({nullptr, fd, ZMQ_POLLIN, 0});
+    try {
+      zmq::poll(items, std::chrono::milliseconds(100));
+    } catch (const zmq::error_t& e) {
+      if (e.num() != EINTR) throw;
+    }
+  }
+
+  void send(AgentId a, const protocol::Message& message, std::string_view bulk = {}) {
+    (void)protocol::send_message(links_[a].socket, message, bulk);
+    links_[a].last_sent = Clock::now();
+  }
+
+  void log(const std::string& line) const {
+    if (!options_.quiet) std::cerr << (isatty(STDERR_FILENO) ? "\r\033[K" : "") << "bnr-broker: " << line << "\n";
+  }
+
+  [[nodiscard]] std::size_t alive() const {
+    std::size_t n = 0;
+    for (const Link& l : links_) n += l.state != Link::State::kGone;
+    return n;
+  }
+
+  [[nodiscard]] std::string no_agents_reason() const {
+    if (links_.empty()) return "no agents to render on (start bnr-agent, or pass --agent HOST:PORT)";
+    std::string why;
+    for (const Link& l : links_) why += (why.empty() ? "" : "; ") + l.endpoint + ": " + l.report.note;
+    return "no agent left to render on (" + why + ")";
+  }
+
+  void receive_from(AgentId a, Clock::time_point now) {
+    while (links_[a].state != Link::State::kGone) {
+      auto received = protocol::receive_message(links_[a].socket, /*router=*/false);
+      if (!received) return;
+      links_[a].last_heard = now;
+      if (!received->decoded.packet) {
+        ++malformed_;
+        log("ignored a malformed message from " + links_[a].endpoint + ": " + received->decoded.error);
+        continue;
+      }
+      handle(a, received->decoded.packet->message, received->decoded.packet->bulk, now);
+    }
+  }
+
+  void handle(AgentId a, const protocol::Message& message, std::string_view bulk, Clock::time_point now) {
+    Link& link = links_[a];
+    if (const auto* ready = std::get_if<protocol::JobReady>(&message)) {
+      if (ready->job_id == job_id_ && link.state == Link::State::kOpening) on_ready(a, *ready, now);
+    } else if (const auto* failed = std::get_if<protocol::JobFailed>(&message)) {
+      if (failed->job_id != job_id_) return;
+      // Before any region, this is Blender refusing the scene: every agent would say the same.
+      if (link.state == Link::State::kOpening && !scheduler_)
+        throw std::runtime_error(options_.scene.string() + ": " + failed->reason);
+      drop(a, "failed: " + failed->reason, now);
+    } else if (const auto* done = std::get_if<protocol::RegionDone>(&message)) {
+      if (done->job_id == job_id_) on_region_done(a, *done, bulk, now);
+    } else if (const auto* rf = std::get_if<protocol::RegionFailed>(&message)) {
+      if (rf->job_id == job_id_) on_region_failed(a, *rf, now);
+    } else if (const auto* refused = std::get_if<protocol::Refused>(&message)) {
+      drop(a, "refused: " + refused->reason, now);
+    }
+  }
+
+  void on_ready(AgentId a, const protocol::JobReady& ready, Clock::time_point now) {
+    Link& link = links_[a];
+    link.report.name = ready.agent.name + " (" + link.endpoint + ")";
+    if (!scene_) {
+      if (const std::string why = split_problem(ready.scene); !why.empty())
+        throw std::runtime_error(options_.scene.string() + ": " + why);
+      scene_ = ready.scene;
+      for (const std::string& w : scene_->warnings) log("warning: " + w);
+      SchedulerConfig sc = options_.scheduler;
+      // The margin is rendered twice (by both neighbours): keep it a small share of a region.
+      sc.min_width = std::max(sc.min_width, 8 * scene_->margin);
+      scheduler_.emplace(scene_->width, scene_->height, sc);
+      frame_.emplace(scene_->width, scene_->height, scene_->view_count(), !options_.exr.empty());
+      log("rendering " + options_.scene.filename().string() + ": " + std::to_string(scene_->width) + "x" +
+          std::to_string(scene_->height) +
+          (scene_->views.size() > 1 ? ", " + std::to_string(scene_->views.size()) + " views" : "") +
+          (scene_->margin > 0 ? ", " + std::to_string(scene_->margin) + " px overlap" : ""));
+    } else if (ready.scene.width != scene_->width || ready.scene.height != scene_->height ||
+               ready.scene.views != scene_->views) {
+      drop(a, "its Blender sees a different frame (" + std::to_string(ready.scene.width) + "x" +
+                  std::to_string(ready.scene.height) + ")",
+           now);
+      return;
+    }
+    scene_->margin = std::max(scene_->margin, ready.scene.margin);
+    link.state = Link::State::kReady;
+    scheduler_->add_agent(a);
+    assign(a, now);
+  }
+
+  void on_region_done(AgentId a, const protocol::RegionDone& done, std::string_view bulk, Clock::time_point now) {
+    Link& link = links_[a];
+    const auto it = link.rendering.find(done.region_id);
+    if (it == link.rendering.end() || it->second != done.rect) return;  // not asked of this agent
+    link.rendering.erase(it);
+    const protocol::Rect core = scheduler_->rect_of(done.region_id);
+    if (!frame_->merge(core, done.rect, done.views, done.has_exr, bulk)) {
+      on_region_failed(a, {job_id_, done.region_id, "the agent returned pixels that do not fit the region"}, now);
+      return;
+    }
+    if (scheduler_->complete(done.region_id, a, now) == RegionScheduler::Completion::kAccepted) {
+      ++link.report.regions;
+      link.report.pixels += core.area();
+      link.report.busy_seconds += done.render_seconds;
+    }
+    assign(a, now);
+  }
+
+  void on_region_failed(AgentId a, const protocol::RegionFailed& failed, Clock::time_point now) {
+    links_[a].rendering.erase(failed.region_id);
+    const protocol::Rect core = scheduler_->rect_of(failed.region_id);
+    const int failures = scheduler_->fail(failed.region_id, a);
+    if (failures >= kMaxFailuresPerRegion)
+      throw std::runtime_error("columns " + std::to_string(core.x0) + "-" + std::to_string(core.x1 - 1) +
+                               " failed " + std::to_string(failures) + " times; Blender said: " + failed.reason);
+    if (failures > 0) log("region at columns " + std::to_string(core.x0) + "-" + std::to_string(core.x1 - 1) +
+                          " failed on " + links_[a].endpoint + ": " + failed.reason);
+    assign_all(now);
+  }
+
+  void assign(AgentId a, Clock::time_point now) {
+    Link& link = links_[a];
+    if (link.state != Link::State::kReady) return;
+    while (link.rendering.size() < static_cast<std::size_t>(1 + options_.prefetch)) {
+      const auto next = scheduler_->next_region(a, now);
+      if (!next) return;
+      const protocol::Rect rendered = with_margin(next->rect, scene_->margin, scene_->width, scene_->height);
+      link.rendering[next->id] = rendered;
+      send(a, protocol::RenderRegion{job_id_, next->id, rendered});
+    }
+  }
+
+  void assign_all(Clock::time_point now) {
+    for (AgentId a = 0; a < links_.size(); ++a) assign(a, now);
+  }
+
+  void drop(AgentId a, const std::string& reason, Clock::time_point now) {
+    Link& link = links_[a];
+    if (link.state == Link::State::kGone) return;
+    if (link.state == Link::State::kReady) {
+      const std::size_t requeued = scheduler_->remove_agent(a);
+      log("dropped " + link.endpoint + " (" + reason + ")" +
+          (requeued > 0 ? "; its " + std::to_string(requeued) + " regions go to other agents" : ""));
+    } else {
+      log("not using " + link.endpoint + " (" + reason + ")");
+    }
+    send(a, protocol::CloseJob{job_id_});
+    link.state = Link::State::kGone;
+    link.rendering.clear();
+    link.report.note = reason;
+    assign_all(now);
+  }
+
+  void check_liveness(Clock::time_point now) {
+    for (AgentId a = 0; a < links_.size(); ++a) {
+      Link& link = links_[a];
+      if (link.state == Link::State::kGone) continue;
+      if (now - link.last_heard > options_.agent_timeout)
+        drop(a, link.state == Link::State::kOpening ? "did not answer" : "went silent", now);
+      else if (now - link.last_sent >= options_.heartbeat_interval)
+        send(a, protocol::Heartbeat{job_id_});
+    }
+  }
+
+  void print_progress(Clock::time_point now) const {
+    const std::string line = progress_line(scheduler_->fraction_done(), scheduler_->regions_done(), alive(),
+                                           now - started_);
+    if (isatty(STDERR_FILENO)) std::cerr << "\r\033[K" << line << std::flush;
+    else std::cerr << line << "\n";
+  }
+
+  JobSummary finish() {
+    JobSummary s;
+    s.width = scene_->width;
+    s.height = scene_->height;
+    s.regions = scheduler_->regions_done();
+    for (const auto& out : layout_views(frame_->display(), *scene_)) {
+      const auto path = with_suffix(options_.png, out.suffix);
+      tools::write_png(path, out.image, scene_->depth);
+      s.written.push_back(path);
+    }
+    if (!options_.exr.empty()) {
+      for (const auto& out : layout_views(frame_->linear(), *scene_)) {
+        const auto path = with_suffix(options_.exr, out.suffix);
+        tools::write_exr(path, out.image);
+        s.written.push_back(path);
+      }
+    }
+    s.seconds = std::chrono::duration<double>(Clock::now() - started_).count();
+    for (const Link& l : links_) s.agents.push_back(l.report);
+    return s;
+  }
+
+  const JobOptions& options_;
+  std::string job_id_;
+  Clock::time_point started_;
+  std::vector<Link> links_;
+  std::optional<protocol::SceneInfo> scene_;
+  std::optional<RegionScheduler> scheduler_;
+  std::optional<FrameBuffer> frame_;
+  long long malformed_ = 0;
+};
+
+}  // namespace
+
+JobSummary render_job(const JobOptions& options, const volatile std::sig_atomic_t& stop) {
+  zmq::context_t context(1);
+  Job job(options, context);
+  return job.run(stop);
+}
+
+}  // namespace bnr::broker

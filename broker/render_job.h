@@ -1,0 +1,46 @@
+// Renders one scene across agents: opens the job on every agent, hands out regions as agents
+// free up (one rendering, one queued per agent), merges results as they arrive, and writes the
+// output files. One thread, one poll loop over all agent sockets.
+#pragma once
+
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "progress.h"
+#include "region_scheduler.h"
+
+namespace bnr::broker {
+
+struct JobOptions {
+  std::filesystem::path scene;
+  std::filesystem::path png;          // output; stereo Individual adds view suffixes
+  std::filesystem::path exr;          // empty: no EXR
+  std::vector<std::string> agents;    // "host:port"
+  bool no_denoise = false;
+  bool quiet = false;
+  SchedulerConfig scheduler;
+  std::chrono::milliseconds agent_timeout{10000};   // silence after which an agent is dropped
+  std::chrono::milliseconds heartbeat_interval{1000};
+  int prefetch = 1;                   // regions queued on an agent beyond the one rendering
+  // Called each poll turn (e.g. to drain the local agent's log).
+  std::function<void()> on_idle;
+  std::vector<int> extra_poll_fds;
+};
+
+struct JobSummary {
+  int width = 0, height = 0;
+  std::size_t regions = 0;
+  double seconds = 0.0;
+  std::vector<std::filesystem::path> written;
+  std::vector<AgentReport> agents;
+};
+
+// Throws std::runtime_error with a one-line reason when the job cannot complete; no output
+// file is written then. `stop` (set by a signal handler) cancels the job.
+[[nodiscard]] JobSummary render_job(const JobOptions& options, const volatile std::sig_atomic_t& stop);
+
+}  // namespace bnr::broker

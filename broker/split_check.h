@@ -1,0 +1,15 @@
+// Whether a scene can be rendered in regions and still equal Blender's full-frame render.
+#pragma once
+
+#include <string>
+
+#include "messages.h"
+
+namespace bnr::broker {
+
+// Empty when the scene splits faithfully, else a one-line reason with what to do about it.
+// Adaptive sampling and bounded compositor filters are fine: they only need the overlap
+// margin the agent reports. Denoising and whole-frame compositor nodes are not.
+[[nodiscard]] std::string split_problem(const protocol::SceneInfo& scene);
+
+}  // namespace bnr::broker

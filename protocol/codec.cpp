@@ -1,0 +1,129 @@
+#include "codec.h"
+
+#include <array>
+#include <cmath>
+#include <utility>
+
+namespace bnr::protocol {
+namespace {
+
+// Bounds applied by msgpack before it allocates: a hostile "array of 4 billion" is refused
+// instead of reserved. Bodies are small control messages; bulk data never goes through msgpack.
+const msgpack::unpack_limit kBodyLimit(/*array=*/4096, /*map=*/64, /*str=*/64 * 1024,
+                                       /*bin=*/0, /*ext=*/0, /*depth=*/8);
+
+// Wire kind of each alternative: its index in Message, plus one so that 0 is never valid.
+std::uint8_t kind_of(const Message& m) { return static_cast<std::uint8_t>(m.index() + 1); }
+
+bool valid_rect(const Rect& r) {
+  return r.x0 >= 0 && r.y0 >= 0 && r.x0 < r.x1 && r.y0 < r.y1 && r.x1 <= kMaxImageSide &&
+         r.y1 <= kMaxImageSide;
+}
+
+// Each returns an empty string when the message is valid, else why not.
+std::string check(const OpenJob& m, std::string_view bulk) {
+  if (m.job_id.empty()) return "OpenJob without job id";
+  if (bulk.empty()) return "OpenJob without scene bytes";
+  return {};
+}
+std::string check(const JobReady& m, std::string_view) {
+  const SceneInfo& s = m.scene;
+  if (s.width <= 0 || s.height <= 0 || s.width > kMaxImageSide || s.height > kMaxImageSide)
+    return "JobReady with image size " + std::to_string(s.width) + "x" + std::to_string(s.height);
+  if (s.views.size() > kMaxViews) return "JobReady with too many views";
+  if (s.view_suffixes.size() != s.views.size()) return "JobReady with a suffix count unlike its views";
+  if (s.depth != 8 && s.depth != 16) return "JobReady with bit depth " + std::to_string(s.depth);
+  if (s.margin < 0 || s.margin > kMaxImageSide) return "JobReady with bad margin";
+  return {};
+}
+std::string check(const JobFailed&, std::string_view) { return {}; }
+std::string check(const RenderRegion& m, std::string_view) {
+  if (!valid_rect(m.rect)) return "RenderRegion with invalid rectangle";
+  return {};
+}
+std::string check(const RegionDone& m, std::string_view bulk) {
+  if (!valid_rect(m.rect)) return "RegionDone with invalid rectangle";
+  if (m.views == 0 || m.views > kMaxViews) return "RegionDone with bad view count";
+  if (!std::isfinite(m.render_seconds) || m.render_seconds < 0) return "RegionDone with bad time";
+  const std::uint64_t expected = region_payload_bytes(m.rect, m.views, m.has_exr);
+  if (bulk.size() != expected)
+    return "RegionDone pixel payload is " + std::to_string(bulk.size()) + " bytes, rectangle implies " +
+           std::to_string(expected);
+  return {};
+}
+std::string check(const RegionFailed&, std::string_view) { return {}; }
+std::string check(const Heartbeat&, std::string_view) { return {}; }
+std::string check(const CloseJob&, std::string_view) { return {}; }
+std::string check(const Refused&, std::string_view) { return {}; }
+
+// Builds alternative `I` of Message from the body when the wire kind selects it.
+template <std::size_t I = 0>
+Decoded decode_body(std::size_t index, const msgpack::object& body, std::string_view bulk) {
+  if constexpr (I < std::variant_size_v<Message>) {
+    if (index != I) return decode_body<I + 1>(index, body, bulk);
+    std::variant_alternative_t<I, Message> value;
+    body.convert(value);  // throws msgpack::type_error on a wrong type or shape
+    if (std::string why = check(value, bulk); !why.empty()) return {std::nullopt, std::move(why)};
+    return {Packet{Message{std::in_place_index<I>, std::move(value)}, bulk}, {}};
+  } else {
+    return {std::nullopt, "unknown message kind"};
+  }
+}
+
+}  // namespace
+
+std::uint64_t region_payload_bytes(const Rect& rect, std::uint32_t views, bool has_exr) {
+  const auto pixels = static_cast<std::uint64_t>(rect.area()) * views;
+  return pixels * 4 * sizeof(std::uint16_t) + (has_exr ? pixels * 4 * sizeof(float) : 0);
+}
+
+std::array<std::string, 2> encode(const Message& message) {
+  msgpack::sbuffer header;
+  msgpack::pack(header, std::make_tuple(std::string(kProtocolName), kProtocolVersion, kind_of(message)));
+  msgpack::sbuffer body;
+  std::visit([&](const auto& m) { msgpack::pack(body, m); }, message);
+  return {std::string(header.data(), header.size()), std::string(body.data(), body.size())};
+}
+
+Decoded decode(std::span<const std::string_view> frames) {
+  if (frames.size() != 3)
+    return {std::nullopt, "expected 3 frames, got " + std::to_string(frames.size())};
+  if (frames[1].size() > kMaxBodyBytes) return {std::nullopt, "message body too large"};
+  try {
+    std::string name;
+    std::uint32_t version = 0;
+    std::uint32_t kind = 0;
+    {
+      const msgpack::unpack_limit header_limit(4, 0, 64, 0, 0, 2);
+      msgpack::object_handle oh =
+          msgpack::unpack(frames[0].data(), frames[0].size(), nullptr, nullptr, header_limit);
+      const msgpack::object& h = oh.get();
+      if (h.type != msgpack::type::ARRAY || h.via.array.size < 3) return {std::nullopt, "bad header"};
+      h.via.array.ptr[0].convert(name);
+      h.via.array.ptr[1].convert(version);
+      h.via.array.ptr[2].convert(kind);
+    }
+    if (name != kProtocolName) return {std::nullopt, "not a bnr message"};
+    if (version != kProtocolVersion)
+      return {std::nullopt, "protocol version " + std::to_string(version) + ", this side speaks " +
+                                std::to_string(kProtocolVersion)};
+    if (kind == 0 || kind > std::variant_size_v<Message>)
+      return {std::nullopt, "unknown message kind " + std::to_string(kind)};
+    msgpack::object_handle oh =
+        msgpack::unpack(frames[1].data(), frames[1].size(), nullptr, nullptr, kBodyLimit);
+    return decode_body(kind - 1, oh.get(), frames[2]);
+  } catch (const msgpack::type_error&) {
+    return {std::nullopt, "wrongly typed message"};
+  } catch (const std::exception& e) {
+    return {std::nullopt, std::string("malformed message: ") + e.what()};
+  }
+}
+
+const char* kind_name(const Message& message) {
+  static constexpr std::array<const char*, std::variant_size_v<Message>> kNames = {
+      "OpenJob", "JobReady", "JobFailed", "RenderRegion", "RegionDone",
+      "RegionFailed", "Heartbeat", "CloseJob", "Refused"};
+  return kNames[message.index()];
+}
+
+}  // namespace bnr::protocol

@@ -1,0 +1,164 @@
+// The wire contract between bnr-broker and bnr-agent: every message that crosses ZeroMQ.
+//
+// A message is three ZeroMQ frames:
+//   1. header: msgpack array [protocol name "bnr", protocol version, message kind]
+//   2. body:   the message struct below, a msgpack positional array (MSGPACK_DEFINE)
+//   3. bulk:   raw bytes (the .blend for OpenJob, pixels for RegionDone), empty otherwise
+// Compatibility: fields are only ever appended to a struct (an old peer ignores them, a new
+// peer reading an old message keeps the defaults). Anything an old peer cannot ignore bumps
+// kProtocolVersion; peers refuse other versions with a Refused message that says why.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include <msgpack.hpp>
+
+namespace bnr::protocol {
+
+inline constexpr const char* kProtocolName = "bnr";
+inline constexpr std::uint32_t kProtocolVersion = 1;
+
+// Limits a decoder enforces before trusting a message.
+inline constexpr std::int32_t kMaxImageSide = 65536;
+inline constexpr std::uint32_t kMaxViews = 16;
+inline constexpr std::size_t kMaxBodyBytes = 1 << 20;
+
+// A pixel rectangle of the final image: columns [x0, x1), rows [y0, y1), rows counted from
+// the TOP (PNG order). Blender's border origin is bottom-left; the agent converts.
+struct Rect {
+  std::int32_t x0 = 0;
+  std::int32_t y0 = 0;
+  std::int32_t x1 = 0;
+  std::int32_t y1 = 0;
+
+  [[nodiscard]] std::int32_t width() const { return x1 - x0; }
+  [[nodiscard]] std::int32_t height() const { return y1 - y0; }
+  [[nodiscard]] std::int64_t area() const { return static_cast<std::int64_t>(width()) * height(); }
+  [[nodiscard]] bool empty() const { return x1 <= x0 || y1 <= y0; }
+  [[nodiscard]] bool contains(const Rect& o) const {
+    return o.x0 >= x0 && o.y0 >= y0 && o.x1 <= x1 && o.y1 <= y1;
+  }
+  bool operator==(const Rect&) const = default;
+  MSGPACK_DEFINE(x0, y0, x1, y1)
+};
+
+// What an agent is: sent with every JobReady so the broker can report and check versions.
+struct AgentInfo {
+  std::string name{};             // human-readable, e.g. the host name
+  std::string agent_id{};         // stable across restarts of the same agent
+  std::int32_t threads = 0;     // Blender render threads; 0 = all cores
+  std::string blender_version{};  // e.g. "3.4.1"
+  MSGPACK_DEFINE(name, agent_id, threads, blender_version)
+};
+
+// The scene as Blender reports it after loading; the broker sizes and merges the frame from it.
+struct SceneInfo {
+  std::int32_t width = 0;   // final pixels, resolution * percentage / 100
+  std::int32_t height = 0;
+  std::int32_t frame = 1;
+  std::string engine{};                // e.g. "CYCLES"
+  std::vector<std::string> views{};    // active view names in render order; empty = mono
+  std::string stereo = "NONE";       // how Blender packs views in its own output file
+  bool crosseyed = false;
+  bool squeezed = false;
+  std::int32_t depth = 8;            // PNG bits per channel the scene's output asks for
+  std::string color_mode = "RGBA";
+  bool transparent = false;
+  bool adaptive = false;             // adaptive sampling: needs an overlap margin
+  bool denoise = false;              // per-region denoising would show seams
+  std::int32_t margin = 0;           // overlap pixels per region side for exact pixels
+  std::vector<std::string> unsplittable{};  // features that cannot be rendered in regions
+  std::vector<std::string> warnings{};
+  std::vector<std::string> view_suffixes{};  // file suffix of each view, e.g. "_L", "_R"
+
+  [[nodiscard]] std::uint32_t view_count() const {
+    return views.empty() ? 1U : static_cast<std::uint32_t>(views.size());
+  }
+  MSGPACK_DEFINE(width, height, frame, engine, views, stereo, crosseyed, squeezed, depth,
+                 color_mode, transparent, adaptive, denoise, margin, unsplittable, warnings,
+                 view_suffixes)
+};
+
+// broker -> agent: load this scene (bulk = the .blend bytes) and keep Blender ready.
+struct OpenJob {
+  std::string job_id{};
+  std::string scene_name{};    // for messages only; the agent stores the bytes under its own name
+  bool want_exr = false;     // also return scene-linear float pixels
+  bool no_denoise = false;   // turn Cycles denoising off (it cannot be split faithfully)
+  MSGPACK_DEFINE(job_id, scene_name, want_exr, no_denoise)
+};
+
+// agent -> broker: the scene is loaded.
+struct JobReady {
+  std::string job_id{};
+  AgentInfo agent{};
+  SceneInfo scene{};
+  MSGPACK_DEFINE(job_id, agent, scene)
+};
+
+// agent -> broker: the job cannot run on this agent (Blender missing, scene refused...).
+struct JobFailed {
+  std::string job_id{};
+  std::string reason{};  // one line, quoting Blender where it said why
+  MSGPACK_DEFINE(job_id, reason)
+};
+
+// broker -> agent: render these pixels (margin included). Agents queue requests in order.
+struct RenderRegion {
+  std::string job_id{};
+  std::uint64_t region_id = 0;
+  Rect rect{};
+  MSGPACK_DEFINE(job_id, region_id, rect)
+};
+
+// agent -> broker: pixels of `rect`. Bulk layout, little-endian, rows top to bottom:
+//   for each view: rect.area() * 4 uint16 display-referred RGBA (Blender's view transform)
+//   if has_exr, then for each view: rect.area() * 4 float32 scene-linear RGBA
+struct RegionDone {
+  std::string job_id{};
+  std::uint64_t region_id = 0;
+  Rect rect{};
+  std::uint32_t views = 1;
+  bool has_exr = false;
+  double render_seconds = 0.0;  // time inside Blender's render call
+  MSGPACK_DEFINE(job_id, region_id, rect, views, has_exr, render_seconds)
+};
+
+// agent -> broker: the region could not be rendered.
+struct RegionFailed {
+  std::string job_id{};
+  std::uint64_t region_id = 0;
+  std::string reason{};
+  MSGPACK_DEFINE(job_id, region_id, reason)
+};
+
+// Both ways, while a job is open: "I am alive". Any message counts as one too.
+struct Heartbeat {
+  std::string job_id{};
+  MSGPACK_DEFINE(job_id)
+};
+
+// broker -> agent: the job is over; stop Blender and forget queued regions.
+struct CloseJob {
+  std::string job_id{};
+  MSGPACK_DEFINE(job_id)
+};
+
+// agent -> broker: the request was not accepted (wrong protocol version, busy with another
+// broker's job, malformed message).
+struct Refused {
+  std::string reason{};
+  MSGPACK_DEFINE(reason)
+};
+
+using Message = std::variant<OpenJob, JobReady, JobFailed, RenderRegion, RegionDone,
+                             RegionFailed, Heartbeat, CloseJob, Refused>;
+
+// Bytes of RegionDone's bulk that the rectangle, view count and has_exr imply.
+[[nodiscard]] std::uint64_t region_payload_bytes(const Rect& rect, std::uint32_t views,
+                                                 bool has_exr);
+
+}  // namespace bnr::protocol

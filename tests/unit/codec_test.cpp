@@ -1,0 +1,159 @@
+#include "codec.h"
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <string>
+#include <vector>
+
+namespace bnr::protocol {
+namespace {
+
+Decoded decode_frames(const std::vector<std::string>& frames) {
+  std::vector<std::string_view> views(frames.begin(), frames.end());
+  return decode(views);
+}
+
+std::vector<std::string> frames_of(const Message& m, std::string bulk = {}) {
+  const auto head = encode(m);
+  return {head[0], head[1], std::move(bulk)};
+}
+
+std::string pack_header(const std::string& name, std::uint32_t version, std::uint32_t kind) {
+  msgpack::sbuffer b;
+  msgpack::pack(b, std::make_tuple(name, version, kind));
+  return {b.data(), b.size()};
+}
+
+TEST(Codec, EveryMessageKindRoundTrips) {
+  SceneInfo scene;
+  scene.width = 1001;
+  scene.height = 333;
+  scene.views = {"left", "right"};
+  scene.view_suffixes = {"_L", "_R"};
+  scene.stereo = "TOPBOTTOM";
+  scene.margin = 4;
+  const Rect rect{3, 0, 10, 2};
+  const std::vector<std::pair<Message, std::string>> messages = {
+      {OpenJob{"j1", "a scene.blend", true, false}, "BLENDER-v304"},
+      {JobReady{"j1", {"host", "host:7300", 2, "3.4.1"}, scene}, ""},
+      {JobFailed{"j1", "Blender said no"}, ""},
+      {RenderRegion{"j1", 7, rect}, ""},
+      {RegionDone{"j1", 7, rect, 2, false, 1.5}, std::string(region_payload_bytes(rect, 2, false), 'x')},
+      {RegionFailed{"j1", 7, "boom"}, ""},
+      {Heartbeat{"j1"}, ""},
+      {CloseJob{"j1"}, ""},
+      {Refused{"busy"}, ""},
+  };
+  for (const auto& [message, bulk] : messages) {
+    const auto frames = frames_of(message, bulk);
+    const Decoded d = decode_frames(frames);
+    ASSERT_TRUE(d.packet) << kind_name(message) << ": " << d.error;
+    EXPECT_EQ(d.packet->message.index(), message.index());
+    EXPECT_EQ(d.packet->bulk, bulk);
+  }
+  const Decoded ready = decode_frames(frames_of(messages[1].first));
+  const auto& got = std::get<JobReady>(ready.packet->message);
+  EXPECT_EQ(got.scene.width, 1001);
+  EXPECT_EQ(got.scene.views, scene.views);
+  EXPECT_EQ(got.scene.stereo, "TOPBOTTOM");
+  EXPECT_EQ(got.agent.blender_version, "3.4.1");
+}
+
+TEST(Codec, WrongFrameCountIsRejected) {
+  auto frames = frames_of(Heartbeat{"j"});
+  frames.pop_back();
+  EXPECT_FALSE(decode_frames(frames).packet);
+  frames.push_back("");
+  frames.push_back("");
+  EXPECT_FALSE(decode_frames(frames).packet);
+  EXPECT_FALSE(decode_frames({}).packet);
+}
+
+TEST(Codec, OtherProtocolVersionIsRejectedWithItsNumber) {
+  auto frames = frames_of(Heartbeat{"j"});
+  frames[0] = pack_header(kProtocolName, kProtocolVersion + 1, 7);
+  const Decoded d = decode_frames(frames);
+  EXPECT_FALSE(d.packet);
+  EXPECT_NE(d.error.find("protocol version " + std::to_string(kProtocolVersion + 1)), std::string::npos);
+}
+
+TEST(Codec, ForeignProtocolNameAndUnknownKindsAreRejected) {
+  auto frames = frames_of(Heartbeat{"j"});
+  frames[0] = pack_header("http", kProtocolVersion, 7);
+  EXPECT_FALSE(decode_frames(frames).packet);
+  for (std::uint32_t kind : {0U, 10U, 255U, 0xFFFFFFFFU}) {
+    frames[0] = pack_header(kProtocolName, kProtocolVersion, kind);
+    EXPECT_FALSE(decode_frames(frames).packet) << kind;
+  }
+}
+
+TEST(Codec, GarbageAndTruncatedBytesAreRejectedNotThrown) {
+  const auto good = frames_of(JobReady{"j", {}, SceneInfo{.width = 4, .height = 4}});
+  for (std::size_t cut = 0; cut < good[1].size(); ++cut) {
+    auto frames = good;
+    frames[1].resize(cut);
+    EXPECT_FALSE(decode_frames(frames).packet) << "cut at " << cut;
+  }
+  for (std::size_t cut = 0; cut < good[0].size(); ++cut) {
+    auto frames = good;
+    frames[0].resize(cut);
+    EXPECT_FALSE(decode_frames(frames).packet) << "header cut at " << cut;
+  }
+  std::string noise;
+  for (int i = 0; i < 512; ++i) noise += static_cast<char>((i * 7919) & 0xFF);
+  EXPECT_FALSE(decode_frames({noise, noise, noise}).packet);
+}
+
+TEST(Codec, WronglyTypedBodyIsRejected) {
+  auto frames = frames_of(RenderRegion{"j", 1, {0, 0, 1, 1}});
+  msgpack::sbuffer b;
+  msgpack::pack(b, std::make_tuple(std::string("j"), std::string("not a number"), 3));
+  frames[1] = std::string(b.data(), b.size());
+  EXPECT_FALSE(decode_frames(frames).packet);
+}
+
+TEST(Codec, HugeDeclaredLengthsAreRefusedBeforeAllocating) {
+  auto frames = frames_of(Heartbeat{"j"});
+  // array32 claiming 4 billion elements, then nothing.
+  frames[1] = std::string("\xdd\xff\xff\xff\xff", 5);
+  EXPECT_FALSE(decode_frames(frames).packet);
+  // str32 claiming 4 GiB.
+  frames[1] = std::string("\x91\xdb\xff\xff\xff\xf0", 6);
+  EXPECT_FALSE(decode_frames(frames).packet);
+  // A deep nest of arrays.
+  frames[1] = std::string(100, '\x91');
+  EXPECT_FALSE(decode_frames(frames).packet);
+}
+
+TEST(Codec, PixelPayloadMustMatchTheRectangle) {
+  const Rect rect{0, 0, 5, 3};
+  const RegionDone done{"j", 1, rect, 1, true, 0.1};
+  const std::uint64_t right = region_payload_bytes(rect, 1, true);
+  EXPECT_EQ(right, 5U * 3 * 4 * 2 + 5U * 3 * 4 * 4);
+  EXPECT_TRUE(decode_frames(frames_of(done, std::string(right, '\0'))).packet);
+  EXPECT_FALSE(decode_frames(frames_of(done, std::string(right - 1, '\0'))).packet);
+  EXPECT_FALSE(decode_frames(frames_of(done, std::string(right + 1, '\0'))).packet);
+}
+
+TEST(Codec, InvalidRectanglesAndSizesAreRejected) {
+  for (const Rect& r : {Rect{5, 0, 5, 1}, Rect{0, 0, -1, 1}, Rect{-1, 0, 2, 2}, Rect{0, 0, kMaxImageSide + 1, 1}})
+    EXPECT_FALSE(decode_frames(frames_of(RenderRegion{"j", 1, r})).packet);
+  EXPECT_FALSE(decode_frames(frames_of(JobReady{"j", {}, SceneInfo{.width = 0, .height = 4}})).packet);
+  EXPECT_FALSE(decode_frames(frames_of(JobReady{"j", {}, SceneInfo{.width = 4, .height = 4, .depth = 12}})).packet);
+  EXPECT_FALSE(decode_frames(frames_of(RegionDone{"j", 1, {0, 0, 1, 1}, 0, false, 0})).packet);
+  EXPECT_FALSE(decode_frames(frames_of(OpenJob{"j", "s", false, false})).packet);  // no scene bytes
+}
+
+TEST(Codec, FieldsAppendedByANewerPeerAreIgnored) {
+  auto frames = frames_of(Heartbeat{"j"});
+  msgpack::sbuffer b;
+  msgpack::pack(b, std::make_tuple(std::string("job"), 42, std::string("future field")));
+  frames[1] = std::string(b.data(), b.size());
+  const Decoded d = decode_frames(frames);
+  ASSERT_TRUE(d.packet) << d.error;
+  EXPECT_EQ(std::get<Heartbeat>(d.packet->message).job_id, "job");
+}
+
+}  // namespace
+}  // namespace bnr::protocol

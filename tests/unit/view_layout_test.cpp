@@ -1,0 +1,109 @@
+#include "view_layout.h"
+
+#include <gtest/gtest.h>
+
+#include "progress.h"
+#include "scene_file.h"
+#include "split_check.h"
+
+namespace bnr::broker {
+namespace {
+
+tools::Image16 filled(int w, int h, std::uint16_t value) {
+  tools::Image16 img(w, h);
+  std::fill(img.rgba.begin(), img.rgba.end(), value);
+  return img;
+}
+
+protocol::SceneInfo stereo(const std::string& mode) {
+  protocol::SceneInfo s;
+  s.width = 4;
+  s.height = 3;
+  s.views = {"left", "right"};
+  s.view_suffixes = {"_L", "_R"};
+  s.stereo = mode;
+  return s;
+}
+
+TEST(ViewLayout, TopBottomPutsTheLeftEyeOnTop) {
+  const auto out = layout_views(std::vector{filled(4, 3, 1), filled(4, 3, 2)}, stereo("TOPBOTTOM"));
+  ASSERT_EQ(out.size(), 1U);
+  EXPECT_EQ(out[0].image.width, 4);
+  EXPECT_EQ(out[0].image.height, 6);
+  EXPECT_EQ(out[0].image.pixel(3, 2)[0], 1);
+  EXPECT_EQ(out[0].image.pixel(0, 3)[0], 2);
+}
+
+TEST(ViewLayout, SideBySideHonoursCrossEyed) {
+  auto scene = stereo("SIDEBYSIDE");
+  auto out = layout_views(std::vector{filled(4, 3, 1), filled(4, 3, 2)}, scene);
+  ASSERT_EQ(out.size(), 1U);
+  EXPECT_EQ(out[0].image.width, 8);
+  EXPECT_EQ(out[0].image.pixel(3, 0)[0], 1);
+  EXPECT_EQ(out[0].image.pixel(4, 0)[0], 2);
+  scene.crosseyed = true;
+  out = layout_views(std::vector{filled(4, 3, 1), filled(4, 3, 2)}, scene);
+  EXPECT_EQ(out[0].image.pixel(0, 0)[0], 2);
+}
+
+TEST(ViewLayout, IndividualViewsGetBlenderSuffixes) {
+  const auto out = layout_views(std::vector{filled(4, 3, 1), filled(4, 3, 2)}, stereo("INDIVIDUAL"));
+  ASSERT_EQ(out.size(), 2U);
+  EXPECT_EQ(with_suffix("dir/my scene.png", out[1].suffix), "dir/my scene_R.png");
+  EXPECT_EQ(with_suffix("out.png", ""), "out.png");
+}
+
+TEST(ViewLayout, UnsupportedModesAreNamed) {
+  EXPECT_EQ(unsupported_layout(stereo("TOPBOTTOM")), "");
+  EXPECT_NE(unsupported_layout(stereo("ANAGLYPH")).find("ANAGLYPH"), std::string::npos);
+  auto squeezed = stereo("SIDEBYSIDE");
+  squeezed.squeezed = true;
+  EXPECT_NE(unsupported_layout(squeezed), "");
+}
+
+TEST(SplitCheck, DenoisingAndWholeFrameNodesAreRefusedWithAReason) {
+  protocol::SceneInfo s;
+  s.width = 10;
+  s.height = 10;
+  EXPECT_EQ(split_problem(s), "");
+  s.adaptive = true;
+  s.margin = 4;
+  EXPECT_EQ(split_problem(s), "");
+  s.denoise = true;
+  EXPECT_NE(split_problem(s).find("--no-denoise"), std::string::npos);
+  s.denoise = false;
+  s.unsplittable = {"Glare (compositor node 'Glare')"};
+  EXPECT_NE(split_problem(s).find("Glare"), std::string::npos);
+}
+
+TEST(SceneFile, HeadersOfBlendFilesAreRecognised) {
+  EXPECT_EQ(blend_header_problem("BLENDER-v304RENDH"), "");
+  EXPECT_EQ(blend_header_problem(std::string("\x28\xb5\x2f\xfd\x00", 5)), "");
+  EXPECT_EQ(blend_header_problem(std::string("\x1f\x8b\x08", 3)), "");
+  EXPECT_EQ(blend_header_problem(""), "the file is empty");
+  EXPECT_EQ(blend_header_problem("BLENDER"), "the file is truncated");
+  EXPECT_EQ(blend_header_problem("\x89PNG\r\n"), "not a .blend file");
+}
+
+TEST(SceneFile, MissingFilesAndDirectoriesAreRefused) {
+  EXPECT_THROW((void)read_scene("/nonexistent/scene.blend"), std::runtime_error);
+  EXPECT_THROW((void)read_scene("/tmp"), std::runtime_error);
+}
+
+TEST(Progress, EtaAppearsOnceThereIsARate) {
+  using std::chrono::seconds;
+  EXPECT_EQ(format_duration(seconds(65)), "1:05");
+  EXPECT_EQ(format_duration(seconds(3 * 3600 + 7)), "3:00:07");
+  EXPECT_EQ(progress_line(0.01, 1, 2, seconds(10)).find("ETA"), std::string::npos);
+  EXPECT_NE(progress_line(0.25, 5, 2, seconds(10)).find("ETA 0:30"), std::string::npos);
+  EXPECT_EQ(progress_line(1.0, 9, 2, seconds(10)).find("ETA"), std::string::npos);
+}
+
+TEST(Progress, SummaryShowsEachAgentsShare) {
+  const std::string table = summary_table({{"fast", 3, 750, 9.0, ""}, {"slow", 1, 250, 3.0, "went silent"}}, 1000, 10.0);
+  EXPECT_NE(table.find("75.0%"), std::string::npos);
+  EXPECT_NE(table.find("went silent"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace bnr::broker
