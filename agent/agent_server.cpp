@@ -59,7 +59,7 @@ AgentServer::AgentServer(AgentConfig config)
   work_dir_ = owns_work_dir_ ? make_temp_dir() : config_.work_dir;
   fs::create_directories(work_dir_);
   script_path_ = work_dir_ / "bnr_blender_worker.py";
-  write_file(script_path_, kWorkerScript);
+  write_file(script_path_, worker_script());
 
   socket_.set(zmq::sockopt::maxmsgsize, protocol::kMaxFrameBytes);
   socket_.set(zmq::sockopt::linger, 1000);

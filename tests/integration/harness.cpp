@@ -1,0 +1,110 @@
+#include "harness.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <poll.h>
+#include <stdexcept>
+
+namespace bnr::testing {
+
+TempDir::TempDir() {
+  std::string pattern = (fs::temp_directory_path() / "bnr-test-XXXXXX").string();
+  if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+  path_ = pattern;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+fs::path make_scene(const fs::path& out, const std::vector<std::string>& options) {
+  std::vector<std::string> argv = {"blender", "-b", "--factory-startup", "--python-exit-code", "2", "--python",
+                                   std::string(BNR_SOURCE_DIR) + "/tools/scenes/make_scene.py", "--", "--out",
+                                   out.string()};
+  argv.insert(argv.end(), options.begin(), options.end());
+  const tools::RunResult r = tools::run_command(argv, std::chrono::seconds(120));
+  if (r.exit_code != 0 || !fs::exists(out))
+    throw std::runtime_error("make_scene failed (" + std::to_string(r.exit_code) + "): " + r.output);
+  return out;
+}
+
+std::vector<fs::path> blender_reference(const fs::path& scene, const fs::path& dir,
+                                        const std::vector<std::string>& extra) {
+  fs::create_directories(dir);
+  std::vector<std::string> argv = {"blender", "-b", "--factory-startup", scene.string(), "-o",
+                                   (dir / "ref_").string()};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  argv.insert(argv.end(), {"-f", "1"});
+  const tools::RunResult r = tools::run_command(argv, std::chrono::seconds(240));
+  auto files = files_with_prefix(dir, "ref_");
+  if (r.exit_code != 0 || files.empty())
+    throw std::runtime_error("Blender's reference render failed (" + std::to_string(r.exit_code) + "): " + r.output);
+  return files;
+}
+
+Agent::Agent(int threads, const std::vector<std::string>& extra) {
+  std::vector<std::string> argv = {BNR_AGENT_EXE, "--port", "0", "--bind", "127.0.0.1", "--no-mdns", "-q",
+                                   "--threads", std::to_string(threads)};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  tools::ChildProcess::Options options;
+  options.capture_stdout = true;
+  child_ = std::make_unique<tools::ChildProcess>(argv, options);
+  std::string out;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (out.find('\n') == std::string::npos) {
+    if (std::chrono::steady_clock::now() > deadline || child_->try_wait())
+      throw std::runtime_error("bnr-agent did not start: " + out);
+    pollfd p{child_->stdout_fd(), POLLIN, 0};
+    poll(&p, 1, 100);
+    (void)tools::read_available(child_->stdout_fd(), out);
+  }
+  if (out.rfind("port ", 0) != 0) throw std::runtime_error("unexpected agent output: " + out);
+  port_ = std::stoi(out.substr(5));
+}
+
+tools::RunResult run_broker(const std::vector<std::string>& args, const fs::path& working_dir,
+                            std::chrono::seconds timeout) {
+  std::vector<std::string> argv = {BNR_BROKER_EXE, "--no-mdns"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return tools::run_command(argv, timeout, working_dir.string());
+}
+
+tools::RunResult run_agent(const std::vector<std::string>& args, std::chrono::seconds timeout) {
+  std::vector<std::string> argv = {BNR_AGENT_EXE};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return tools::run_command(argv, timeout);
+}
+
+std::vector<fs::path> files_with_prefix(const fs::path& dir, const std::string& prefix) {
+  std::vector<fs::path> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec))
+    if (e.path().filename().string().rfind(prefix, 0) == 0) out.push_back(e.path());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+int png_bit_depth(const fs::path& png) {
+  std::ifstream in(png, std::ios::binary);
+  char header[25] = {};
+  in.read(header, sizeof header);
+  return static_cast<unsigned char>(header[24]);
+}
+
+int line_count(const std::string& text) {
+  int n = 0;
+  bool content = false;
+  for (char c : text) {
+    if (c == '\n') {
+      n += content;
+      content = false;
+    } else if (c != ' ' && c != '\r') {
+      content = true;
+    }
+  }
+  return n + content;
+}
+
+}  // namespace bnr::testing

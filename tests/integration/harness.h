@@ -1,0 +1,66 @@
+// Real processes for integration tests: scenes made by Blender's Python, Blender's own
+// reference renders, bnr-agent and bnr-broker on loopback. Every process is ended by PID when
+// the test's objects go out of scope.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "child_process.h"
+
+namespace bnr::testing {
+
+namespace fs = std::filesystem;
+
+// A fresh directory under the system temp dir, removed with the object.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  [[nodiscard]] const fs::path& path() const { return path_; }
+  [[nodiscard]] fs::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  fs::path path_;
+};
+
+// Runs tools/scenes/make_scene.py; fails the test (throws) when Blender fails.
+fs::path make_scene(const fs::path& out, const std::vector<std::string>& options);
+
+// Blender's own render of frame 1 into an empty `dir`; returns the files written, sorted.
+// `extra` goes before -f (e.g. {"-F", "OPEN_EXR"}).
+std::vector<fs::path> blender_reference(const fs::path& scene, const fs::path& dir,
+                                        const std::vector<std::string>& extra = {});
+
+// A bnr-agent on a free loopback port.
+class Agent {
+ public:
+  explicit Agent(int threads = 1, const std::vector<std::string>& extra = {});
+  [[nodiscard]] std::string endpoint() const { return "127.0.0.1:" + std::to_string(port_); }
+  [[nodiscard]] tools::ChildProcess& process() { return *child_; }
+
+ private:
+  std::unique_ptr<tools::ChildProcess> child_;
+  int port_ = 0;
+};
+
+// bnr-broker with `args`, run to completion (killed after `timeout`).
+tools::RunResult run_broker(const std::vector<std::string>& args, const fs::path& working_dir = {},
+                            std::chrono::seconds timeout = std::chrono::seconds(240));
+tools::RunResult run_agent(const std::vector<std::string>& args, std::chrono::seconds timeout = std::chrono::seconds(60));
+
+// Files in `dir` whose names start with `prefix`, sorted.
+std::vector<fs::path> files_with_prefix(const fs::path& dir, const std::string& prefix);
+
+// The bit depth in a PNG's IHDR.
+int png_bit_depth(const fs::path& png);
+
+// The number of lines in `text` that are not empty.
+int line_count(const std::string& text);
+
+}  // namespace bnr::testing

@@ -1,0 +1,304 @@
+# Writes small, deterministic test scenes for bnr (runs inside Blender 3.4, no numpy):
+#
+#   blender -b --factory-startup --python tools/scenes/make_scene.py -- --out PATH.blend \
+#       [--size WxH] [--percent N] [--samples N] [--adaptive] [--denoise] [--transparent]
+#       [--depth 8|16] [--stereo] [--exr] [--blur N] [--glare] [--demo] [--look]
+#
+# Default: 320x180, 16 samples, Cycles on the CPU, seed 0, adaptive sampling and denoising
+# off, dithering at Blender's default (1.0), PNG RGBA 8-bit, Filmic view transform. About a
+# second per frame with 2 threads.
+#
+# Blender's own full-frame output, for reference images in tests (measured on 3.4.1):
+#
+#   blender -b --factory-startup SCENE.blend -o /dir/ref_ -f 1
+#
+# Blender appends the zero-padded frame number (4 digits) and the extension. `-F PNG` or
+# `-F OPEN_EXR` before -f overrides the scene's format, but -F alone keeps the scene's bit
+# depth and colour mode; a scene made with --exr already writes float32 RGBA EXR.
+#   mono                        /dir/ref_0001.png  (or ref_0001.exr with --exr)
+#   --stereo (TOPBOTTOM)        /dir/ref_0001.png  ONE file, W x 2H; the LEFT eye is on top
+#   --stereo --exr              /dir/ref_0001_L.exr and /dir/ref_0001_R.exr: EXR has no
+#                               stereo packing, Blender writes one file per view
+#   views_format INDIVIDUAL     /dir/ref_0001_L.png and /dir/ref_0001_R.png (view suffixes)
+# Output size is resolution * percentage // 100 (1001x333 at 50% writes 500x166).
+# PNG and 8/16-bit outputs are display-referred (view transform, look, exposure applied;
+# 8-bit is dithered); EXR is scene-linear.
+import argparse
+import math
+import os
+import sys
+import traceback
+
+import bpy
+
+
+def parse_args():
+    argv = sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else []
+    p = argparse.ArgumentParser(prog="make_scene.py")
+    p.add_argument("--out", required=True)
+    p.add_argument("--size", default="320x180")
+    p.add_argument("--percent", type=int, default=100)
+    p.add_argument("--samples", type=int, default=16)
+    p.add_argument("--adaptive", action="store_true")
+    p.add_argument("--denoise", action="store_true")
+    p.add_argument("--transparent", action="store_true")
+    p.add_argument("--depth", choices=("8", "16"), default="8")
+    p.add_argument("--stereo", action="store_true")
+    p.add_argument("--exr", action="store_true")
+    p.add_argument("--blur", type=int, default=0)
+    p.add_argument("--glare", action="store_true")
+    p.add_argument("--demo", action="store_true")
+    p.add_argument("--look", action="store_true")
+    args = p.parse_args(argv)
+    try:
+        w, h = (int(v) for v in args.size.lower().split("x"))
+    except ValueError:
+        p.error("--size wants WxH, e.g. 320x180")
+    args.width, args.height = w, h
+    return args
+
+
+def clear_scene():
+    for collection in (bpy.data.objects, bpy.data.meshes, bpy.data.materials, bpy.data.lights,
+                       bpy.data.cameras, bpy.data.worlds):
+        for item in list(collection):
+            collection.remove(item)
+
+
+def material(name, build):
+    mat = bpy.data.materials.new(name)
+    mat.use_nodes = True
+    nodes, links = mat.node_tree.nodes, mat.node_tree.links
+    nodes.clear()
+    out = nodes.new("ShaderNodeOutputMaterial")
+    links.new(build(nodes, links).outputs[0], out.inputs["Surface"])
+    return mat
+
+
+def principled(color, roughness=0.5, metallic=0.0):
+    def build(nodes, _links):
+        n = nodes.new("ShaderNodeBsdfPrincipled")
+        n.inputs["Base Color"].default_value = (*color, 1.0)
+        n.inputs["Roughness"].default_value = roughness
+        n.inputs["Metallic"].default_value = metallic
+        return n
+    return build
+
+
+def glass(color, roughness=0.0, ior=1.45):
+    def build(nodes, _links):
+        n = nodes.new("ShaderNodeBsdfGlass")
+        n.inputs["Color"].default_value = (*color, 1.0)
+        n.inputs["Roughness"].default_value = roughness
+        n.inputs["IOR"].default_value = ior
+        return n
+    return build
+
+
+def checker(color1, color2, scale):
+    def build(nodes, links):
+        tex = nodes.new("ShaderNodeTexChecker")
+        tex.inputs["Color1"].default_value = (*color1, 1.0)
+        tex.inputs["Color2"].default_value = (*color2, 1.0)
+        tex.inputs["Scale"].default_value = scale
+        bsdf = nodes.new("ShaderNodeBsdfPrincipled")
+        bsdf.inputs["Roughness"].default_value = 0.35
+        links.new(tex.outputs["Color"], bsdf.inputs["Base Color"])
+        return bsdf
+    return build
+
+
+def add_mesh(kind, name, location, mat, **kw):
+    if kind == "sphere":
+        bpy.ops.mesh.primitive_uv_sphere_add(segments=48, ring_count=24, location=location, **kw)
+        bpy.ops.object.shade_smooth()
+    elif kind == "cube":
+        bpy.ops.mesh.primitive_cube_add(location=location, **kw)
+    elif kind == "plane":
+        bpy.ops.mesh.primitive_plane_add(location=location, **kw)
+    elif kind == "torus":
+        bpy.ops.mesh.primitive_torus_add(location=location, **kw)
+        bpy.ops.object.shade_smooth()
+    obj = bpy.context.active_object
+    obj.name = name
+    obj.data.materials.append(mat)
+    return obj
+
+
+def add_world(scene, color, strength):
+    world = bpy.data.worlds.new("World")
+    world.use_nodes = True
+    bg = world.node_tree.nodes["Background"]
+    bg.inputs["Color"].default_value = (*color, 1.0)
+    bg.inputs["Strength"].default_value = strength
+    scene.world = world
+
+
+def add_camera(scene, location, target, stereo):
+    cam_data = bpy.data.cameras.new("Camera")
+    cam = bpy.data.objects.new("Camera", cam_data)
+    scene.collection.objects.link(cam)
+    cam.location = location
+    direction = [t - l for t, l in zip(target, location)]
+    from mathutils import Vector
+    cam.rotation_euler = Vector(direction).to_track_quat("-Z", "Y").to_euler()
+    cam_data.lens = 35
+    if stereo:
+        cam_data.type = "PANO"
+        # Blender 3.4 keeps the panorama type in Cycles' camera settings.
+        if hasattr(cam_data, "panorama_type"):
+            cam_data.panorama_type = "EQUIRECTANGULAR"
+        else:
+            cam_data.cycles.panorama_type = "EQUIRECTANGULAR"
+        cam_data.stereo.interocular_distance = 0.065
+    scene.camera = cam
+
+
+def add_sun(angle_deg, rotation, strength):
+    light = bpy.data.lights.new("Sun", "SUN")
+    light.energy = strength
+    light.angle = math.radians(angle_deg)
+    obj = bpy.data.objects.new("Sun", light)
+    obj.rotation_euler = rotation
+    bpy.context.scene.collection.objects.link(obj)
+
+
+def add_area(location, rotation, size, power):
+    light = bpy.data.lights.new("Area", "AREA")
+    light.energy = power
+    light.size = size
+    obj = bpy.data.objects.new("Area", light)
+    obj.location = location
+    obj.rotation_euler = rotation
+    bpy.context.scene.collection.objects.link(obj)
+
+
+def build_default(scene, stereo):
+    add_mesh("plane", "Floor", (0, 0, 0), material("Floor", principled((0.55, 0.55, 0.5), 0.6)), size=12)
+    add_mesh("sphere", "Red", (-1.6, 0.2, 0.7), material("Red", principled((0.8, 0.08, 0.05), 0.4)), radius=0.7)
+    add_mesh("sphere", "Chrome", (0.0, 0.8, 0.8), material("Chrome", principled((0.9, 0.9, 0.95), 0.08, 1.0)), radius=0.8)
+    add_mesh("sphere", "Glass", (1.1, -0.6, 0.55), material("Glass", glass((0.85, 0.95, 1.0))), radius=0.55)
+    add_mesh("cube", "Blue", (2.3, 1.2, 0.5), material("Blue", principled((0.05, 0.2, 0.8), 0.3)), size=1.0)
+    add_mesh("torus", "Green", (-0.4, -1.5, 0.25), material("Green", principled((0.1, 0.7, 0.15), 0.2)),
+             major_radius=0.5, minor_radius=0.2)
+    add_sun(6.0, (math.radians(45), math.radians(10), math.radians(30)), 3.0)
+    add_world(scene, (0.35, 0.45, 0.6), 0.8)
+    # A panoramic camera sees everything; put it among the objects.
+    if stereo:
+        add_camera(scene, (0.3, -3.0, 1.2), (0.3, 0.0, 0.8), True)
+    else:
+        add_camera(scene, (0.4, -7.5, 3.6), (0.3, 0.0, 0.5), False)
+
+
+def build_demo(scene, stereo):
+    add_mesh("plane", "Checkerboard", (0, 0, 0),
+             material("Checker", checker((0.9, 0.88, 0.82), (0.08, 0.08, 0.1), 12.0)), size=14)
+    tints = [(1.0, 1.0, 1.0), (0.75, 0.9, 1.0), (1.0, 0.8, 0.7), (0.8, 1.0, 0.85)]
+    spots = [(-2.0, 0.8, 0.9, 0.9), (0.2, 0.0, 1.0, 1.0), (2.3, 1.0, 0.75, 0.75), (1.0, -1.6, 0.45, 0.45)]
+    for i, ((x, y, z, r), tint) in enumerate(zip(spots, tints)):
+        add_mesh("sphere", f"Glass{i}", (x, y, z), material(f"Glass{i}", glass(tint, 0.0, 1.5)), radius=r)
+    add_mesh("sphere", "Gold", (-0.9, -1.4, 0.4), material("Gold", principled((1.0, 0.72, 0.3), 0.15, 1.0)), radius=0.4)
+    add_area((-3.0, -3.0, 5.0), (math.radians(40), 0, math.radians(-45)), 3.0, 900.0)
+    add_sun(3.0, (math.radians(55), 0, math.radians(120)), 2.0)
+    add_world(scene, (0.55, 0.65, 0.85), 0.6)
+    if stereo:
+        add_camera(scene, (0.0, -3.6, 1.3), (0.0, 0.0, 0.9), True)
+    else:
+        add_camera(scene, (0.0, -8.0, 3.4), (0.2, 0.0, 0.7), False)
+
+
+def setup_render(scene, args):
+    r = scene.render
+    r.engine = "CYCLES"
+    r.resolution_x, r.resolution_y = args.width, args.height
+    r.resolution_percentage = args.percent
+    r.film_transparent = args.transparent
+    r.use_border = False
+    r.use_persistent_data = False
+    r.filepath = "//render_"
+
+    c = scene.cycles
+    c.device = "CPU"
+    c.samples = args.samples
+    c.seed = 0
+    c.use_animated_seed = False
+    c.use_adaptive_sampling = args.adaptive
+    c.use_denoising = args.denoise
+    c.max_bounces = 8
+    c.transparent_max_bounces = 8
+    scene.frame_current = 1
+    scene.frame_start = scene.frame_end = 1
+
+    imf = r.image_settings
+    if args.exr:
+        imf.file_format = "OPEN_EXR"
+        imf.color_mode = "RGBA"
+        imf.color_depth = "32"
+        imf.exr_codec = "ZIP"
+    else:
+        imf.file_format = "PNG"
+        imf.color_mode = "RGBA"
+        imf.color_depth = args.depth
+        imf.compression = 15
+
+    if args.stereo:
+        r.use_multiview = True
+        r.views_format = "STEREO_3D"
+        imf.views_format = "STEREO_3D"
+        imf.stereo_3d_format.display_mode = "TOPBOTTOM"
+        imf.stereo_3d_format.use_squeezed_frame = False
+
+    vs = scene.view_settings
+    vs.view_transform = "Filmic"
+    if args.look:
+        vs.look = "Medium High Contrast"
+        vs.exposure = 0.5
+        vs.gamma = 1.1
+
+
+def setup_compositor(scene, args):
+    if not (args.blur or args.glare):
+        scene.use_nodes = False
+        return
+    scene.use_nodes = True
+    scene.render.use_compositing = True
+    tree = scene.node_tree
+    tree.nodes.clear()
+    layers = tree.nodes.new("CompositorNodeRLayers")
+    composite = tree.nodes.new("CompositorNodeComposite")
+    last = layers.outputs["Image"]
+    if args.blur:
+        blur = tree.nodes.new("CompositorNodeBlur")
+        blur.filter_type = "GAUSS"
+        blur.size_x = blur.size_y = args.blur
+        tree.links.new(last, blur.inputs["Image"])
+        last = blur.outputs["Image"]
+    if args.glare:
+        glare = tree.nodes.new("CompositorNodeGlare")
+        glare.glare_type = "FOG_GLOW"
+        glare.threshold = 0.8
+        tree.links.new(last, glare.inputs["Image"])
+        last = glare.outputs["Image"]
+    tree.links.new(last, composite.inputs["Image"])
+
+
+def main():
+    args = parse_args()
+    clear_scene()
+    scene = bpy.context.scene
+    (build_demo if args.demo else build_default)(scene, args.stereo)
+    setup_render(scene, args)
+    setup_compositor(scene, args)
+    # Blender's save operator wants an absolute path.
+    bpy.ops.wm.save_as_mainfile(filepath=os.path.abspath(args.out), compress=False)
+
+
+try:
+    main()
+except SystemExit:
+    raise
+except Exception:
+    # Blender exits 0 after a failing --python script unless told otherwise; a test must not
+    # go on with a missing scene.
+    traceback.print_exc()
+    sys.exit(1)
