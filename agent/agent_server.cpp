@@ -147,6 +147,9 @@ void AgentServer::handle_message(const std::string& from, const protocol::Messag
     if (region->job_id != job_->open.job_id) return;
     job_->queue.push_back(*region);
     start_next_region(now);
+  } else if (const auto* cancel = std::get_if<protocol::CancelRegion>(&message)) {
+    // A region already rendering finishes (Blender cannot stop one cheaply); queued ones go.
+    std::erase_if(job_->queue, [&](const protocol::RenderRegion& r) { return r.region_id == cancel->region_id; });
   } else if (const auto* close = std::get_if<protocol::CloseJob>(&message)) {
     if (close->job_id == job_->open.job_id) end_job("the broker closed the job");
   }

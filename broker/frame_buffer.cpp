@@ -32,12 +32,17 @@ FrameBuffer::FrameBuffer(int width, int height, std::uint32_t views, bool with_l
   }
 }
 
-bool FrameBuffer::merge(const protocol::Rect& core, const protocol::Rect& rendered, std::uint32_t views,
-                        bool has_linear, std::string_view payload) {
+bool FrameBuffer::fits(const protocol::Rect& core, const protocol::Rect& rendered, std::uint32_t views,
+                       bool has_linear, std::size_t payload_bytes) const {
   const protocol::Rect frame{0, 0, width_, height_};
   if (core.empty() || !rendered.contains(core) || !frame.contains(rendered)) return false;
   if (views != display_.size() || (!linear_.empty() && !has_linear)) return false;
-  if (payload.size() != protocol::region_payload_bytes(rendered, views, has_linear)) return false;
+  return payload_bytes == protocol::region_payload_bytes(rendered, views, has_linear);
+}
+
+bool FrameBuffer::merge(const protocol::Rect& core, const protocol::Rect& rendered, std::uint32_t views,
+                        bool has_linear, std::string_view payload) {
+  if (!fits(core, rendered, views, has_linear, payload.size())) return false;
 
   const std::size_t display_block = static_cast<std::size_t>(rendered.area()) * 4 * sizeof(std::uint16_t);
   const std::size_t linear_block = static_cast<std::size_t>(rendered.area()) * 4 * sizeof(float);

@@ -25,6 +25,9 @@ class FrameBuffer {
   // inside rendered, the view count differs, or the payload length does not match.
   bool merge(const protocol::Rect& core, const protocol::Rect& rendered, std::uint32_t views,
              bool has_linear, std::string_view payload);
+  // Whether merge() would accept a payload of `payload_bytes` for these arguments.
+  [[nodiscard]] bool fits(const protocol::Rect& core, const protocol::Rect& rendered, std::uint32_t views,
+                          bool has_linear, std::size_t payload_bytes) const;
 
   [[nodiscard]] const std::vector<tools::Image16>& display() const { return display_; }
   [[nodiscard]] const std::vector<tools::ImageF>& linear() const { return linear_; }

@@ -1,5 +1,6 @@
 #include "progress.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -18,24 +19,33 @@ std::string format_duration(std::chrono::duration<double> d) {
 }
 
 std::string progress_line(double fraction_done, std::size_t regions_done, std::size_t agents,
-                          std::chrono::duration<double> elapsed) {
+                          std::chrono::duration<double> elapsed, std::chrono::duration<double> eta) {
   char buf[160];
   std::snprintf(buf, sizeof buf, "%4.0f%% | %zu regions done | %zu agent%s | %s elapsed", fraction_done * 100.0,
                 regions_done, agents, agents == 1 ? "" : "s", format_duration(elapsed).c_str());
   std::string out = buf;
   if (fraction_done >= 0.02 && fraction_done < 1.0)
-    out += " | ETA " + format_duration(elapsed * ((1.0 - fraction_done) / fraction_done));
+    out += " | ETA " + format_duration(eta.count() >= 0 ? eta : elapsed * ((1.0 - fraction_done) / fraction_done));
   return out;
 }
 
 std::string summary_table(const std::vector<AgentReport>& agents, long long frame_pixels, double wall_seconds) {
-  std::string out = "  agent                     regions   share    busy\n";
+  std::string out = "  agent                        regions   share   busy   finish  vs frame\n";
   for (const AgentReport& a : agents) {
     char buf[256];
-    const double share = frame_pixels > 0 ? 100.0 * static_cast<double>(a.pixels) / static_cast<double>(frame_pixels) : 0.0;
-    const double busy = wall_seconds > 0 ? 100.0 * a.busy_seconds / wall_seconds : 0.0;
-    std::snprintf(buf, sizeof buf, "  %-24.24s %8zu  %5.1f%%  %5.1f%%", a.name.c_str(), a.regions, share, busy);
+    const double share =
+        frame_pixels > 0 ? 100.0 * static_cast<double>(a.pixels) / static_cast<double>(frame_pixels) : 0.0;
+    // Busy against the time the agent could work: from its scene being loaded to the end.
+    const double window = wall_seconds - std::max(a.ready_seconds, 0.0);
+    const double busy = window > 0 ? std::min(100.0, 100.0 * a.busy_seconds / window) : 0.0;
+    if (a.finish_seconds >= 0)
+      std::snprintf(buf, sizeof buf, "  %-28.28s %7zu  %5.1f%%  %5.1f%%  %6.1fs  %+6.1fs", a.name.c_str(), a.regions,
+                    share, busy, a.finish_seconds, a.finish_seconds - wall_seconds);
+    else
+      std::snprintf(buf, sizeof buf, "  %-28.28s %7zu  %5.1f%%  %5.1f%%        -         -", a.name.c_str(),
+                    a.regions, share, busy);
     out += buf;
+    if (a.wasted > 0) out += "  " + std::to_string(a.wasted) + " duplicate(s) lost the race";
     if (!a.note.empty()) out += "  (" + a.note + ")";
     out += "\n";
   }

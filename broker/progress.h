@@ -10,20 +10,26 @@ namespace bnr::broker {
 // "1:05", "12:00:03"; negative or unknown durations as "--:--".
 [[nodiscard]] std::string format_duration(std::chrono::duration<double> d);
 
-// "  42% | 12 regions done | 3 agents | 0:12 elapsed | ETA 0:17". The ETA extrapolates the
-// average rate so far and is left out until 2% of the frame is done.
+// "  42% | 12 regions done | 3 agents | 0:12 elapsed | ETA 0:17". The ETA is `eta` when the
+// scheduler predicts one, else it extrapolates the average rate so far; it is left out until
+// 2% of the frame is done.
 [[nodiscard]] std::string progress_line(double fraction_done, std::size_t regions_done, std::size_t agents,
-                                        std::chrono::duration<double> elapsed);
+                                        std::chrono::duration<double> elapsed,
+                                        std::chrono::duration<double> eta = std::chrono::duration<double>(-1));
 
 struct AgentReport {
   std::string name;
-  std::size_t regions = 0;
-  long long pixels = 0;
-  double busy_seconds = 0.0;  // inside Blender's render call, as the agent measured it
-  std::string note;           // e.g. "lost after 3 regions: went silent"
+  std::size_t regions = 0;     // accepted results
+  long long pixels = 0;        // pixels of the frame those results delivered
+  std::size_t wasted = 0;      // results not used: a duplicate finished first
+  double busy_seconds = 0.0;   // inside Blender's render call, as the agent measured it
+  double ready_seconds = -1;   // since job start: when the agent had the scene loaded
+  double finish_seconds = -1;  // since job start: its last result
+  std::string note;            // e.g. "went silent"
 };
 
-// A table: one row per agent with its share of the frame and how busy it was.
+// A table: one row per agent with its share of the frame, how busy it was between loading the
+// scene and the frame's finish, and when it finished against the frame's finish.
 [[nodiscard]] std::string summary_table(const std::vector<AgentReport>& agents, long long frame_pixels,
                                         double wall_seconds);
 

@@ -2,85 +2,360 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 
 namespace bnr::broker {
+namespace {
+constexpr double kProbeFraction = 4.0;  // blind first regions are this much smaller than factoring's
+}  // namespace
 
 RegionScheduler::RegionScheduler(int width, int height, SchedulerConfig config)
-    : width_(width), height_(height), config_(config),
-      total_pixels_(static_cast<std::int64_t>(width) * height) {}
+    : width_(width), height_(height), config_(config), cost_(static_cast<std::size_t>(std::max(width, 0)), -1.0),
+      estimate_(cost_), total_pixels_(static_cast<std::int64_t>(width) * height) {
+  if (config_.region_width > 0) config_.policy = SizingPolicy::kFixedWidth;
+  if (width_ > 0) free_[0] = width_;
+  if (config_.policy != SizingPolicy::kPredictedSeconds || config_.probes <= 0 || width_ <= 0) return;
+  // Probe centres in an order that spreads the first ones far apart (0, 1/2, 1/4, 3/4, ...).
+  const int n = std::min(config_.probes, width_);
+  const int probe_width = std::max({1, config_.min_width, static_cast<int>(width_ * config_.probe_share / n)});
+  std::vector<int> order(static_cast<std::size_t>(n));
+  std::iota(order.begin(), order.end(), 0);
+  auto reversed_bits = [](int v) {
+    unsigned r = 0;
+    for (int b = 0; b < 16; ++b) r |= ((static_cast<unsigned>(v) >> b) & 1U) << (15 - b);
+    return r;
+  };
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return reversed_bits(a) < reversed_bits(b); });
+  int last_end = -1;
+  for (int i : order) {
+    const int centre = static_cast<int>((i + 0.5) * width_ / n);
+    const int x0 = std::clamp(centre - probe_width / 2, 0, width_ - std::min(probe_width, width_));
+    const int x1 = std::min(x0 + probe_width, width_);
+    if (x0 <= last_end && n == 1) continue;
+    probes_.emplace_back(x0, x1);
+    last_end = x1;
+  }
+  // Overlapping probes (tiny frames) are dropped: probes must be disjoint.
+  std::sort(probes_.begin(), probes_.end());
+  std::deque<std::pair<int, int>> disjoint;
+  for (const auto& p : probes_)
+    if (disjoint.empty() || p.first >= disjoint.back().second) disjoint.push_back(p);
+  std::deque<std::pair<int, int>> spread;
+  for (int i : order)
+    for (const auto& p : disjoint)
+      if (p.first <= static_cast<int>((i + 0.5) * width_ / n) && static_cast<int>((i + 0.5) * width_ / n) < p.second &&
+          std::find(spread.begin(), spread.end(), p) == spread.end())
+        spread.push_back(p);
+  probes_ = std::move(spread);
+}
 
-void RegionScheduler::add_agent(AgentId agent) {
-  if (std::find(agents_.begin(), agents_.end(), agent) == agents_.end()) agents_.push_back(agent);
+void RegionScheduler::add_agent(AgentId agent, double speed_hint) {
+  if (agents_.count(agent) != 0) return;
+  Agent a;
+  if (speed_hint > 0) {
+    a.speed = speed_hint;
+  } else if (!agents_.empty()) {
+    std::vector<double> speeds;
+    for (const auto& [id, other] : agents_) speeds.push_back(other.speed);
+    std::nth_element(speeds.begin(), speeds.begin() + static_cast<long>(speeds.size() / 2), speeds.end());
+    a.speed = speeds[speeds.size() / 2];
+  }
+  agents_[agent] = a;
 }
 
 std::size_t RegionScheduler::remove_agent(AgentId agent) {
-  agents_.erase(std::remove(agents_.begin(), agents_.end(), agent), agents_.end());
+  const auto it = agents_.find(agent);
+  if (it == agents_.end()) return 0;
+  const std::deque<RegionId> queue = it->second.queue;
+  agents_.erase(it);
   std::size_t requeued = 0;
-  for (auto it = in_flight_.begin(); it != in_flight_.end();) {
-    if (it->second.agent == agent) {
-      requeued_.push_back(it->second.rect);
-      it = in_flight_.erase(it);
+  for (RegionId copy : queue) {
+    const RegionId logical = copies_.at(copy).logical;
+    drop_copy(copy);
+    const Region& r = regions_.at(logical);
+    if (!r.done && r.copies.empty()) {
+      requeued_.push_back(logical);
       ++requeued;
-    } else {
-      ++it;
     }
   }
   return requeued;
 }
 
-int RegionScheduler::next_width() const {
-  const int remaining = width_ - next_free_column_;
-  if (config_.region_width > 0) return std::min(config_.region_width, remaining);
-  const double agents = std::max<std::size_t>(agents_.size(), 1);
-  const int guided = static_cast<int>(std::ceil(remaining / (agents * config_.chunks_per_agent)));
-  const int w = std::clamp(guided, std::max(config_.min_width, 1), std::max(config_.max_width, 1));
+void RegionScheduler::set_cost_prior(const std::vector<double>& cost_per_column) {
+  prior_.clear();
+  if (cost_per_column.empty() || width_ <= 0) return;
+  probes_.clear();  // the prior already says where the cost is
+  prior_.resize(static_cast<std::size_t>(width_));
+  const double n = static_cast<double>(cost_per_column.size());
+  for (int x = 0; x < width_; ++x) {
+    const auto i = static_cast<std::size_t>(std::min(n - 1, std::floor((x + 0.5) * n / width_)));
+    prior_[static_cast<std::size_t>(x)] = std::max(cost_per_column[i], 0.0);
+  }
+  refresh_estimate();
+}
+
+void RegionScheduler::refresh_estimate() {
+  const std::size_t n = cost_.size();
+  if (!prior_.empty()) {
+    for (std::size_t x = 0; x < n; ++x) estimate_[x] = cost_[x] >= 0 ? cost_[x] : prior_[x] * prior_scale_;
+    return;
+  }
+  // Cost clusters in space: an unmeasured column costs about what its nearest measured
+  // neighbours cost; the costlier side is assumed so a region never runs blind into a hot band.
+  std::vector<double> from_left(n, -1.0);
+  double last = -1.0;
+  for (std::size_t x = 0; x < n; ++x) from_left[x] = last = cost_[x] >= 0 ? cost_[x] : last;
+  last = -1.0;
+  for (std::size_t i = n; i-- > 0;) {
+    last = cost_[i] >= 0 ? cost_[i] : last;
+    estimate_[i] = std::max(from_left[i], last);
+  }
+}
+
+double RegionScheduler::predicted_work(int x0, int x1) const {
+  double sum = 0;
+  for (int x = x0; x < x1; ++x) {
+    const double c = predicted_cost(x);
+    if (c < 0) return -1.0;
+    sum += c;
+  }
+  return sum;
+}
+
+double RegionScheduler::total_speed() const {
+  double s = 0;
+  for (const auto& [id, a] : agents_) s += a.speed;
+  return s > 0 ? s : 1.0;
+}
+
+Seconds RegionScheduler::predicted_remaining() const {
+  double work = 0;
+  for (const auto& [x0, x1] : free_)
+    for (int x = x0; x < x1; ++x) work += std::max(predicted_cost(x), 0.0);
+  for (const auto& [id, r] : regions_)
+    if (!r.done) work += std::max(predicted_work(r.rect.x0, r.rect.x1), 0.0);
+  return Seconds(work / total_speed());
+}
+
+int RegionScheduler::next_width(const Agent& agent, int x0, int x1) const {
+  int remaining = 0;
+  for (const auto& [a, b] : free_) remaining += b - a;
+  const double agents = static_cast<double>(std::max<std::size_t>(agents_.size(), 1));
+  int w = 0;
+  const bool cost_known = predicted_cost(x0) >= 0;
+  if (config_.policy == SizingPolicy::kFixedWidth) {
+    w = std::max(config_.region_width, 1);
+  } else if (config_.policy == SizingPolicy::kFactoringPixels) {
+    w = static_cast<int>(std::ceil(remaining / (agents * config_.chunks_per_agent)));
+  } else if (!cost_known) {
+    // Nothing measured yet: a small probe per agent measures its speed and the scene's cost
+    // soon, instead of a blind quarter of the frame deciding the finish time.
+    w = static_cast<int>(std::ceil(remaining / (agents * config_.chunks_per_agent * kProbeFraction)));
+  } else {
+    // Weighted factoring in predicted seconds: every agent gets the same time, so a batch of
+    // regions covers 1/k of the remaining work and the last regions are short.
+    const Seconds target = std::max(predicted_remaining() / config_.chunks_per_agent, config_.min_region);
+    const double budget = target.count() * agent.speed;
+    double work = 0;
+    for (int x = x0; x < x1 && work < budget; ++x, ++w) work += predicted_cost(x);
+  }
+  w = std::clamp(w, std::max(config_.min_width, 1), std::max(config_.max_width, 1));
+  w = std::min(w, x1 - x0);
   // Never leave a sliver narrower than min_width behind for the very end.
-  return remaining - w < config_.min_width ? remaining : w;
+  if (config_.policy != SizingPolicy::kFixedWidth && x1 - x0 - w < config_.min_width) w = x1 - x0;
+  return w;
+}
+
+Assignment RegionScheduler::hand_out(AgentId agent_id, RegionId logical, bool duplicate,
+                                                      Clock::time_point now) {
+  Agent& agent = agents_.at(agent_id);
+  Region& region = regions_.at(logical);
+  Copy copy;
+  copy.logical = logical;
+  copy.agent = agent_id;
+  copy.predicted_work = predicted_work(region.rect.x0, region.rect.x1);
+  copy.predicted = Seconds(copy.predicted_work > 0 ? copy.predicted_work / agent.speed : 0.0);
+  const RegionId id = next_id_++;
+  copies_[id] = copy;
+  region.copies.push_back(id);
+  if (agent.queue.empty()) agent.free_since = now;
+  agent.queue.push_back(id);
+  return {id, region.rect, duplicate, copy.predicted};
 }
 
 std::optional<Assignment> RegionScheduler::next_region(AgentId agent, Clock::time_point now) {
-  protocol::Rect rect;
-  if (!requeued_.empty()) {
-    rect = requeued_.front();
+  if (agents_.count(agent) == 0) return std::nullopt;
+  while (!requeued_.empty()) {
+    const RegionId logical = requeued_.front();
     requeued_.pop_front();
-  } else if (next_free_column_ < width_) {
-    const int w = next_width();
-    rect = {next_free_column_, 0, next_free_column_ + w, height_};
-    next_free_column_ += w;
-  } else {
-    return std::nullopt;
+    if (!regions_.at(logical).done) return hand_out(agent, logical, false, now);
   }
-  const RegionId id = next_id_++;
-  in_flight_[id] = {rect, agent, now};
-  return Assignment{id, rect};
+  while (!probes_.empty()) {
+    const auto [x0, x1] = probes_.front();
+    probes_.pop_front();
+    const auto it = free_.upper_bound(x0);
+    if (it == free_.begin()) continue;
+    const auto interval = std::prev(it);
+    if (interval->first > x0 || interval->second < x1) continue;  // already carved
+    return hand_out(agent, carve(x0, x1 - x0), false, now);
+  }
+  if (!free_.empty()) {
+    const auto [x0, x1] = *free_.begin();
+    return hand_out(agent, carve(x0, next_width(agents_.at(agent), x0, x1)), false, now);
+  }
+  return duplicate_for(agent, now);
 }
 
-RegionScheduler::Completion RegionScheduler::complete(RegionId region, AgentId agent, Clock::time_point) {
-  const auto it = in_flight_.find(region);
-  if (it == in_flight_.end() || it->second.agent != agent) return Completion::kUnknown;
-  done_pixels_ += it->second.rect.area();
+RegionId RegionScheduler::carve(int x0, int w) {
+  auto it = std::prev(free_.upper_bound(x0));
+  const int start = it->first;
+  const int end = it->second;
+  free_.erase(it);
+  if (start < x0) free_[start] = x0;
+  if (x0 + w < end) free_[x0 + w] = end;
+  const RegionId logical = next_id_++;
+  regions_[logical] = Region{{x0, 0, x0 + w, height_}, {}, 0, false};
+  return logical;
+}
+
+Clock::time_point RegionScheduler::expected_finish(RegionId copy_id, Clock::time_point now) const {
+  const Copy& copy = copies_.at(copy_id);
+  const Agent& agent = agents_.at(copy.agent);
+  Clock::time_point t = agent.free_since;
+  for (RegionId c : agent.queue) {
+    const Copy& queued = copies_.at(c);
+    const protocol::Rect& rect = regions_.at(queued.logical).rect;
+    // Copies handed out blind are predicted from what has been learned since.
+    const Seconds seconds = queued.predicted_work >= 0
+                                ? queued.predicted
+                                : Seconds(std::max(predicted_work(rect.x0, rect.x1), 0.0) / agent.speed);
+    const auto predicted = std::chrono::duration_cast<Clock::duration>(seconds);
+    // A render that is already late will take a bit longer still, not end this instant.
+    t = std::max(t + predicted, now + predicted / 10);
+    if (c == copy_id) break;
+  }
+  return t;
+}
+
+std::optional<Assignment> RegionScheduler::duplicate_for(AgentId agent_id, Clock::time_point now) {
+  const Agent& agent = agents_.at(agent_id);
+  if (!config_.duplicate_tail || !agent.queue.empty()) return std::nullopt;
+  std::optional<RegionId> best;
+  Clock::time_point best_finish{};
+  for (const auto& [logical, region] : regions_) {
+    if (region.done || region.copies.size() != 1) continue;
+    const Copy& original = copies_.at(region.copies.front());
+    if (original.agent == agent_id) continue;
+    const Clock::time_point finish = expected_finish(region.copies.front(), now);
+    const double work = std::max(predicted_work(region.rect.x0, region.rect.x1), 0.0);
+    const auto mine = now + std::chrono::duration_cast<Clock::duration>(Seconds(work / agent.speed));
+    if (mine < finish && (!best || finish > best_finish)) {
+      best = logical;
+      best_finish = finish;
+    }
+  }
+  if (!best) return std::nullopt;
+  return hand_out(agent_id, *best, true, now);
+}
+
+void RegionScheduler::drop_copy(RegionId copy_id) {
+  const auto it = copies_.find(copy_id);
+  if (it == copies_.end()) return;
+  const auto agent = agents_.find(it->second.agent);
+  if (agent != agents_.end()) std::erase(agent->second.queue, copy_id);
+  auto& copies = regions_.at(it->second.logical).copies;
+  std::erase(copies, copy_id);
+  copies_.erase(it);
+}
+
+void RegionScheduler::learn(const Copy& copy, const protocol::Rect& rect, Seconds render_time) {
+  const double t = render_time.count();
+  if (t <= 0 || !std::isfinite(t)) return;
+  Agent& agent = agents_.at(copy.agent);
+  // Speeds: each agent's observed work rate against the predictions. A wrong cost prediction
+  // affects every agent working nearby alike and cancels out when the rates are normalised to
+  // the agents' total speed; a slow or slowed-down agent stands out.
+  if (copy.predicted_work > 0 && agents_.size() > 1) {
+    const double observed = copy.predicted_work / t;
+    agent.rate = agent.rate > 0 ? agent.rate + config_.learning_rate * (observed - agent.rate) : observed;
+    double rate_sum = 0, observed_speed_sum = 0;
+    for (const auto& [id, a] : agents_) {
+      if (a.rate > 0) {
+        rate_sum += a.rate;
+        observed_speed_sum += a.speed;
+      }
+    }
+    // Agents with a measured rate share the speed those agents had between them.
+    for (auto& [id, a] : agents_)
+      if (a.rate > 0 && rate_sum > 0) a.speed = std::max(a.rate / rate_sum * observed_speed_sum, 1e-6);
+  }
+  const double per_column = t * agent.speed / std::max(rect.width(), 1);
+  for (int x = rect.x0; x < rect.x1; ++x) {
+    double& c = cost_[static_cast<std::size_t>(x)];
+    if (c < 0) {
+      ++known_columns_;
+      known_cost_sum_ += per_column;
+      if (!prior_.empty()) known_prior_sum_ += prior_[static_cast<std::size_t>(x)];
+    } else {
+      known_cost_sum_ += per_column - c;
+    }
+    c = per_column;
+  }
+  if (!prior_.empty() && known_prior_sum_ > 0) prior_scale_ = known_cost_sum_ / known_prior_sum_;
+  refresh_estimate();
+}
+
+RegionScheduler::Completion RegionScheduler::complete(RegionId copy_id, AgentId agent_id, Clock::time_point now,
+                                                      Seconds render_time) {
+  Completion result;
+  const auto it = copies_.find(copy_id);
+  if (it == copies_.end() || it->second.agent != agent_id) return result;
+  const Copy copy = it->second;
+  Region& region = regions_.at(copy.logical);
+  drop_copy(copy_id);
+  if (auto a = agents_.find(agent_id); a != agents_.end()) a->second.free_since = now;
+  if (region.done) return result;
+  region.done = true;
+  done_pixels_ += region.rect.area();
   ++regions_done_;
-  in_flight_.erase(it);
-  return Completion::kAccepted;
+  result.accepted = true;
+  if (agents_.count(agent_id) != 0) {
+    // A region handed out blind is compared with what neighbours have shown since.
+    Copy measured = copy;
+    if (measured.predicted_work < 0) measured.predicted_work = predicted_work(region.rect.x0, region.rect.x1);
+    learn(measured, region.rect, render_time);
+  }
+  for (RegionId other : std::vector<RegionId>(region.copies)) {
+    result.cancel.emplace_back(copies_.at(other).agent, other);
+    drop_copy(other);
+  }
+  return result;
 }
 
-int RegionScheduler::fail(RegionId region, AgentId agent) {
-  const auto it = in_flight_.find(region);
-  if (it == in_flight_.end() || it->second.agent != agent) return 0;
-  const protocol::Rect rect = it->second.rect;
-  in_flight_.erase(it);
-  requeued_.push_back(rect);
-  return ++failures_[rect.x0];
+int RegionScheduler::fail(RegionId copy_id, AgentId agent_id) {
+  const auto it = copies_.find(copy_id);
+  if (it == copies_.end() || it->second.agent != agent_id) return 0;
+  const RegionId logical = it->second.logical;
+  drop_copy(copy_id);
+  Region& region = regions_.at(logical);
+  ++region.failures;
+  if (!region.done && region.copies.empty()) requeued_.push_back(logical);
+  return region.failures;
 }
 
 std::size_t RegionScheduler::in_flight(AgentId agent) const {
-  return static_cast<std::size_t>(std::count_if(in_flight_.begin(), in_flight_.end(),
-                                                [&](const auto& kv) { return kv.second.agent == agent; }));
+  const auto it = agents_.find(agent);
+  return it == agents_.end() ? 0 : it->second.queue.size();
 }
 
-protocol::Rect RegionScheduler::rect_of(RegionId region) const {
-  const auto it = in_flight_.find(region);
-  return it == in_flight_.end() ? protocol::Rect{} : it->second.rect;
+protocol::Rect RegionScheduler::rect_of(RegionId copy_id) const {
+  const auto it = copies_.find(copy_id);
+  return it == copies_.end() ? protocol::Rect{} : regions_.at(it->second.logical).rect;
+}
+
+double RegionScheduler::speed(AgentId agent) const {
+  const auto it = agents_.find(agent);
+  return it == agents_.end() ? 0.0 : it->second.speed;
 }
 
 }  // namespace bnr::broker

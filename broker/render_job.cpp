@@ -38,6 +38,7 @@ struct Link {
   Clock::time_point last_heard;
   Clock::time_point last_sent;
   std::map<RegionId, protocol::Rect> rendering;  // rendered rectangle (margin included)
+  std::string agent_id;                          // stable id the agent reported
   AgentReport report;
 };
 
@@ -174,6 +175,7 @@ class Job {
       SchedulerConfig sc = options_.scheduler;
       // The margin is rendered twice (by both neighbours): keep it a small share of a region.
       sc.min_width = std::max(sc.min_width, 8 * scene_->margin);
+      if (options_.scheduler.region_width > 0) sc.min_width = 1;
       scheduler_.emplace(scene_->width, scene_->height, sc);
       frame_.emplace(scene_->width, scene_->height, scene_->view_count(), !options_.exr.empty());
       log("rendering " + options_.scene.filename().string() + ": " + std::to_string(scene_->width) + "x" +
@@ -189,24 +191,38 @@ class Job {
     }
     scene_->margin = std::max(scene_->margin, ready.scene.margin);
     link.state = Link::State::kReady;
-    scheduler_->add_agent(a);
+    link.agent_id = ready.agent.agent_id;
+    link.report.ready_seconds = seconds_since_start(now);
+    const auto hint = options_.speed_hints.find(link.agent_id);
+    scheduler_->add_agent(a, hint == options_.speed_hints.end() ? 0.0 : hint->second);
     assign(a, now);
   }
 
   void on_region_done(AgentId a, const protocol::RegionDone& done, std::string_view bulk, Clock::time_point now) {
     Link& link = links_[a];
     const auto it = link.rendering.find(done.region_id);
-    if (it == link.rendering.end() || it->second != done.rect) return;  // not asked of this agent
+    if (it == link.rendering.end() || it->second != done.rect) {
+      ++link.report.wasted;  // cancelled (a duplicate won) or never asked of this agent
+      return;
+    }
     link.rendering.erase(it);
+    link.report.busy_seconds += done.render_seconds;
+    link.report.finish_seconds = seconds_since_start(now);
     const protocol::Rect core = scheduler_->rect_of(done.region_id);
-    if (!frame_->merge(core, done.rect, done.views, done.has_exr, bulk)) {
+    if (!frame_->fits(core, done.rect, done.views, done.has_exr, bulk.size())) {
       on_region_failed(a, {job_id_, done.region_id, "the agent returned pixels that do not fit the region"}, now);
       return;
     }
-    if (scheduler_->complete(done.region_id, a, now) == RegionScheduler::Completion::kAccepted) {
+    const auto completion = scheduler_->complete(done.region_id, a, now, Seconds(done.render_seconds));
+    if (completion.accepted) {
+      (void)frame_->merge(core, done.rect, done.views, done.has_exr, bulk);
       ++link.report.regions;
       link.report.pixels += core.area();
-      link.report.busy_seconds += done.render_seconds;
+    }
+    for (const auto& [other, copy] : completion.cancel) {
+      links_[other].rendering.erase(copy);
+      send(other, protocol::CancelRegion{job_id_, copy});
+      assign(other, now);
     }
     assign(a, now);
   }
@@ -267,9 +283,16 @@ class Job {
     }
   }
 
+  [[nodiscard]] double seconds_since_start(Clock::time_point now) const {
+    return std::chrono::duration<double>(now - started_).count();
+  }
+
   void print_progress(Clock::time_point now) const {
+    // The scheduler's prediction knows the cost map; early on, plain extrapolation is safer.
+    const bool predicted = scheduler_->regions_done() >= 2 * alive();
     const std::string line = progress_line(scheduler_->fraction_done(), scheduler_->regions_done(), alive(),
-                                           now - started_);
+                                           now - started_,
+                                           predicted ? scheduler_->predicted_remaining() : Seconds(-1));
     if (isatty(STDERR_FILENO)) std::cerr << "\r\033[K" << line << std::flush;
     else std::cerr << line << "\n";
   }
@@ -292,7 +315,11 @@ class Job {
       }
     }
     s.seconds = std::chrono::duration<double>(Clock::now() - started_).count();
-    for (const Link& l : links_) s.agents.push_back(l.report);
+    for (AgentId a = 0; a < links_.size(); ++a) {
+      s.agents.push_back(links_[a].report);
+      if (links_[a].state == Link::State::kReady && !links_[a].agent_id.empty())
+        s.learned_speeds[links_[a].agent_id] = scheduler_->speed(a);
+    }
     return s;
   }
 

@@ -7,6 +7,7 @@
 #include <csignal>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,7 @@ struct JobOptions {
   std::chrono::milliseconds agent_timeout{10000};   // silence after which an agent is dropped
   std::chrono::milliseconds heartbeat_interval{1000};
   int prefetch = 1;                   // regions queued on an agent beyond the one rendering
+  std::map<std::string, double> speed_hints;  // by agent id, from earlier jobs
   // Called each poll turn (e.g. to drain the local agent's log).
   std::function<void()> on_idle;
   std::vector<int> extra_poll_fds;
@@ -37,6 +39,7 @@ struct JobSummary {
   double seconds = 0.0;
   std::vector<std::filesystem::path> written;
   std::vector<AgentReport> agents;
+  std::map<std::string, double> learned_speeds;  // by agent id, to seed the next job
 };
 
 // Throws std::runtime_error with a one-line reason when the job cannot complete; no output

@@ -55,6 +55,7 @@ std::string check(const RegionFailed&, std::string_view) { return {}; }
 std::string check(const Heartbeat&, std::string_view) { return {}; }
 std::string check(const CloseJob&, std::string_view) { return {}; }
 std::string check(const Refused&, std::string_view) { return {}; }
+std::string check(const CancelRegion&, std::string_view) { return {}; }
 
 // Builds alternative `I` of Message from the body when the wire kind selects it.
 template <std::size_t I = 0>
@@ -122,7 +123,7 @@ Decoded decode(std::span<const std::string_view> frames) {
 const char* kind_name(const Message& message) {
   static constexpr std::array<const char*, std::variant_size_v<Message>> kNames = {
       "OpenJob", "JobReady", "JobFailed", "RenderRegion", "RegionDone",
-      "RegionFailed", "Heartbeat", "CloseJob", "Refused"};
+      "RegionFailed", "Heartbeat", "CloseJob", "Refused", "CancelRegion"};
   return kNames[message.index()];
 }
 

@@ -154,8 +154,17 @@ struct Refused {
   MSGPACK_DEFINE(reason)
 };
 
+// broker -> agent: another agent already delivered this region (the tail is rendered twice
+// to finish sooner). Drop it if it is still queued; a result sent anyway is ignored.
+struct CancelRegion {
+  std::string job_id{};
+  std::uint64_t region_id = 0;
+  MSGPACK_DEFINE(job_id, region_id)
+};
+
+// New kinds are appended at the end: the wire kind is the index here plus one.
 using Message = std::variant<OpenJob, JobReady, JobFailed, RenderRegion, RegionDone,
-                             RegionFailed, Heartbeat, CloseJob, Refused>;
+                             RegionFailed, Heartbeat, CloseJob, Refused, CancelRegion>;
 
 // Bytes of RegionDone's bulk that the rectangle, view count and has_exr imply.
 [[nodiscard]] std::uint64_t region_payload_bytes(const Rect& rect, std::uint32_t views,

@@ -44,6 +44,7 @@ TEST(Codec, EveryMessageKindRoundTrips) {
       {Heartbeat{"j1"}, ""},
       {CloseJob{"j1"}, ""},
       {Refused{"busy"}, ""},
+      {CancelRegion{"j1", 7}, ""},
   };
   for (const auto& [message, bulk] : messages) {
     const auto frames = frames_of(message, bulk);
@@ -82,7 +83,7 @@ TEST(Codec, ForeignProtocolNameAndUnknownKindsAreRejected) {
   auto frames = frames_of(Heartbeat{"j"});
   frames[0] = pack_header("http", kProtocolVersion, 7);
   EXPECT_FALSE(decode_frames(frames).packet);
-  for (std::uint32_t kind : {0U, 10U, 255U, 0xFFFFFFFFU}) {
+  for (std::uint32_t kind : {0U, 11U, 255U, 0xFFFFFFFFU}) {
     frames[0] = pack_header(kProtocolName, kProtocolVersion, kind);
     EXPECT_FALSE(decode_frames(frames).packet) << kind;
   }

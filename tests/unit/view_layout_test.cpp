@@ -100,9 +100,16 @@ TEST(Progress, EtaAppearsOnceThereIsARate) {
 }
 
 TEST(Progress, SummaryShowsEachAgentsShare) {
-  const std::string table = summary_table({{"fast", 3, 750, 9.0, ""}, {"slow", 1, 250, 3.0, "went silent"}}, 1000, 10.0);
+  AgentReport fast{.name = "fast", .regions = 3, .pixels = 750, .busy_seconds = 9.0, .ready_seconds = 1.0,
+                   .finish_seconds = 10.0};
+  AgentReport slow{.name = "slow", .regions = 1, .pixels = 250, .wasted = 1, .busy_seconds = 3.0,
+                   .ready_seconds = 1.0, .finish_seconds = 8.5, .note = "went silent"};
+  const std::string table = summary_table({fast, slow}, 1000, 10.0);
   EXPECT_NE(table.find("75.0%"), std::string::npos);
+  EXPECT_NE(table.find("100.0%"), std::string::npos) << table;  // busy 9 s of the 9 s after loading
+  EXPECT_NE(table.find("-1.5s"), std::string::npos) << table;   // finished 1.5 s before the frame
   EXPECT_NE(table.find("went silent"), std::string::npos);
+  EXPECT_NE(table.find("1 duplicate"), std::string::npos);
 }
 
 }  // namespace

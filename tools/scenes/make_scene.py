@@ -6,23 +6,32 @@
 #
 # Default: 320x180, 16 samples, Cycles on the CPU, seed 0, adaptive sampling and denoising
 # off, dithering at Blender's default (1.0), PNG RGBA 8-bit, Filmic view transform. About a
-# second per frame with 2 threads.
+# second per frame with 2 threads (--demo: about 2.5 s). Exits 1 when it cannot write.
 #
 # Blender's own full-frame output, for reference images in tests (measured on 3.4.1):
 #
 #   blender -b --factory-startup SCENE.blend -o /dir/ref_ -f 1
 #
-# Blender appends the zero-padded frame number (4 digits) and the extension. `-F PNG` or
-# `-F OPEN_EXR` before -f overrides the scene's format, but -F alone keeps the scene's bit
-# depth and colour mode; a scene made with --exr already writes float32 RGBA EXR.
-#   mono                        /dir/ref_0001.png  (or ref_0001.exr with --exr)
-#   --stereo (TOPBOTTOM)        /dir/ref_0001.png  ONE file, W x 2H; the LEFT eye is on top
-#   --stereo --exr              /dir/ref_0001_L.exr and /dir/ref_0001_R.exr: EXR has no
-#                               stereo packing, Blender writes one file per view
-#   views_format INDIVIDUAL     /dir/ref_0001_L.png and /dir/ref_0001_R.png (view suffixes)
+# -o is a path prefix: Blender appends the frame number padded to 4 digits and the extension
+# (a run of '#' in the file name is replaced by the frame instead). Files written:
+#   mono                      /dir/ref_0001.png   W x H (with --exr: ref_0001.exr, float32)
+#   --stereo (TOPBOTTOM)      /dir/ref_0001.png   ONE file, W x 2H, the LEFT eye on top
+#   --stereo --exr            /dir/ref_0001.exr   also ONE file, W x 2H, left eye on top
+#   views_format INDIVIDUAL   /dir/ref_0001_L.png and /dir/ref_0001_R.png (view suffixes)
+# `-F OPEN_EXR` before -f switches a PNG scene to EXR but keeps its color_depth: a --depth 16
+# scene then writes HALF floats (depth 8 writes float32). For float32 references use an
+# --exr scene, or set image_settings.color_depth = '32' with --python-expr before -f.
 # Output size is resolution * percentage // 100 (1001x333 at 50% writes 500x166).
-# PNG and 8/16-bit outputs are display-referred (view transform, look, exposure applied;
-# 8-bit is dithered); EXR is scene-linear.
+# PNG is display-referred (view transform, look, exposure applied); EXR is scene-linear.
+#
+# Caveats when comparing against these references:
+# - 8-bit PNG is dithered (render.dither_intensity 1.0: about a third of the values differ by
+#   1-2 levels); with dithering 0 it equals round(v16 / 257) of the 16-bit output exactly.
+# - Blender 3.4's 16-bit stereo TOPBOTTOM PNG applies the sRGB curve twice (far too bright);
+#   its 8-bit stereo and all mono outputs are right.
+# - Rendering one .blend is repeatable (one run in seven differed by 1/65535 in 2 pixels),
+#   but two files made by separate runs of this script render up to 4e-5 apart in float:
+#   render the reference from the very file the test renders.
 import argparse
 import math
 import os

@@ -1,0 +1,296 @@
+// bnr-bench-overhead: the system's own overhead on one machine. N agents with one Blender
+// thread each (plus the broker) against one plain `blender -b -t N` on the same scene; prints
+// the wall-time ratio ours / plain. Target: <= 1.10.
+//
+// Exit status: 0 when the measurements ran (whatever the ratio), 1 on an error or when our
+// image differs from Blender's, 2 on bad flags.
+#include <poll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "child_process.h"
+#include "image_compare.h"
+#include "png_file.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using bnr::tools::ChildProcess;
+using bnr::tools::RunResult;
+using Clock = std::chrono::steady_clock;
+using Seconds = std::chrono::duration<double>;
+
+constexpr double kTarget = 1.10;
+constexpr double kTolerance = 3 * 257;  // 3/255 in 16-bit units: Blender's 8-bit dither
+constexpr std::chrono::minutes kRenderTimeout{30};
+constexpr std::chrono::seconds kAgentStartTimeout{60};
+constexpr std::chrono::seconds kAgentStopTimeout{10};
+
+constexpr const char* kUsage =
+    "usage: bnr-bench-overhead [options]\n"
+    "\n"
+    "Renders one generated demo scene with plain `blender -b -t N` and with N bnr agents of one\n"
+    "thread each plus bnr-broker (--no-local), alternating, and prints the wall-time ratio\n"
+    "ours / plain (median over repetitions). Our time includes starting the agents.\n"
+    "\n"
+    "options:\n"
+    "  --agents N      agents, and Blender threads of the plain render (default 2)\n"
+    "  --reps R        repetitions of each (default 2)\n"
+    "  --size WxH      scene resolution (default 960x540)\n"
+    "  --samples S     Cycles samples (default 64; with 960x540, ~24 s plain on 2 cores)\n"
+    "  --blender PATH  Blender executable (default: blender from PATH)\n"
+    "  --verbose       print the broker's log (its per-agent summary) after each run\n"
+    "  --keep          keep the temporary directory and print its path\n"
+    "  -h, --help      show this help\n"
+    "\n"
+    "Exit status: 0 measured (met or not), 1 error or image mismatch, 2 bad flags.\n";
+
+struct Config {
+  int agents = 2;
+  int reps = 2;
+  std::string size = "960x540";
+  int samples = 64;
+  std::string blender = "blender";
+  bool verbose = false;
+  bool keep = false;
+  bool help = false;
+};
+
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+int positive_int(const std::string& flag, const std::string& value) {
+  std::size_t used = 0;
+  int n = 0;
+  try {
+    n = std::stoi(value, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != value.size() || n < 1) throw UsageError(flag + " wants a positive integer, got '" + value + "'");
+  return n;
+}
+
+Config parse(int argc, char** argv) {
+  Config c;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) throw UsageError(arg + " needs a value");
+      return argv[++i];
+    };
+    if (arg == "-h" || arg == "--help") c.help = true;
+    else if (arg == "--agents") c.agents = positive_int(arg, value());
+    else if (arg == "--reps") c.reps = positive_int(arg, value());
+    else if (arg == "--size") c.size = value();
+    else if (arg == "--samples") c.samples = positive_int(arg, value());
+    else if (arg == "--blender") c.blender = value();
+    else if (arg == "--verbose") c.verbose = true;
+    else if (arg == "--keep") c.keep = true;
+    else throw UsageError("unknown option '" + arg + "'");
+  }
+  return c;
+}
+
+// A fresh directory under the system temp dir, removed with the object unless kept.
+class TempDir {
+ public:
+  explicit TempDir(bool keep) : keep_(keep) {
+    std::string pattern = (fs::temp_directory_path() / "bnr-bench-XXXXXX").string();
+    if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("cannot create a temporary directory");
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    if (!keep_) fs::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  [[nodiscard]] const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+  bool keep_ = false;
+};
+
+std::string tail(const std::string& text, std::size_t chars = 2000) {
+  return text.size() <= chars ? text : "..." + text.substr(text.size() - chars);
+}
+
+void make_scene(const Config& c, const fs::path& out) {
+  const RunResult r = bnr::tools::run_command(
+      {c.blender, "-b", "--factory-startup", "--python-exit-code", "2", "--python",
+       std::string(BNR_SOURCE_DIR) + "/tools/scenes/make_scene.py", "--", "--out", out.string(), "--demo", "--size",
+       c.size, "--samples", std::to_string(c.samples)},
+      std::chrono::minutes(2));
+  if (r.exit_code != 0 || !fs::exists(out))
+    throw std::runtime_error("make_scene.py failed (" + std::to_string(r.exit_code) + "): " + tail(r.output));
+}
+
+// Plain Blender, frame 1 to `prefix`0001.png; returns the wall time.
+Seconds plain_render(const Config& c, const fs::path& scene, const fs::path& prefix) {
+  const auto start = Clock::now();
+  const RunResult r =
+      bnr::tools::run_command({c.blender, "-b", "--factory-startup", "-t", std::to_string(c.agents), scene.string(),
+                               "-o", prefix.string(), "-f", "1"},
+                              kRenderTimeout);
+  const Seconds took = Clock::now() - start;
+  if (r.exit_code != 0 || !fs::exists(prefix.string() + "0001.png"))
+    throw std::runtime_error("plain Blender render failed (" + std::to_string(r.exit_code) + "): " + tail(r.output));
+  return took;
+}
+
+// N bnr-agents on free loopback ports, started together; ended (SIGTERM, then SIGKILL) with
+// the object.
+class Agents {
+ public:
+  Agents(const Config& c) {
+    ChildProcess::Options options;
+    options.capture_stdout = true;
+    for (int i = 0; i < c.agents; ++i)
+      children_.push_back(std::make_unique<ChildProcess>(
+          std::vector<std::string>{BNR_AGENT_EXE, "--port", "0", "--bind", "127.0.0.1", "--no-mdns", "-q", "--threads",
+                                   "1", "--blender", c.blender},
+          options));
+    for (auto& child : children_) endpoints_.push_back("127.0.0.1:" + std::to_string(wait_for_port(*child)));
+  }
+  ~Agents() {
+    for (auto& child : children_)
+      if (child->running()) child->send_signal(SIGTERM);
+    for (auto& child : children_) (void)child->wait_or_kill(kAgentStopTimeout);
+  }
+  Agents(const Agents&) = delete;
+  Agents& operator=(const Agents&) = delete;
+  [[nodiscard]] const std::vector<std::string>& endpoints() const { return endpoints_; }
+
+ private:
+  // The agent prints "port N" once it listens.
+  static int wait_for_port(ChildProcess& child) {
+    std::string out;
+    const auto deadline = Clock::now() + kAgentStartTimeout;
+    while (out.find('\n') == std::string::npos) {
+      if (Clock::now() > deadline || child.try_wait()) throw std::runtime_error("bnr-agent did not start: " + out);
+      pollfd p{child.stdout_fd(), POLLIN, 0};
+      (void)poll(&p, 1, 50);
+      (void)bnr::tools::read_available(child.stdout_fd(), out);
+    }
+    if (out.rfind("port ", 0) != 0) throw std::runtime_error("unexpected bnr-agent output: " + out);
+    return std::stoi(out.substr(5));
+  }
+
+  std::vector<std::unique_ptr<ChildProcess>> children_;
+  std::vector<std::string> endpoints_;
+};
+
+struct OursTime {
+  Seconds total{0};   // agents' start-up + broker
+  Seconds broker{0};  // broker alone
+};
+
+OursTime our_render(const Config& c, const fs::path& scene, const fs::path& out) {
+  const auto start = Clock::now();
+  Agents agents(c);
+  std::vector<std::string> argv = {BNR_BROKER_EXE, scene.string(), "--no-mdns", "--no-local", "-o", out.string()};
+  for (const std::string& e : agents.endpoints()) argv.insert(argv.end(), {"--agent", e});
+  if (!c.verbose) argv.push_back("-q");
+  const auto broker_start = Clock::now();
+  const RunResult r = bnr::tools::run_command(argv, kRenderTimeout);
+  const auto end = Clock::now();
+  if (r.exit_code != 0 || !fs::exists(out))
+    throw std::runtime_error("bnr-broker failed (" + std::to_string(r.exit_code) + "): " + tail(r.output));
+  if (c.verbose) {
+    // Keep the summary, not the progress lines.
+    const std::size_t wrote = r.output.find("bnr-broker: wrote");
+    std::printf("%s", wrote == std::string::npos ? r.output.c_str() : r.output.substr(wrote).c_str());
+  }
+  return {end - start, end - broker_start};
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
+}
+
+int run(const Config& c) {
+  TempDir dir(c.keep);
+  if (c.keep) std::printf("temporary directory: %s\n", dir.path().c_str());
+  const fs::path scene = dir.path() / "scene.blend";
+  make_scene(c, scene);
+  std::printf("scene: demo %s, %d samples; %d agents x 1 thread vs blender -t %d; %d reps\n", c.size.c_str(),
+              c.samples, c.agents, c.agents, c.reps);
+  std::fflush(stdout);
+
+  std::vector<double> plain, ours, broker;
+  bool all_match = true;
+  std::vector<std::string> diffs;
+  for (int rep = 0; rep < c.reps; ++rep) {
+    const fs::path ref_prefix = dir.path() / ("ref" + std::to_string(rep) + "_");
+    const fs::path our_png = dir.path() / ("ours" + std::to_string(rep) + ".png");
+    // Alternate which goes first so slow drift in the machine hits both alike.
+    OursTime o;
+    Seconds p{0};
+    if (rep % 2 == 0) {
+      p = plain_render(c, scene, ref_prefix);
+      o = our_render(c, scene, our_png);
+    } else {
+      o = our_render(c, scene, our_png);
+      p = plain_render(c, scene, ref_prefix);
+    }
+    plain.push_back(p.count());
+    ours.push_back(o.total.count());
+    broker.push_back(o.broker.count());
+
+    const auto d = bnr::tools::compare(bnr::tools::read_png(our_png),
+                                       bnr::tools::read_png(ref_prefix.string() + "0001.png"), kTolerance);
+    const bool match = d.same_size && d.pixels_over == 0;
+    all_match = all_match && match;
+    diffs.push_back(bnr::tools::describe(d, kTolerance));
+    std::printf("rep %d: plain %.2f s, ours %.2f s (broker %.2f s); image %s (%s)\n", rep + 1, p.count(),
+                o.total.count(), o.broker.count(), match ? "matches" : "DIFFERS", diffs.back().c_str());
+    std::fflush(stdout);
+  }
+
+  std::printf("\n%-8s %9s %9s %12s %8s\n", "rep", "plain s", "ours s", "broker s", "ratio");
+  for (int rep = 0; rep < c.reps; ++rep)
+    std::printf("%-8d %9.2f %9.2f %12.2f %8.3f\n", rep + 1, plain[rep], ours[rep], broker[rep],
+                ours[rep] / plain[rep]);
+  const double ratio = median(ours) / median(plain);
+  std::printf("%-8s %9.2f %9.2f %12.2f %8.3f\n", "median", median(plain), median(ours), median(broker), ratio);
+  std::printf("\nratio ours/plain (median): %.3f (broker only: %.3f)\n", ratio, median(broker) / median(plain));
+  std::printf("target <= %.2f: %s\n", kTarget, ratio <= kTarget ? "met" : "NOT met");
+  std::printf("output equals Blender's (within 3/255): %s\n", all_match ? "yes" : "NO");
+  return all_match ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    const Config config = parse(argc, argv);
+    if (config.help) {
+      std::printf("%s", kUsage);
+      return 0;
+    }
+    return run(config);
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "bnr-bench-overhead: %s\n%s", e.what(), kUsage);
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bnr-bench-overhead: %s\n", e.what());
+    return 1;
+  }
+}
