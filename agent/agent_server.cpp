@@ -53,6 +53,8 @@ std::string safe_job_dir_name(const std::string& job_id) {
 AgentServer::AgentServer(AgentConfig config)
     : config_(std::move(config)), context_(1), socket_(context_, zmq::socket_type::router) {
   if (config_.name.empty()) config_.name = host_name();
+  // Stable across restarts, so brokers can keep what they learned about this agent's speed.
+  agent_id_ = host_name() + "/" + config_.name + (config_.port != 0 ? ":" + std::to_string(config_.port) : "");
   blender_version_ = check_blender(config_.blender).str();
 
   owns_work_dir_ = config_.work_dir.empty();
@@ -199,9 +201,7 @@ void AgentServer::handle_worker(Clock::time_point now) {
       job_->ready = true;
       log("job " + job_->open.job_id + ": scene ready, " + std::to_string(job_->scene.width) + "x" +
           std::to_string(job_->scene.height));
-      send(protocol::JobReady{job_->open.job_id,
-                              {config_.name, config_.name + ":" + std::to_string(port_), config_.threads,
-                               blender_version_},
+      send(protocol::JobReady{job_->open.job_id, {config_.name, agent_id_, config_.threads, blender_version_},
                               job_->scene});
       start_next_region(now);
     } else if (line.kind == "error") {

@@ -75,6 +75,7 @@ class AgentServer {
 
   AgentConfig config_;
   std::string blender_version_;
+  std::string agent_id_;
   std::filesystem::path work_dir_;
   bool owns_work_dir_ = false;
   std::filesystem::path script_path_;

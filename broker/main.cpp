@@ -8,6 +8,9 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
+#include "agent_profiles.h"
 #include "local_agent.h"
 #include "render_job.h"
 #include "scene_file.h"
@@ -32,6 +35,9 @@ options:
   --no-mdns            do not look for agents on the LAN
   --no-denoise         turn off Cycles denoising (per-region denoising would show seams)
   --region-width PX    fixed region width instead of adaptive sizing
+  --speed-test SMALL.blend
+                       first render SMALL.blend (a small version of the scene) in equal
+                       strips to learn each agent's speed and where the frame is costly
   --agent-timeout S    seconds of silence before an agent's regions go elsewhere (default 10)
   -q, --quiet          print only errors
   -h, --help           show this help
@@ -52,6 +58,7 @@ struct Config {
   bool no_denoise = false;
   int region_width = 0;
   int agent_timeout_s = 10;
+  std::string speed_test;
 };
 
 int parse_int(const std::string& flag, const std::string& value, int lo, int hi) {
@@ -97,6 +104,8 @@ Config parse(int argc, char** argv) {
       c.no_denoise = true;
     } else if (a == "--region-width") {
       c.region_width = parse_int(a, value(), 1, 65536);
+    } else if (a == "--speed-test") {
+      c.speed_test = value();
     } else if (a == "--agent-timeout") {
       c.agent_timeout_s = parse_int(a, value(), 1, 86400);
     } else if (a == "-q" || a == "--quiet") {
@@ -123,6 +132,7 @@ int main(int argc, char** argv) {
     const Config config = parse(argc, argv);
     // Every scene is checked before any agent is started or contacted.
     for (const std::string& scene : config.scenes) (void)bnr::broker::read_scene(scene);
+    if (!config.speed_test.empty()) (void)bnr::broker::read_scene(config.speed_test);
 
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
@@ -138,7 +148,9 @@ int main(int argc, char** argv) {
     if (agents.empty())
       throw std::runtime_error("no agents to render on (start bnr-agent, or drop --no-local)");
 
-    for (const std::string& scene : config.scenes) {
+    const fs::path profiles_file = bnr::broker::profiles_path();
+    bnr::broker::SpeedProfiles profiles = bnr::broker::load_profiles(profiles_file);
+    auto job_for = [&](const std::string& scene) {
       bnr::broker::JobOptions job;
       job.scene = scene;
       job.png = config.output.empty() ? fs::path(fs::path(scene).stem().string() + ".png") : fs::path(config.output);
@@ -148,11 +160,42 @@ int main(int argc, char** argv) {
       job.quiet = config.quiet;
       job.scheduler.region_width = config.region_width;
       job.agent_timeout = std::chrono::seconds(config.agent_timeout_s);
+      job.speed_hints = profiles;
       if (local) {
         job.extra_poll_fds = {local->output_fd()};
         job.on_idle = [&] { local->drain(); };
       }
+      return job;
+    };
+    // What a job learned seeds the next one, and the next run of the broker.
+    auto remember = [&](const bnr::broker::JobSummary& s) {
+      profiles = bnr::broker::merge_profiles(profiles, s.learned_speeds);
+      if (!bnr::broker::save_profiles(profiles_file, profiles) && !config.quiet)
+        std::cerr << "bnr-broker: warning: could not save agent speeds to " << profiles_file.string() << "\n";
+    };
+
+    std::vector<double> cost_prior;
+    if (!config.speed_test.empty()) {
+      bnr::broker::JobOptions test = job_for(config.speed_test);
+      test.png = fs::temp_directory_path() / ("bnr-speed-test-" + std::to_string(getpid()) + ".png");
+      test.exr.clear();
+      test.equal_strips_per_agent = 8;
+      const bnr::broker::JobSummary s = bnr::broker::render_job(test, g_stop);
+      for (const auto& p : s.written) fs::remove(p);
+      remember(s);
+      cost_prior = s.cost_per_column;
+      if (!config.quiet) {
+        std::fprintf(stderr, "bnr-broker: speed test took %.1f s; relative agent speeds:", s.seconds);
+        for (const auto& [id, speed] : s.learned_speeds) std::fprintf(stderr, " %s %.2f", id.c_str(), speed);
+        std::fprintf(stderr, "\n");
+      }
+    }
+
+    for (const std::string& scene : config.scenes) {
+      bnr::broker::JobOptions job = job_for(scene);
+      job.cost_prior = cost_prior;
       const bnr::broker::JobSummary s = bnr::broker::render_job(job, g_stop);
+      remember(s);
       if (!config.quiet) {
         std::string files;
         for (const auto& p : s.written) files += (files.empty() ? "" : ", ") + p.string();

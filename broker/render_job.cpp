@@ -175,8 +175,14 @@ class Job {
       SchedulerConfig sc = options_.scheduler;
       // The margin is rendered twice (by both neighbours): keep it a small share of a region.
       sc.min_width = std::max(sc.min_width, 8 * scene_->margin);
-      if (options_.scheduler.region_width > 0) sc.min_width = 1;
+      if (options_.equal_strips_per_agent > 0) {
+        const auto strips = static_cast<int>(options_.equal_strips_per_agent * links_.size());
+        sc.region_width = (scene_->width + strips - 1) / strips;
+        sc.duplicate_tail = false;  // a speed test measures every agent on its own strips
+      }
+      if (sc.region_width > 0) sc.min_width = 1;
       scheduler_.emplace(scene_->width, scene_->height, sc);
+      scheduler_->set_cost_prior(options_.cost_prior);
       frame_.emplace(scene_->width, scene_->height, scene_->view_count(), !options_.exr.empty());
       log("rendering " + options_.scene.filename().string() + ": " + std::to_string(scene_->width) + "x" +
           std::to_string(scene_->height) +
@@ -315,6 +321,7 @@ class Job {
       }
     }
     s.seconds = std::chrono::duration<double>(Clock::now() - started_).count();
+    s.cost_per_column = scheduler_->cost_per_column();
     for (AgentId a = 0; a < links_.size(); ++a) {
       s.agents.push_back(links_[a].report);
       if (links_[a].state == Link::State::kReady && !links_[a].agent_id.empty())

@@ -28,6 +28,8 @@ struct JobOptions {
   std::chrono::milliseconds heartbeat_interval{1000};
   int prefetch = 1;                   // regions queued on an agent beyond the one rendering
   std::map<std::string, double> speed_hints;  // by agent id, from earlier jobs
+  std::vector<double> cost_prior;             // work per column (any length), e.g. from a speed test
+  int equal_strips_per_agent = 0;             // > 0: fixed equal regions, as a speed test renders
   // Called each poll turn (e.g. to drain the local agent's log).
   std::function<void()> on_idle;
   std::vector<int> extra_poll_fds;
@@ -40,6 +42,7 @@ struct JobSummary {
   std::vector<std::filesystem::path> written;
   std::vector<AgentReport> agents;
   std::map<std::string, double> learned_speeds;  // by agent id, to seed the next job
+  std::vector<double> cost_per_column;           // the learned cost map
 };
 
 // Throws std::runtime_error with a one-line reason when the job cannot complete; no output
