@@ -1,0 +1,92 @@
+// Faults during a render: an agent dies mid-job, the user presses Ctrl+C.
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <poll.h>
+#include <thread>
+
+#include "harness.h"
+#include "image_compare.h"
+#include "png_file.h"
+
+namespace bnr::testing {
+namespace {
+
+// Starts the broker without waiting for it; its output is collected by `drain`.
+std::unique_ptr<tools::ChildProcess> start_broker(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {BNR_BROKER_EXE, "--no-mdns"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  tools::ChildProcess::Options options;
+  options.capture_stdout = true;
+  options.stderr_to_stdout = true;
+  return std::make_unique<tools::ChildProcess>(argv, options);
+}
+
+// Collects the broker's output until `needle` appears or it exits; false on timeout.
+bool wait_for_output(tools::ChildProcess& broker, std::string& output, const std::string& needle,
+                     std::chrono::seconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    pollfd p{broker.stdout_fd(), POLLIN, 0};
+    poll(&p, 1, 100);
+    const bool open = tools::read_available(broker.stdout_fd(), output);
+    if (output.find(needle) != std::string::npos) return true;
+    if (!open) return false;
+  }
+  return false;
+}
+
+TEST(Fault, AgentKilledMidJobLosesNoPixels) {
+  TempDir dir;
+  const auto scene = make_scene(dir / "long.blend", {"--size", "320x180", "--samples", "96"});
+  Agent survivor;
+  Agent victim;
+  auto broker = start_broker({scene.string(), "--no-local", "--agent", survivor.endpoint(), "--agent",
+                              victim.endpoint(), "--agent-timeout", "2", "--region-width", "16", "-o",
+                              (dir / "ours.png").string()});
+  std::string output;
+  // Kill the victim once rendering is under way: it holds regions in flight at that point.
+  ASSERT_TRUE(wait_for_output(*broker, output, "rendering long.blend", std::chrono::seconds(60))) << output;
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  victim.process().send_signal(SIGKILL);
+  (void)wait_for_output(*broker, output, "\n  agent ", std::chrono::seconds(180));
+  const int status = broker->wait_or_kill(std::chrono::seconds(60));
+  (void)tools::read_available(broker->stdout_fd(), output);
+  ASSERT_EQ(status, 0) << output;
+  EXPECT_NE(output.find("went silent"), std::string::npos) << output;
+  const auto reference = blender_reference(scene, dir / "ref");
+  const tools::ImageDifference d =
+      tools::compare(tools::read_png(dir / "ours.png"), tools::read_png(reference.at(0)), 3 * 257);
+  EXPECT_TRUE(d.same_size);
+  EXPECT_EQ(d.pixels_over, 0) << tools::describe(d, 3 * 257);
+}
+
+TEST(Fault, CtrlCCancelsTheJobOnEveryAgentAndWritesNothing) {
+  TempDir dir;
+  const auto scene = make_scene(dir / "slow.blend", {"--size", "320x180", "--samples", "512"});
+  Agent agent;
+  auto broker = start_broker({scene.string(), "--no-local", "--agent", agent.endpoint(), "--region-width", "32",
+                              "-o", (dir / "out.png").string()});
+  std::string output;
+  ASSERT_TRUE(wait_for_output(*broker, output, "rendering slow.blend", std::chrono::seconds(60))) << output;
+  broker->send_signal(SIGINT);
+  const int status = broker->wait_or_kill(std::chrono::seconds(20));
+  (void)tools::read_available(broker->stdout_fd(), output);
+  EXPECT_NE(status, 0) << output;
+  EXPECT_NE(output.find("interrupted"), std::string::npos) << output;
+  EXPECT_FALSE(fs::exists(dir / "out.png"));
+  // The agent stops its Blender for the cancelled job (it keeps running itself).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  auto blender_children = [&] {
+    const tools::RunResult r =
+        tools::run_command({"pgrep", "-P", std::to_string(agent.process().pid())}, std::chrono::seconds(5));
+    return r.exit_code == 0 ? line_count(r.output) : 0;
+  };
+  while (blender_children() > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(blender_children(), 0) << "the agent's Blender still runs after the broker was interrupted";
+  EXPECT_TRUE(agent.process().running());
+}
+
+}  // namespace
+}  // namespace bnr::testing
