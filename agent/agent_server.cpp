@@ -182,6 +182,7 @@ void AgentServer::open_job(const std::string& from, const protocol::OpenJob& ope
     bc.scene = scene_path;
     bc.script = script_path_;
     bc.no_denoise = open.no_denoise;
+    if (open.set_frame) bc.frame = open.frame;
     job_->blender = std::make_unique<BlenderProcess>(bc);
   } catch (const std::exception& e) {
     fail_job(e.what());

@@ -33,6 +33,7 @@ tools::ChildProcess BlenderProcess::start(const BlenderConfig& c, int cmd_read, 
   argv.insert(argv.end(), {c.scene.string(), "--python-exit-code", "2", "--python",
                            c.script.string(), "--", "--cmd-fd", "3", "--reply-fd", "4"});
   if (c.no_denoise) argv.push_back("--no-denoise");
+  if (c.frame) argv.insert(argv.end(), {"--frame", std::to_string(*c.frame)});
   tools::ChildProcess::Options options;
   options.capture_stdout = true;
   options.stderr_to_stdout = true;

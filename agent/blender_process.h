@@ -5,6 +5,7 @@
 #pragma once
 
 #include <deque>
+#include <optional>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -20,6 +21,7 @@ struct BlenderConfig {
   std::filesystem::path scene;
   std::filesystem::path script;  // the worker script, written out by the agent
   bool no_denoise = false;
+  std::optional<int> frame;  // unset: the scene's current frame
 };
 
 class BlenderProcess {

@@ -491,6 +491,7 @@ def parse_args():
     p.add_argument("--cmd-fd", type=int, required=True)
     p.add_argument("--reply-fd", type=int, required=True)
     p.add_argument("--no-denoise", action="store_true")
+    p.add_argument("--frame", type=int, default=None)
     return p.parse_args(argv)
 
 
@@ -510,6 +511,8 @@ def main():
         if not bpy.data.filepath:
             raise WorkerError("Blender did not load a scene file (see Blender's output)")
         scene = bpy.context.scene
+        if args.frame is not None:
+            scene.frame_set(args.frame)  # as `blender -b scene.blend -f N` would
         ready = analyse(scene, args.no_denoise)
         prepare(scene)
         views = active_views(scene.render)

@@ -33,6 +33,7 @@ options:
   --no-local           do not start an agent on this machine
   --local-threads N    render threads of the local agent (default: all cores)
   --no-mdns            do not look for agents on the LAN
+  --frame N            render frame N (default: the frame the scene was saved at)
   --no-denoise         turn off Cycles denoising (per-region denoising would show seams)
   --region-width PX    fixed region width instead of adaptive sizing
   --speed-test SMALL.blend
@@ -59,6 +60,7 @@ struct Config {
   int region_width = 0;
   int agent_timeout_s = 10;
   std::string speed_test;
+  std::optional<int> frame;
 };
 
 int parse_int(const std::string& flag, const std::string& value, int lo, int hi) {
@@ -104,6 +106,8 @@ Config parse(int argc, char** argv) {
       c.no_denoise = true;
     } else if (a == "--region-width") {
       c.region_width = parse_int(a, value(), 1, 65536);
+    } else if (a == "--frame") {
+      c.frame = parse_int(a, value(), -1048574, 1048574);
     } else if (a == "--speed-test") {
       c.speed_test = value();
     } else if (a == "--agent-timeout") {
@@ -157,6 +161,7 @@ int main(int argc, char** argv) {
       job.exr = config.exr;
       job.agents = agents;
       job.no_denoise = config.no_denoise;
+      job.frame = config.frame;
       job.quiet = config.quiet;
       job.scheduler.region_width = config.region_width;
       job.agent_timeout = std::chrono::seconds(config.agent_timeout_s);

@@ -18,14 +18,14 @@ namespace bnr::broker {
                                         std::chrono::duration<double> eta = std::chrono::duration<double>(-1));
 
 struct AgentReport {
-  std::string name;
+  std::string name{};
   std::size_t regions = 0;     // accepted results
   long long pixels = 0;        // pixels of the frame those results delivered
   std::size_t wasted = 0;      // results not used: a duplicate finished first
   double busy_seconds = 0.0;   // inside Blender's render call, as the agent measured it
   double ready_seconds = -1;   // since job start: when the agent had the scene loaded
   double finish_seconds = -1;  // since job start: its last result
-  std::string note;            // e.g. "went silent"
+  std::string note{};          // e.g. "went silent"
 };
 
 // A table: one row per agent with its share of the frame, how busy it was between loading the

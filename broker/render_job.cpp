@@ -67,8 +67,9 @@ class Job {
   JobSummary run(const volatile std::sig_atomic_t& stop) {
     const std::string scene_bytes = read_scene(options_.scene);
     for (AgentId a = 0; a < links_.size(); ++a)
-      send(a, protocol::OpenJob{job_id_, options_.scene.filename().string(), !options_.exr.empty(),
-                                options_.no_denoise},
+      send(a,
+           protocol::OpenJob{job_id_, options_.scene.filename().string(), !options_.exr.empty(), options_.no_denoise,
+                             options_.frame.has_value(), options_.frame.value_or(1)},
            scene_bytes);
 
     Clock::time_point last_progress = started_;

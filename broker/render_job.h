@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,7 @@ struct JobOptions {
   std::filesystem::path exr;          // empty: no EXR
   std::vector<std::string> agents;    // "host:port"
   bool no_denoise = false;
+  std::optional<int> frame;           // unset: the frame the scene was saved at
   bool quiet = false;
   SchedulerConfig scheduler;
   std::chrono::milliseconds agent_timeout{10000};   // silence after which an agent is dropped

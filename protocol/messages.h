@@ -88,7 +88,9 @@ struct OpenJob {
   std::string scene_name{};    // for messages only; the agent stores the bytes under its own name
   bool want_exr = false;     // also return scene-linear float pixels
   bool no_denoise = false;   // turn Cycles denoising off (it cannot be split faithfully)
-  MSGPACK_DEFINE(job_id, scene_name, want_exr, no_denoise)
+  bool set_frame = false;    // render `frame` rather than the frame the scene was saved at
+  std::int32_t frame = 1;
+  MSGPACK_DEFINE(job_id, scene_name, want_exr, no_denoise, set_frame, frame)
 };
 
 // agent -> broker: the scene is loaded.

@@ -1,0 +1,543 @@
+// bnr-bench-scheduler: a discrete-event simulation of one frame rendered by virtual agents,
+// comparing four ways of splitting it: the old tool's static strips sized by a speed test,
+// fixed equal tiles pulled in order, factoring sized in pixels, and ours (RegionScheduler's
+// kPredictedSeconds). The three dynamic schemes run the real RegionScheduler, driven with a
+// fake clock the way bnr-broker drives it (one region rendering plus one prefetched per
+// agent, duplicates cancelled when the other copy wins). Prints makespan / ideal (mean, p95)
+// and the finish spread between the first and the last agent per scenario.
+//
+// Exit status: 0 whenever the simulation ran (targets met or not), 1 on an error, 2 on bad
+// flags.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <optional>
+#include <queue>
+#include <random>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "region_scheduler.h"
+
+namespace {
+
+using bnr::broker::AgentId;
+using bnr::broker::Clock;
+using bnr::broker::RegionId;
+using bnr::broker::RegionScheduler;
+using bnr::broker::SchedulerConfig;
+using bnr::broker::Seconds;
+using bnr::broker::SizingPolicy;
+using bnr::protocol::Rect;
+
+// The simulated frame and machines. Times are plain doubles in seconds inside the simulator
+// (it is its own clock); they become Clock::time_point only at the scheduler's interface.
+constexpr int kWidth = 16384;            // columns: a 16K frame
+constexpr int kHeight = 9216;
+constexpr double kTotalWork = 3600.0;    // reference seconds: one hour on a speed-1 agent
+constexpr double kOverhead = 0.05;       // per region on the agent (border change, sync, PNG)
+constexpr double kLatency = 0.002;       // one way, broker <-> agent
+constexpr int kPrefetch = 1;             // as bnr-broker: one rendering + one queued
+constexpr double kProfileError = 0.6;    // speed hints are true speed x (1 +- up to 60%)
+constexpr double kColumnNoise = 0.05;    // per-column cost x (1 +- up to 5%)
+constexpr int kFixedTileWidth = 64;      // fixed tiles: 256 of them
+constexpr double kHotBandShare = 0.12;
+constexpr double kHotBandFactor = 20.0;
+constexpr double kLopsidedShare = 0.2;
+constexpr double kLopsidedFactor = 4.0;
+constexpr double kTargetMean = 1.05;
+constexpr double kTargetP95 = 1.10;
+constexpr double kSpreadShare = 0.02;
+constexpr double kSpreadFloor = 1.0;     // seconds
+
+constexpr const char* kUsage =
+    "usage: bnr-bench-scheduler [options]\n"
+    "\n"
+    "Simulates rendering one 16384-column frame (an hour of work on one speed-1 agent) on\n"
+    "virtual agents and compares static strips, fixed tiles, factoring in pixels and ours.\n"
+    "\n"
+    "options:\n"
+    "  --seeds N          random worlds per scenario (default 200)\n"
+    "  --cost-map PATH    measured cost per strip, one number a line (default:\n"
+    "                     bench/sim/demo_cost_map.txt in the source tree)\n"
+    "  --trace S:SEED     print ours' hand-outs and results for scenario S (1-based) and SEED\n"
+    "  -h, --help         show this help\n"
+    "\n"
+    "Exit status: 0 simulated (targets met or not), 1 error, 2 bad flags.\n";
+
+enum class CostKind { kUniform, kLopsided, kHotBand, kMeasured };
+enum class Scheme { kStaticStrips, kFixedTiles, kFactoringPixels, kOurs };
+constexpr Scheme kSchemes[] = {Scheme::kStaticStrips, Scheme::kFixedTiles, Scheme::kFactoringPixels, Scheme::kOurs};
+
+const char* scheme_name(Scheme s) {
+  switch (s) {
+    case Scheme::kStaticStrips: return "static strips";
+    case Scheme::kFixedTiles: return "fixed tiles 64px";
+    case Scheme::kFactoringPixels: return "factoring pixels";
+    case Scheme::kOurs: return "ours";
+  }
+  return "?";
+}
+
+struct Scenario {
+  std::string agents_name;
+  std::vector<double> speeds;
+  CostKind cost = CostKind::kUniform;
+  bool halving = false;
+
+  [[nodiscard]] std::string name() const {
+    static const char* const kCostNames[] = {"uniform", "lopsided 4x", "hot band 20x", "measured"};
+    return agents_name + " | " + kCostNames[static_cast<int>(cost)] + (halving ? " | one halves" : "");
+  }
+};
+
+// One seed's draw of the world; every scheme sees the same one.
+struct World {
+  std::vector<double> prefix;       // prefix[x] = work of columns [0, x), reference seconds
+  std::vector<double> speeds;       // true speeds before any halving
+  std::vector<double> hints;        // the speed profile the scheduler (and the strips) get
+  std::size_t halving_agent = std::numeric_limits<std::size_t>::max();
+  double halve_at = std::numeric_limits<double>::infinity();
+  double ideal = 0;                 // seconds
+
+  [[nodiscard]] double work(int x0, int x1) const {
+    return prefix[static_cast<std::size_t>(x1)] - prefix[static_cast<std::size_t>(x0)];
+  }
+  [[nodiscard]] double speed_at(std::size_t agent, double t) const {
+    return agent == halving_agent && t >= halve_at ? speeds[agent] / 2 : speeds[agent];
+  }
+  // When a region of `work` started at `start` ends: the fixed overhead, then the render at
+  // the agent's speed, which halves mid-render if the halving time falls inside it.
+  [[nodiscard]] double finish_time(std::size_t agent, double start, double work) const {
+    const double t = start + kOverhead;
+    const double s = speed_at(agent, t);
+    if (agent != halving_agent || t >= halve_at || t + work / s <= halve_at) return t + work / s;
+    return halve_at + (work - s * (halve_at - t)) / (s / 2);
+  }
+};
+
+std::vector<double> load_cost_map(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("cannot read the measured cost map " + path);
+  std::vector<double> values;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    values.push_back(std::stod(line));
+  }
+  if (values.empty()) throw std::runtime_error(path + ": no numbers");
+  return values;
+}
+
+// The fluid optimum: every agent busy until the last instant (total work / sum of speeds,
+// with the halving taken into account), plus what no scheme avoids: one region's overhead
+// per agent and a round trip.
+double ideal_makespan(const World& w) {
+  double total_speed = 0;
+  for (double s : w.speeds) total_speed += s;
+  double t = kTotalWork / total_speed;
+  if (w.halving_agent < w.speeds.size() && t > w.halve_at)
+    t = w.halve_at + (kTotalWork - total_speed * w.halve_at) / (total_speed - w.speeds[w.halving_agent] / 2);
+  return t + kOverhead + 2 * kLatency;
+}
+
+World make_world(const Scenario& sc, std::size_t scenario_index, unsigned seed, const std::vector<double>& measured) {
+  std::seed_seq seq{seed, static_cast<unsigned>(scenario_index), 0x626e72u};
+  std::mt19937_64 rng(seq);
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  World w;
+  std::vector<double> cost(kWidth, 1.0);
+  const int band = static_cast<int>(kHotBandShare * kWidth);
+  const int band_x0 = static_cast<int>(unit(rng) * (kWidth - band));
+  for (int x = 0; x < kWidth; ++x) {
+    double& c = cost[static_cast<std::size_t>(x)];
+    switch (sc.cost) {
+      case CostKind::kUniform: break;
+      case CostKind::kLopsided: c = x < kLopsidedShare * kWidth ? kLopsidedFactor : 1.0; break;
+      case CostKind::kHotBand: c = x >= band_x0 && x < band_x0 + band ? kHotBandFactor : 1.0; break;
+      case CostKind::kMeasured: c = measured[static_cast<std::size_t>(x) * measured.size() / kWidth]; break;
+    }
+    c *= 1.0 + kColumnNoise * (2 * unit(rng) - 1);
+  }
+  double sum = 0;
+  for (double c : cost) sum += c;
+  w.prefix.assign(kWidth + 1, 0.0);
+  for (int x = 0; x < kWidth; ++x)
+    w.prefix[static_cast<std::size_t>(x) + 1] = w.prefix[static_cast<std::size_t>(x)] + cost[static_cast<std::size_t>(x)] * kTotalWork / sum;
+  w.speeds = sc.speeds;
+  for (double s : w.speeds) w.hints.push_back(s * (1.0 + kProfileError * (2 * unit(rng) - 1)));
+  if (sc.halving) {
+    w.halving_agent = static_cast<std::size_t>(unit(rng) * static_cast<double>(w.speeds.size()));
+    w.halve_at = (0.25 + 0.5 * unit(rng)) * (ideal_makespan(w) - kOverhead - 2 * kLatency);
+  }
+  w.ideal = ideal_makespan(w);
+  return w;
+}
+
+struct Outcome {
+  double makespan = 0;
+  double spread = 0;
+  // Ours only, for the diagnosis line.
+  double regions = 0;
+  double duplicates = 0;
+  double duplicate_wins = 0;
+  double wasted = 0;          // agent-seconds spent on copies that lost
+  double speed_error = 0;     // mean |learned share - true share| of total speed, at the end
+};
+
+// The old tool: one strip per agent, widths proportional to the speed test's result.
+Outcome run_static_strips(const World& w) {
+  double hint_sum = 0;
+  for (double h : w.hints) hint_sum += h;
+  Outcome out;
+  double first = std::numeric_limits<double>::infinity(), last = 0, acc = 0;
+  int x0 = 0;
+  for (std::size_t a = 0; a < w.speeds.size(); ++a) {
+    acc += w.hints[a];
+    const int x1 = a + 1 == w.speeds.size() ? kWidth : static_cast<int>(std::lround(acc / hint_sum * kWidth));
+    const double end = w.finish_time(a, kLatency, w.work(x0, x1));
+    first = std::min(first, end);
+    last = std::max(last, end);
+    x0 = x1;
+  }
+  out.makespan = last + kLatency;
+  out.spread = last - first;
+  return out;
+}
+
+// bnr-broker's job loop and the agents, as events on one timeline.
+class DynamicRun {
+ public:
+  DynamicRun(const World& world, SchedulerConfig config, bool trace)
+      : w_(world), sched_(kWidth, kHeight, config), agents_(world.speeds.size()),
+        rendering_(world.speeds.size()), trace_(trace) {}
+
+  Outcome run() {
+    // Every agent's JobReady arrives together; the broker handles them in order, each one
+    // add_agent + assign, so the first agents ask before the others are known.
+    for (AgentId a = 0; a < agents_.size(); ++a) push(kLatency, Kind::kReady, a, 0);
+    while (!events_.empty() && !done_) {
+      const Event e = events_.top();
+      events_.pop();
+      handle(e);
+    }
+    if (!done_) throw std::runtime_error("the simulation stalled before the frame was finished");
+    return outcome();
+  }
+
+ private:
+  enum class Kind { kReady, kRegionArrives, kCancelArrives, kRenderEnds, kResultArrives };
+  struct Event {
+    double t = 0;
+    std::uint64_t seq = 0;
+    Kind kind = Kind::kReady;
+    AgentId agent = 0;
+    RegionId copy = 0;
+    bool operator>(const Event& o) const { return t != o.t ? t > o.t : seq > o.seq; }
+  };
+  struct Record {
+    AgentId agent = 0;
+    Rect rect;
+    bool duplicate = false;
+    double predicted = 0;
+    double start = -1, end = -1;
+    bool accepted = false;
+    double cancelled_at = -1;    // broker time the other copy won
+  };
+  struct SimAgent {
+    std::deque<RegionId> queue;
+    std::optional<RegionId> running;
+  };
+
+  static Clock::time_point at(double t) {
+    // Offset from the epoch so no time the scheduler sees is its "never" value.
+    return Clock::time_point{} + std::chrono::hours(1) + std::chrono::duration_cast<Clock::duration>(Seconds(t));
+  }
+  void push(double t, Kind kind, AgentId a, RegionId copy) { events_.push({t, seq_++, kind, a, copy}); }
+
+  void handle(const Event& e) {
+    switch (e.kind) {
+      case Kind::kReady:
+        sched_.add_agent(e.agent, w_.hints[e.agent]);
+        assign(e.agent, e.t);
+        break;
+      case Kind::kRegionArrives:
+        agents_[e.agent].queue.push_back(e.copy);
+        start_next(e.agent, e.t);
+        break;
+      case Kind::kCancelArrives:
+        std::erase(agents_[e.agent].queue, e.copy);  // a running render finishes anyway
+        break;
+      case Kind::kRenderEnds:
+        agents_[e.agent].running.reset();
+        push(e.t + kLatency, Kind::kResultArrives, e.agent, e.copy);
+        start_next(e.agent, e.t);
+        break;
+      case Kind::kResultArrives: on_result(e.agent, e.copy, e.t); break;
+    }
+  }
+
+  void start_next(AgentId a, double t) {
+    SimAgent& agent = agents_[a];
+    if (agent.running || agent.queue.empty()) return;
+    const RegionId id = agent.queue.front();
+    agent.queue.pop_front();
+    agent.running = id;
+    Record& r = records_.at(id);
+    r.start = t;
+    r.end = w_.finish_time(a, t, w_.work(r.rect.x0, r.rect.x1));
+    push(r.end, Kind::kRenderEnds, a, id);
+  }
+
+  void assign(AgentId a, double t) {
+    while (rendering_[a].size() < 1 + kPrefetch) {
+      const auto next = sched_.next_region(a, at(t));
+      if (!next) return;
+      rendering_[a].insert(next->id);
+      records_[next->id] = Record{a, next->rect, next->duplicate, next->predicted.count(), -1, -1, false, -1};
+      if (trace_)
+        std::printf("%9.3f  agent %zu <- %s[%5d,%5d) %5d cols, work %7.2f, predicted %7.2f s, actual ~%7.2f s\n", t,
+                    a, next->duplicate ? "DUP " : "", next->rect.x0, next->rect.x1, next->rect.width(),
+                    w_.work(next->rect.x0, next->rect.x1), next->predicted.count(),
+                    kOverhead + w_.work(next->rect.x0, next->rect.x1) / w_.speed_at(a, t));
+      push(t + kLatency, Kind::kRegionArrives, a, next->id);
+    }
+  }
+
+  void on_result(AgentId a, RegionId id, double t) {
+    Record& r = records_.at(id);
+    if (rendering_[a].erase(id) == 0) return;  // cancelled: the broker drops it
+    const auto completion = sched_.complete(id, a, at(t), Seconds(r.end - r.start));
+    r.accepted = completion.accepted;
+    if (trace_)
+      std::printf("%9.3f  agent %zu -> [%5d,%5d) in %7.2f s%s%s\n", t, a, r.rect.x0, r.rect.x1, r.end - r.start,
+                  r.accepted ? "" : " (not accepted)", completion.cancel.empty() ? "" : ", cancels the other copy");
+    for (const auto& [other, copy] : completion.cancel) {
+      rendering_[other].erase(copy);
+      records_.at(copy).cancelled_at = t;
+      push(t + kLatency, Kind::kCancelArrives, other, copy);
+      assign(other, t);
+    }
+    assign(a, t);
+    if (sched_.finished()) {
+      done_ = true;
+      makespan_ = t;
+    }
+  }
+
+  [[nodiscard]] Outcome outcome() const {
+    Outcome out;
+    out.makespan = makespan_;
+    // An agent's finish: the end of its last accepted render, or of its share in a duplicate
+    // race it lost (it was busy until the other copy won). An agent left idle because nothing
+    // was left finished at its last completion: that idleness is what the spread measures.
+    std::vector<double> finish(agents_.size(), 0.0);
+    for (const auto& [id, r] : records_) {
+      if (r.start < 0) continue;
+      if (r.accepted) finish[r.agent] = std::max(finish[r.agent], r.end);
+      if (r.cancelled_at >= 0 && r.start < r.cancelled_at) {
+        finish[r.agent] = std::max(finish[r.agent], std::min(r.end, r.cancelled_at));
+        out.wasted += std::min(r.end, makespan_) - r.start;
+      }
+      if (r.accepted) ++out.regions;
+      if (r.duplicate) ++out.duplicates;
+      if (r.duplicate && r.accepted) ++out.duplicate_wins;
+    }
+    out.spread = *std::max_element(finish.begin(), finish.end()) - *std::min_element(finish.begin(), finish.end());
+    double learned_sum = 0, true_sum = 0;
+    for (AgentId a = 0; a < agents_.size(); ++a) {
+      learned_sum += sched_.speed(a);
+      true_sum += w_.speed_at(a, makespan_);
+    }
+    for (AgentId a = 0; a < agents_.size(); ++a)
+      out.speed_error += std::abs(sched_.speed(a) / learned_sum - w_.speed_at(a, makespan_) / true_sum);
+    out.speed_error /= static_cast<double>(agents_.size());
+    if (trace_) {
+      std::printf("makespan %.3f s, ideal %.3f s, ratio %.4f, spread %.3f s\n", makespan_, w_.ideal,
+                  makespan_ / w_.ideal, out.spread);
+      for (AgentId a = 0; a < agents_.size(); ++a)
+        std::printf("  agent %zu: true speed %.3f (now %.3f), hint %.3f, learned %.3f, finished %.3f s\n", a,
+                    w_.speeds[a], w_.speed_at(a, makespan_), w_.hints[a], sched_.speed(a), finish[a]);
+    }
+    return out;
+  }
+
+  const World& w_;
+  RegionScheduler sched_;
+  std::vector<SimAgent> agents_;
+  std::vector<std::set<RegionId>> rendering_;  // the broker's view: copies sent, not yet back
+  std::map<RegionId, Record> records_;
+  std::priority_queue<Event, std::vector<Event>, std::greater<>> events_;
+  std::uint64_t seq_ = 0;
+  bool done_ = false;
+  bool trace_ = false;
+  double makespan_ = 0;
+};
+
+Outcome run_scheme(Scheme scheme, const World& w, bool trace = false) {
+  SchedulerConfig config;
+  switch (scheme) {
+    case Scheme::kStaticStrips: return run_static_strips(w);
+    case Scheme::kFixedTiles: config.region_width = kFixedTileWidth; break;
+    case Scheme::kFactoringPixels: config.policy = SizingPolicy::kFactoringPixels; break;
+    case Scheme::kOurs: config.policy = SizingPolicy::kPredictedSeconds; break;
+  }
+  return DynamicRun(w, config, trace).run();
+}
+
+double percentile(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  const auto i = static_cast<std::size_t>(std::ceil(p * static_cast<double>(v.size())));
+  return v[std::clamp<std::size_t>(i, 1, v.size()) - 1];
+}
+
+double mean(const std::vector<double>& v) {
+  double s = 0;
+  for (double x : v) s += x;
+  return v.empty() ? 0 : s / static_cast<double>(v.size());
+}
+
+std::vector<Scenario> scenarios() {
+  // Eight agents from 0.25 to 4, evenly spaced on a log scale (each 1.49x the previous).
+  std::vector<double> eight;
+  for (int i = 0; i < 8; ++i) eight.push_back(0.25 * std::pow(16.0, i / 7.0));
+  std::vector<Scenario> out;
+  for (const auto& [name, speeds] : {std::pair<std::string, std::vector<double>>{"1,1,2,4", {1, 1, 2, 4}},
+                                     {"8 x 0.25..4", eight}})
+    for (CostKind cost : {CostKind::kUniform, CostKind::kLopsided, CostKind::kHotBand, CostKind::kMeasured})
+      for (bool halving : {false, true}) out.push_back({name, speeds, cost, halving});
+  return out;
+}
+
+struct Options {
+  int seeds = 200;
+  std::string cost_map = BNR_SOURCE_DIR "/bench/sim/demo_cost_map.txt";
+  std::optional<std::pair<std::size_t, unsigned>> trace;
+};
+
+int run(const Options& options) {
+  const std::vector<double> measured = load_cost_map(options.cost_map);
+  const std::vector<Scenario> all = scenarios();
+  if (options.trace) {
+    const auto [s, seed] = *options.trace;
+    if (s < 1 || s > all.size()) throw std::invalid_argument("--trace: no scenario " + std::to_string(s));
+    std::printf("trace: scenario %zu (%s), seed %u, ours\n", s, all[s - 1].name().c_str(), seed);
+    (void)run_scheme(Scheme::kOurs, make_world(all[s - 1], s - 1, seed, measured), true);
+    return 0;
+  }
+  const auto started = std::chrono::steady_clock::now();
+  std::printf("bnr-bench-scheduler: %d columns, %.0f s of work on a speed-1 agent, %.2f s overhead per region, "
+              "%.0f ms latency each way, prefetch %d, speed hints off by up to %.0f%%, %d seeds per scenario\n",
+              kWidth, kTotalWork, kOverhead, kLatency * 1000, kPrefetch, kProfileError * 100, options.seeds);
+  std::printf("ideal = total work / sum of speeds (halving included) + one region's overhead + a round trip\n");
+  std::printf("targets for ours: mean <= %.2f, p95 <= %.2f, mean spread <= max(%.0f%% of mean makespan, %.0f s)\n",
+              kTargetMean, kTargetP95, kSpreadShare * 100, kSpreadFloor);
+  bool ours_all_met = true;
+  std::vector<std::string> missed;
+  for (std::size_t s = 0; s < all.size(); ++s) {
+    std::vector<World> worlds;
+    for (int seed = 0; seed < options.seeds; ++seed)
+      worlds.push_back(make_world(all[s], s, static_cast<unsigned>(seed), measured));
+    std::vector<double> ideals;
+    for (const World& w : worlds) ideals.push_back(w.ideal);
+    std::printf("\n[%zu] %s   (ideal %.1f s mean)\n", s + 1, all[s].name().c_str(), mean(ideals));
+    std::printf("  %-18s %7s %7s %10s %9s %9s  %s\n", "scheme", "mean", "p95", "spread s", "p95 spr", "limit s",
+                "target met?");
+    for (Scheme scheme : kSchemes) {
+      std::vector<double> ratios, spreads, makespans;
+      Outcome sum;
+      for (const World& w : worlds) {
+        const Outcome o = run_scheme(scheme, w);
+        ratios.push_back(o.makespan / w.ideal);
+        spreads.push_back(o.spread);
+        makespans.push_back(o.makespan);
+        sum.regions += o.regions;
+        sum.duplicates += o.duplicates;
+        sum.duplicate_wins += o.duplicate_wins;
+        sum.wasted += o.wasted;
+        sum.speed_error += o.speed_error;
+      }
+      const double m = mean(ratios), p95 = percentile(ratios, 0.95), spread = mean(spreads);
+      const double limit = std::max(kSpreadShare * mean(makespans), kSpreadFloor);
+      std::string why;
+      if (m > kTargetMean) why += " mean";
+      if (p95 > kTargetP95) why += " p95";
+      if (spread > limit) why += " spread";
+      std::printf("  %-18s %7.3f %7.3f %10.2f %9.2f %9.2f  %s\n", scheme_name(scheme), m, p95, spread,
+                  percentile(spreads, 0.95), limit, why.empty() ? "yes" : ("no:" + why).c_str());
+      if (scheme == Scheme::kOurs) {
+        const double n = static_cast<double>(worlds.size());
+        std::printf("  %-18s %.1f regions, %.1f duplicates (%.1f won), %.1f agent-s on lost copies, "
+                    "learned speed share off by %.1f%% of the total\n",
+                    "  ours per run:", sum.regions / n, sum.duplicates / n, sum.duplicate_wins / n, sum.wasted / n,
+                    100 * sum.speed_error / n);
+        if (!why.empty()) {
+          ours_all_met = false;
+          missed.push_back("[" + std::to_string(s + 1) + "]" + why);
+        }
+      }
+    }
+  }
+  const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  std::string list;
+  for (const std::string& m : missed) list += " " + m;
+  std::printf("\nours met all targets: %s%s\n", ours_all_met ? "yes" : "no, missed:", list.c_str());
+  std::printf("(%zu simulations in %.1f s)\n", all.size() * std::size(kSchemes) * static_cast<std::size_t>(options.seeds),
+              elapsed);
+  return 0;
+}
+
+Options parse(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) throw std::invalid_argument(a + " needs a value");
+      return argv[++i];
+    };
+    if (a == "-h" || a == "--help") {
+      std::fputs(kUsage, stdout);
+      std::exit(0);
+    } else if (a == "--seeds") {
+      o.seeds = std::stoi(value());
+      if (o.seeds < 1) throw std::invalid_argument("--seeds wants a positive number");
+    } else if (a == "--cost-map") {
+      o.cost_map = value();
+    } else if (a == "--trace") {
+      const std::string v = value();
+      const auto colon = v.find(':');
+      if (colon == std::string::npos) throw std::invalid_argument("--trace wants S:SEED");
+      o.trace = {std::stoul(v.substr(0, colon)), static_cast<unsigned>(std::stoul(v.substr(colon + 1)))};
+    } else {
+      throw std::invalid_argument("unknown option " + a);
+    }
+  }
+  return o;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options options;
+  try {
+    options = parse(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bnr-bench-scheduler: %s\n%s", e.what(), kUsage);
+    return 2;
+  }
+  try {
+    return run(options);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bnr-bench-scheduler: %s\n", e.what());
+    return 1;
+  }
+}
