@@ -22,6 +22,8 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+constexpr int kMaxBlenderRestarts = 3;  // per job; then the job fails on this agent
+
 std::string host_name() {
   char buf[256] = {};
   if (gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "agent";
@@ -176,7 +178,7 @@ void AgentServer::open_job(const std::string& from, const protocol::OpenJob& ope
     fs::create_directories(job_->dir);
     const fs::path scene_path = job_->dir / "scene.blend";
     write_file(scene_path, scene);
-    BlenderConfig bc;
+    BlenderConfig& bc = job_->blender_config;
     bc.blender = config_.blender;
     bc.threads = config_.threads;
     bc.scene = scene_path;
@@ -199,11 +201,13 @@ void AgentServer::handle_worker(Clock::time_point now) {
         fail_job(e.what());
         return;
       }
-      job_->ready = true;
-      log("job " + job_->open.job_id + ": scene ready, " + std::to_string(job_->scene.width) + "x" +
-          std::to_string(job_->scene.height));
-      send(protocol::JobReady{job_->open.job_id, {config_.name, agent_id_, config_.threads, blender_version_},
-                              job_->scene});
+      const bool restarted = job_->ready_once;
+      job_->ready = job_->ready_once = true;
+      log("job " + job_->open.job_id + ": scene " + (restarted ? "reloaded, " : "ready, ") +
+          std::to_string(job_->scene.width) + "x" + std::to_string(job_->scene.height));
+      if (!restarted)
+        send(protocol::JobReady{job_->open.job_id, {config_.name, agent_id_, config_.threads, blender_version_},
+                                job_->scene});
       start_next_region(now);
     } else if (line.kind == "error") {
       fail_job(line.get("message"));
@@ -224,7 +228,26 @@ void AgentServer::handle_worker(Clock::time_point now) {
   }
   if (job_->blender->ended()) {
     job_->blender->read_log();
-    fail_job("Blender exited: " + job_->blender->blender_reason());
+    const std::string reason = "Blender exited: " + job_->blender->blender_reason();
+    // A scene Blender cannot load fails the job; a crash mid-job costs one region and a reload.
+    if (!job_->ready_once || job_->restarts >= kMaxBlenderRestarts) {
+      fail_job(reason);
+      return;
+    }
+    if (job_->rendering) {
+      send(protocol::RegionFailed{job_->open.job_id, job_->rendering->region_id, reason});
+      job_->rendering.reset();
+    }
+    ++job_->restarts;
+    log("job " + job_->open.job_id + ": " + reason + "; restarting Blender (" + std::to_string(job_->restarts) +
+        " of " + std::to_string(kMaxBlenderRestarts) + ")");
+    job_->ready = false;
+    job_->blender.reset();
+    try {
+      job_->blender = std::make_unique<BlenderProcess>(job_->blender_config);
+    } catch (const std::exception& e) {
+      fail_job(e.what());
+    }
   }
 }
 

@@ -49,8 +49,11 @@ class AgentServer {
     std::string broker;  // ZeroMQ routing id of the broker that opened it
     protocol::OpenJob open;
     std::filesystem::path dir;
+    BlenderConfig blender_config;
     std::unique_ptr<BlenderProcess> blender;
-    bool ready = false;
+    bool ready = false;       // Blender has the scene loaded and takes render commands
+    bool ready_once = false;  // JobReady was sent (a restarted Blender does not send it again)
+    int restarts = 0;
     protocol::SceneInfo scene;
     std::deque<protocol::RenderRegion> queue;
     std::optional<protocol::RenderRegion> rendering;

@@ -61,6 +61,45 @@ TEST(Fault, AgentKilledMidJobLosesNoPixels) {
   EXPECT_EQ(d.pixels_over, 0) << tools::describe(d, 3 * 257);
 }
 
+// The Blender processes an agent runs (its direct children).
+std::vector<int> children_of(pid_t parent) {
+  const tools::RunResult r = tools::run_command({"pgrep", "-P", std::to_string(parent)}, std::chrono::seconds(5));
+  std::vector<int> pids;
+  std::size_t start = 0;
+  while (r.exit_code == 0 && start < r.output.size()) {
+    const std::size_t end = r.output.find('\n', start);
+    const std::string line = r.output.substr(start, end - start);
+    if (!line.empty()) pids.push_back(std::stoi(line));
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return pids;
+}
+
+TEST(Fault, BlenderCrashInsideAnAgentIsRestartedAndReported) {
+  TempDir dir;
+  const auto scene = make_scene(dir / "crash.blend", {"--size", "320x180", "--samples", "96"});
+  Agent agent(2);
+  auto broker = start_broker({scene.string(), "--no-local", "--agent", agent.endpoint(), "--region-width", "16",
+                              "-o", (dir / "ours.png").string()});
+  std::string output;
+  ASSERT_TRUE(wait_for_output(*broker, output, "rendering crash.blend", std::chrono::seconds(60))) << output;
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const std::vector<int> before = children_of(agent.process().pid());
+  ASSERT_EQ(before.size(), 1U) << "the agent runs one Blender per job";
+  kill(before[0], SIGKILL);
+  (void)wait_for_output(*broker, output, "\n  agent ", std::chrono::seconds(180));
+  const int status = broker->wait_or_kill(std::chrono::seconds(60));
+  (void)tools::read_available(broker->stdout_fd(), output);
+  ASSERT_EQ(status, 0) << output;
+  EXPECT_NE(output.find("Blender exited"), std::string::npos) << "the crash is reported: " << output;
+  const auto reference = blender_reference(scene, dir / "ref");
+  const tools::ImageDifference d =
+      tools::compare(tools::read_png(dir / "ours.png"), tools::read_png(reference.at(0)), 3 * 257);
+  EXPECT_EQ(d.pixels_over, 0) << tools::describe(d, 3 * 257);
+  EXPECT_TRUE(agent.process().running());
+}
+
 TEST(Fault, CtrlCCancelsTheJobOnEveryAgentAndWritesNothing) {
   TempDir dir;
   const auto scene = make_scene(dir / "slow.blend", {"--size", "320x180", "--samples", "512"});
@@ -77,14 +116,10 @@ TEST(Fault, CtrlCCancelsTheJobOnEveryAgentAndWritesNothing) {
   EXPECT_FALSE(fs::exists(dir / "out.png"));
   // The agent stops its Blender for the cancelled job (it keeps running itself).
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  auto blender_children = [&] {
-    const tools::RunResult r =
-        tools::run_command({"pgrep", "-P", std::to_string(agent.process().pid())}, std::chrono::seconds(5));
-    return r.exit_code == 0 ? line_count(r.output) : 0;
-  };
+  auto blender_children = [&] { return children_of(agent.process().pid()).size(); };
   while (blender_children() > 0 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  EXPECT_EQ(blender_children(), 0) << "the agent's Blender still runs after the broker was interrupted";
+  EXPECT_EQ(blender_children(), 0U) << "the agent's Blender still runs after the broker was interrupted";
   EXPECT_TRUE(agent.process().running());
 }
 
