@@ -76,6 +76,15 @@ AgentServer::AgentServer(AgentConfig config)
   }
   const std::string last = socket_.get(zmq::sockopt::last_endpoint);
   port_ = std::stoi(last.substr(last.rfind(':') + 1));
+  if (config_.mdns) {
+    try {
+      mdns_ = std::make_unique<MdnsAdvert>(
+          protocol::AgentInfo{config_.name, agent_id_, config_.threads, blender_version_}, port_);
+    } catch (const std::exception& e) {
+      // Brokers can still reach this agent with --agent HOST:PORT.
+      std::cerr << "bnr-agent: warning: not advertised on the LAN: " << e.what() << std::endl;
+    }
+  }
   log("listening on port " + std::to_string(port_) + " as '" + config_.name + "', Blender " +
       blender_version_ + (config_.threads > 0 ? ", " + std::to_string(config_.threads) + " threads" : ""));
 }
@@ -100,6 +109,8 @@ void AgentServer::send(const protocol::Message& message, std::string_view bulk) 
 void AgentServer::run(const volatile std::sig_atomic_t& stop) {
   while (stop == 0) {
     std::vector<zmq::pollitem_t> items = {{static_cast<void*>(socket_), 0, ZMQ_POLLIN, 0}};
+    const std::size_t mdns_item = items.size();
+    if (mdns_) items.push_back({nullptr, mdns_->fd(), ZMQ_POLLIN, 0});
     if (job_ && job_->blender) {
       items.push_back({nullptr, job_->blender->reply_fd(), ZMQ_POLLIN, 0});
       items.push_back({nullptr, job_->blender->log_fd(), ZMQ_POLLIN, 0});
@@ -110,6 +121,10 @@ void AgentServer::run(const volatile std::sig_atomic_t& stop) {
       if (e.num() != EINTR) throw;
     }
     const auto now = Clock::now();
+    if (mdns_ && (items[mdns_item].revents & ZMQ_POLLIN) != 0) {
+      if (auto event = mdns_->process()) log(*event);
+      if (mdns_->failed()) mdns_.reset();
+    }
     handle_network(now);
     if (job_ && job_->blender) handle_worker(now);
     if (job_ && now - job_->last_sent >= config_.heartbeat_interval)

@@ -15,6 +15,7 @@
 #include <zmq.hpp>
 
 #include "blender_process.h"
+#include "mdns_advert.h"
 #include "messages.h"
 
 namespace bnr::agent {
@@ -85,6 +86,7 @@ class AgentServer {
   zmq::context_t context_;
   zmq::socket_t socket_;
   int port_ = 0;
+  std::unique_ptr<MdnsAdvert> mdns_;  // null: not advertised (--no-mdns, or no avahi-daemon)
   std::optional<Job> job_;
   long long malformed_ = 0;
 };

@@ -5,6 +5,7 @@
 // Exit status: 0 when the measurements ran (whatever the ratio), 1 on an error or when our
 // image differs from Blender's, 2 on bad flags.
 #include <poll.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,6 +15,7 @@
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -140,8 +142,33 @@ void make_scene(const Config& c, const fs::path& out) {
     throw std::runtime_error("make_scene.py failed (" + std::to_string(r.exit_code) + "): " + tail(r.output));
 }
 
-// Plain Blender, frame 1 to `prefix`0001.png; returns the wall time.
-Seconds plain_render(const Config& c, const fs::path& scene, const fs::path& prefix) {
+// CPU time (user + system) of every descendant this process has waited for, grandchildren
+// their parents waited for included. Unlike wall time it hardly moves when other programs
+// share the cores, so it tells extra work apart from waiting.
+Seconds children_cpu() {
+  rusage u{};
+  if (getrusage(RUSAGE_CHILDREN, &u) != 0) throw std::runtime_error("getrusage failed");
+  auto s = [](const timeval& t) { return Seconds(static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6); };
+  return s(u.ru_utime) + s(u.ru_stime);
+}
+
+// The 1-minute load average, or -1 when unknown.
+double load_average() {
+  std::ifstream in("/proc/loadavg");
+  double load = -1.0;
+  in >> load;
+  return in ? load : -1.0;
+}
+
+struct Times {
+  Seconds wall{0};    // ours: agents' start-up + broker
+  Seconds broker{0};  // ours: the broker alone; plain: unused
+  Seconds cpu{0};     // all processes involved, user + system
+};
+
+// Plain Blender, frame 1 to `prefix`0001.png.
+Times plain_render(const Config& c, const fs::path& scene, const fs::path& prefix) {
+  const Seconds cpu_start = children_cpu();
   const auto start = Clock::now();
   const RunResult r =
       bnr::tools::run_command({c.blender, "-b", "--factory-startup", "-t", std::to_string(c.agents), scene.string(),
@@ -150,14 +177,14 @@ Seconds plain_render(const Config& c, const fs::path& scene, const fs::path& pre
   const Seconds took = Clock::now() - start;
   if (r.exit_code != 0 || !fs::exists(prefix.string() + "0001.png"))
     throw std::runtime_error("plain Blender render failed (" + std::to_string(r.exit_code) + "): " + tail(r.output));
-  return took;
+  return {took, Seconds(0), children_cpu() - cpu_start};
 }
 
 // N bnr-agents on free loopback ports, started together; ended (SIGTERM, then SIGKILL) with
 // the object.
 class Agents {
  public:
-  Agents(const Config& c) {
+  explicit Agents(const Config& c) {
     ChildProcess::Options options;
     options.capture_stdout = true;
     for (int i = 0; i < c.agents; ++i)
@@ -195,20 +222,23 @@ class Agents {
   std::vector<std::string> endpoints_;
 };
 
-struct OursTime {
-  Seconds total{0};   // agents' start-up + broker
-  Seconds broker{0};  // broker alone
-};
-
-OursTime our_render(const Config& c, const fs::path& scene, const fs::path& out) {
+// Agents + broker. The wall time stops when the broker exits; the CPU time also counts the
+// agents' (and their Blenders') shutdown, since it is read after they are reaped.
+Times our_render(const Config& c, const fs::path& scene, const fs::path& out) {
+  const Seconds cpu_start = children_cpu();
   const auto start = Clock::now();
-  Agents agents(c);
-  std::vector<std::string> argv = {BNR_BROKER_EXE, scene.string(), "--no-mdns", "--no-local", "-o", out.string()};
-  for (const std::string& e : agents.endpoints()) argv.insert(argv.end(), {"--agent", e});
-  if (!c.verbose) argv.push_back("-q");
-  const auto broker_start = Clock::now();
-  const RunResult r = bnr::tools::run_command(argv, kRenderTimeout);
-  const auto end = Clock::now();
+  Clock::time_point broker_start;
+  Clock::time_point end;
+  RunResult r;
+  {
+    Agents agents(c);
+    std::vector<std::string> argv = {BNR_BROKER_EXE, scene.string(), "--no-mdns", "--no-local", "-o", out.string()};
+    for (const std::string& e : agents.endpoints()) argv.insert(argv.end(), {"--agent", e});
+    if (!c.verbose) argv.push_back("-q");
+    broker_start = Clock::now();
+    r = bnr::tools::run_command(argv, kRenderTimeout);
+    end = Clock::now();
+  }
   if (r.exit_code != 0 || !fs::exists(out))
     throw std::runtime_error("bnr-broker failed (" + std::to_string(r.exit_code) + "): " + tail(r.output));
   if (c.verbose) {
@@ -216,7 +246,7 @@ OursTime our_render(const Config& c, const fs::path& scene, const fs::path& out)
     const std::size_t wrote = r.output.find("bnr-broker: wrote");
     std::printf("%s", wrote == std::string::npos ? r.output.c_str() : r.output.substr(wrote).c_str());
   }
-  return {end - start, end - broker_start};
+  return {end - start, end - broker_start, children_cpu() - cpu_start};
 }
 
 double median(std::vector<double> v) {
@@ -232,45 +262,51 @@ int run(const Config& c) {
   make_scene(c, scene);
   std::printf("scene: demo %s, %d samples; %d agents x 1 thread vs blender -t %d; %d reps\n", c.size.c_str(),
               c.samples, c.agents, c.agents, c.reps);
+  const double load = load_average();
+  if (load > 0.5)
+    std::printf("warning: load average %.2f before starting: other programs share the cores, wall times are "
+                "noisy (CPU times less so)\n", load);
   std::fflush(stdout);
 
-  std::vector<double> plain, ours, broker;
+  std::vector<Times> plain, ours;
   bool all_match = true;
-  std::vector<std::string> diffs;
   for (int rep = 0; rep < c.reps; ++rep) {
     const fs::path ref_prefix = dir.path() / ("ref" + std::to_string(rep) + "_");
     const fs::path our_png = dir.path() / ("ours" + std::to_string(rep) + ".png");
     // Alternate which goes first so slow drift in the machine hits both alike.
-    OursTime o;
-    Seconds p{0};
     if (rep % 2 == 0) {
-      p = plain_render(c, scene, ref_prefix);
-      o = our_render(c, scene, our_png);
+      plain.push_back(plain_render(c, scene, ref_prefix));
+      ours.push_back(our_render(c, scene, our_png));
     } else {
-      o = our_render(c, scene, our_png);
-      p = plain_render(c, scene, ref_prefix);
+      ours.push_back(our_render(c, scene, our_png));
+      plain.push_back(plain_render(c, scene, ref_prefix));
     }
-    plain.push_back(p.count());
-    ours.push_back(o.total.count());
-    broker.push_back(o.broker.count());
-
     const auto d = bnr::tools::compare(bnr::tools::read_png(our_png),
                                        bnr::tools::read_png(ref_prefix.string() + "0001.png"), kTolerance);
     const bool match = d.same_size && d.pixels_over == 0;
     all_match = all_match && match;
-    diffs.push_back(bnr::tools::describe(d, kTolerance));
-    std::printf("rep %d: plain %.2f s, ours %.2f s (broker %.2f s); image %s (%s)\n", rep + 1, p.count(),
-                o.total.count(), o.broker.count(), match ? "matches" : "DIFFERS", diffs.back().c_str());
+    std::printf("rep %d: plain %.2f s, ours %.2f s; image %s Blender's (%s)\n", rep + 1, plain.back().wall.count(),
+                ours.back().wall.count(), match ? "equals" : "DIFFERS FROM", bnr::tools::describe(d, kTolerance).c_str());
     std::fflush(stdout);
   }
 
-  std::printf("\n%-8s %9s %9s %12s %8s\n", "rep", "plain s", "ours s", "broker s", "ratio");
+  auto med = [](const std::vector<Times>& v, Seconds Times::*field) {
+    std::vector<double> x;
+    for (const Times& t : v) x.push_back((t.*field).count());
+    return median(x);
+  };
+  std::printf("\n%-7s %8s %8s %9s %7s   %9s %8s\n", "rep", "plain s", "ours s", "broker s", "ratio", "plain cpu",
+              "ours cpu");
   for (int rep = 0; rep < c.reps; ++rep)
-    std::printf("%-8d %9.2f %9.2f %12.2f %8.3f\n", rep + 1, plain[rep], ours[rep], broker[rep],
-                ours[rep] / plain[rep]);
-  const double ratio = median(ours) / median(plain);
-  std::printf("%-8s %9.2f %9.2f %12.2f %8.3f\n", "median", median(plain), median(ours), median(broker), ratio);
-  std::printf("\nratio ours/plain (median): %.3f (broker only: %.3f)\n", ratio, median(broker) / median(plain));
+    std::printf("%-7d %8.2f %8.2f %9.2f %7.3f   %9.2f %8.2f\n", rep + 1, plain[rep].wall.count(),
+                ours[rep].wall.count(), ours[rep].broker.count(), ours[rep].wall / plain[rep].wall,
+                plain[rep].cpu.count(), ours[rep].cpu.count());
+  const double plain_wall = med(plain, &Times::wall);
+  const double ratio = med(ours, &Times::wall) / plain_wall;
+  std::printf("%-7s %8.2f %8.2f %9.2f %7.3f   %9.2f %8.2f\n", "median", plain_wall, med(ours, &Times::wall),
+              med(ours, &Times::broker), ratio, med(plain, &Times::cpu), med(ours, &Times::cpu));
+  std::printf("\nratio ours/plain (median wall): %.3f  (broker only %.3f, CPU time %.3f)\n", ratio,
+              med(ours, &Times::broker) / plain_wall, med(ours, &Times::cpu) / med(plain, &Times::cpu));
   std::printf("target <= %.2f: %s\n", kTarget, ratio <= kTarget ? "met" : "NOT met");
   std::printf("output equals Blender's (within 3/255): %s\n", all_match ? "yes" : "NO");
   return all_match ? 0 : 1;

@@ -53,8 +53,7 @@ constexpr std::chrono::minutes kRunTimeout{15};
 constexpr std::chrono::seconds kAgentStartTimeout{60};
 constexpr std::chrono::seconds kAgentStopTimeout{10};
 constexpr std::chrono::milliseconds kPollInterval{10};  // also the trace's time resolution
-constexpr int kSpeedTestPercent = 25;                   // speed test: the scene at 25% size...
-constexpr int kSpeedTestSamples = 16;                   // ...and 16 samples
+constexpr int kSpeedTestPercent = 25;  // speed test: the scene at 25% size (1/16 of the pixels)
 
 constexpr const char* kUsage =
     "usage: bnr-bench-real-balance [options]\n"
@@ -337,11 +336,10 @@ std::vector<Ended> run_together(const std::vector<std::vector<std::string>>& com
 // ------------------------------------------------------------------ scenes and plain Blender
 
 void make_scene(const Config& c, const fs::path& out) {
-  const auto r = bnr::tools::run_command(
-      {c.blender, "-b", "--factory-startup", "--python-exit-code", "2", "--python",
+  const Ended r = run_together({{c.blender, "-b", "--factory-startup", "--python-exit-code", "2", "--python",
        std::string(BNR_SOURCE_DIR) + "/tools/scenes/make_scene.py", "--", "--out", out.string(), "--demo", "--size",
-       std::to_string(c.width) + "x" + std::to_string(c.height), "--samples", std::to_string(c.samples)},
-      std::chrono::minutes(2));
+       std::to_string(c.width) + "x" + std::to_string(c.height), "--samples", std::to_string(c.samples)}})
+                      .front();
   if (r.exit_code != 0 || !fs::exists(out))
     throw std::runtime_error("make_scene.py failed (" + std::to_string(r.exit_code) + "): " + tail(r.output));
 }
@@ -361,12 +359,14 @@ std::string strip_expr(int x0, int x1, int width, int height) {
          "; r.border_max_y = 1.0";
 }
 
-// Python for the speed test: the scene smaller and with fewer samples, rendered twice (the
-// first also builds kernels and BVH); prints the second render's time.
+// Python for the speed test: a tiny render first (it pays for loading kernels and building
+// the BVH), then the scene at kSpeedTestPercent size with its own samples, timed; prints that
+// render's time.
 std::string speed_test_expr() {
-  return "import bpy, time; s = bpy.context.scene; s.render.resolution_percentage = " +
-         std::to_string(kSpeedTestPercent) + "; s.cycles.samples = " + std::to_string(kSpeedTestSamples) +
-         "; bpy.ops.render.render(); t = time.perf_counter(); bpy.ops.render.render(); "
+  return "import bpy, time; s = bpy.context.scene; s.render.resolution_percentage = 5; "
+         "bpy.ops.render.render(); s.render.resolution_percentage = " +
+         std::to_string(kSpeedTestPercent) +
+         "; t = time.perf_counter(); bpy.ops.render.render(); "
          "print('BNR_SPEED_TEST %.6f' % (time.perf_counter() - t))";
 }
 
@@ -672,15 +672,16 @@ void print_trace(const std::vector<Budget>& budgets, const std::vector<std::vect
                 last.width > 0 ? std::to_string(last.width).c_str() : "?", makespan - last.end);
     std::string seq;
     for (const TracedRegion& r : regions) {
-      char buf[48];
+      const std::string width = r.width > 0 ? "/" + std::to_string(r.width) : "";
+      char buf[64];
       if (verbose)
-        std::snprintf(buf, sizeof buf, " #%ld %.1f-%.1f%s", r.id, r.start, r.end,
-                      r.width > 0 ? ("/" + std::to_string(r.width) + "px").c_str() : "");
+        std::snprintf(buf, sizeof buf, " #%ld %.1f-%.1f%s", r.id, r.start, r.end, width.c_str());
       else
-        std::snprintf(buf, sizeof buf, " %.1f", r.end - r.start);
+        std::snprintf(buf, sizeof buf, " %.1f%s", r.end - r.start, width.c_str());
       seq += buf;
     }
-    std::printf("        %s:%s\n", verbose ? "regions (id start-end s/width)" : "durations s", seq.c_str());
+    std::printf("        %s:%s\n", verbose ? "regions (#id start-end s[/px when caught])" : "s[/px when caught]",
+                seq.c_str());
   }
 }
 
@@ -728,9 +729,10 @@ int run(const Config& c) {
   // cores; nothing else runs meanwhile (the busy loop starts after it).
   const fs::path ref_prefix = dir.path() / "ref_";
   const auto ref_start = Clock::now();
-  const auto ref_run = bnr::tools::run_command(
-      {c.blender, "-b", "--factory-startup", "-t", "2", scene.string(), "-o", ref_prefix.string(), "-f", "1"},
-      kRunTimeout);
+  const Ended ref_run =
+      run_together({{c.blender, "-b", "--factory-startup", "-t", "2", scene.string(), "-o", ref_prefix.string(), "-f",
+                     "1"}})
+          .front();
   const Seconds ref_time = Clock::now() - ref_start;
   if (ref_run.exit_code != 0 || !fs::exists(ref_prefix.string() + "0001.png"))
     throw std::runtime_error("plain Blender render failed (" + std::to_string(ref_run.exit_code) + "): " +
@@ -763,7 +765,7 @@ int run(const Config& c) {
     tested_edges.push_back(static_cast<int>(std::lround(c.width * speed_acc / speed_sum)));
   }
   std::printf("plain blender -t 2 (reference image, unpinned): %.1f s\n", ref_time.count());
-  std::printf("speed test (scene at %d%%, %d samples, inside Blender):", kSpeedTestPercent, kSpeedTestSamples);
+  std::printf("speed test (the scene at %d%% size, timed inside Blender):", kSpeedTestPercent);
   for (std::size_t i = 0; i < budgets.size(); ++i)
     std::printf(" %s %.2f s%s", budgets[i].name.c_str(), test_seconds[i], i + 1 < budgets.size() ? "," : "");
   std::printf(" -> speed-tested strips");
@@ -793,6 +795,7 @@ int run(const Config& c) {
               o.scheme.makespan / st.makespan);
   const bool all_match = o.scheme.image_matches && eq.image_matches && st.image_matches;
   std::printf("all images equal plain Blender's (within 3/255): %s\n", all_match ? "yes" : "NO");
+  std::printf("load average at the start %.2f, at the end %.2f\n", load, load_average());
   return all_match ? 0 : 1;
 }
 

@@ -70,6 +70,11 @@ constexpr const char* kUsage =
     "  --cost-map PATH    measured cost per strip, one number a line (default:\n"
     "                     bench/sim/demo_cost_map.txt in the source tree)\n"
     "  --trace S:SEED     print ours' hand-outs and results for scenario S (1-based) and SEED\n"
+    "  --one-by-one       add each agent and hand it regions before the next one is known, as\n"
+    "                     bnr-broker does when JobReady messages arrive in turn (default: all\n"
+    "                     agents are known before the first hand-out)\n"
+    "  --reassign-idle    after every result, offer work to every agent below its quota (bnr-broker\n"
+    "                     only asks for the agent that sent the result and those it cancels)\n"
     "  -h, --help         show this help\n"
     "\n"
     "Exit status: 0 simulated (targets met or not), 1 error, 2 bad flags.\n";
@@ -183,6 +188,12 @@ World make_world(const Scenario& sc, std::size_t scenario_index, unsigned seed, 
   return w;
 }
 
+// How the simulated broker behaves where bnr-broker's choice is worth questioning.
+struct BrokerModel {
+  bool one_by_one = false;
+  bool reassign_idle = false;
+};
+
 struct Outcome {
   double makespan = 0;
   double spread = 0;
@@ -217,14 +228,18 @@ Outcome run_static_strips(const World& w) {
 // bnr-broker's job loop and the agents, as events on one timeline.
 class DynamicRun {
  public:
-  DynamicRun(const World& world, SchedulerConfig config, bool trace)
-      : w_(world), sched_(kWidth, kHeight, config), agents_(world.speeds.size()),
+  DynamicRun(const World& world, SchedulerConfig config, BrokerModel broker, bool trace)
+      : w_(world), sched_(kWidth, kHeight, config), broker_(broker), agents_(world.speeds.size()),
         rendering_(world.speeds.size()), trace_(trace) {}
 
   Outcome run() {
-    // Every agent's JobReady arrives together; the broker handles them in order, each one
-    // add_agent + assign, so the first agents ask before the others are known.
-    for (AgentId a = 0; a < agents_.size(); ++a) push(kLatency, Kind::kReady, a, 0);
+    // Every agent's JobReady arrives at the same time.
+    if (broker_.one_by_one) {
+      for (AgentId a = 0; a < agents_.size(); ++a) push(kLatency, Kind::kReady, a, 0);
+    } else {
+      for (AgentId a = 0; a < agents_.size(); ++a) sched_.add_agent(a, w_.hints[a]);
+      for (AgentId a = 0; a < agents_.size(); ++a) assign(a, kLatency);
+    }
     while (!events_.empty() && !done_) {
       const Event e = events_.top();
       events_.pop();
@@ -328,6 +343,8 @@ class DynamicRun {
       assign(other, t);
     }
     assign(a, t);
+    if (broker_.reassign_idle)
+      for (AgentId other = 0; other < agents_.size(); ++other) assign(other, t);
     if (sched_.finished()) {
       done_ = true;
       makespan_ = t;
@@ -373,6 +390,7 @@ class DynamicRun {
 
   const World& w_;
   RegionScheduler sched_;
+  BrokerModel broker_;
   std::vector<SimAgent> agents_;
   std::vector<std::set<RegionId>> rendering_;  // the broker's view: copies sent, not yet back
   std::map<RegionId, Record> records_;
@@ -383,7 +401,7 @@ class DynamicRun {
   double makespan_ = 0;
 };
 
-Outcome run_scheme(Scheme scheme, const World& w, bool trace = false) {
+Outcome run_scheme(Scheme scheme, const World& w, BrokerModel broker, bool trace = false) {
   SchedulerConfig config;
   switch (scheme) {
     case Scheme::kStaticStrips: return run_static_strips(w);
@@ -391,7 +409,7 @@ Outcome run_scheme(Scheme scheme, const World& w, bool trace = false) {
     case Scheme::kFactoringPixels: config.policy = SizingPolicy::kFactoringPixels; break;
     case Scheme::kOurs: config.policy = SizingPolicy::kPredictedSeconds; break;
   }
-  return DynamicRun(w, config, trace).run();
+  return DynamicRun(w, config, broker, trace).run();
 }
 
 double percentile(std::vector<double> v, double p) {
@@ -422,6 +440,7 @@ struct Options {
   int seeds = 200;
   std::string cost_map = BNR_SOURCE_DIR "/bench/sim/demo_cost_map.txt";
   std::optional<std::pair<std::size_t, unsigned>> trace;
+  BrokerModel broker;
 };
 
 int run(const Options& options) {
@@ -431,13 +450,18 @@ int run(const Options& options) {
     const auto [s, seed] = *options.trace;
     if (s < 1 || s > all.size()) throw std::invalid_argument("--trace: no scenario " + std::to_string(s));
     std::printf("trace: scenario %zu (%s), seed %u, ours\n", s, all[s - 1].name().c_str(), seed);
-    (void)run_scheme(Scheme::kOurs, make_world(all[s - 1], s - 1, seed, measured), true);
+    (void)run_scheme(Scheme::kOurs, make_world(all[s - 1], s - 1, seed, measured), options.broker, true);
     return 0;
   }
   const auto started = std::chrono::steady_clock::now();
   std::printf("bnr-bench-scheduler: %d columns, %.0f s of work on a speed-1 agent, %.2f s overhead per region, "
               "%.0f ms latency each way, prefetch %d, speed hints off by up to %.0f%%, %d seeds per scenario\n",
               kWidth, kTotalWork, kOverhead, kLatency * 1000, kPrefetch, kProfileError * 100, options.seeds);
+  std::printf("broker: %s; after a result, regions go to %s\n",
+              options.broker.one_by_one ? "agents added one by one, each served at once (as bnr-broker)"
+                                        : "all agents known before the first hand-out",
+              options.broker.reassign_idle ? "every agent below its quota"
+                                           : "its sender and the agents it cancels (as bnr-broker)");
   std::printf("ideal = total work / sum of speeds (halving included) + one region's overhead + a round trip\n");
   std::printf("targets for ours: mean <= %.2f, p95 <= %.2f, mean spread <= max(%.0f%% of mean makespan, %.0f s)\n",
               kTargetMean, kTargetP95, kSpreadShare * 100, kSpreadFloor);
@@ -456,7 +480,7 @@ int run(const Options& options) {
       std::vector<double> ratios, spreads, makespans;
       Outcome sum;
       for (const World& w : worlds) {
-        const Outcome o = run_scheme(scheme, w);
+        const Outcome o = run_scheme(scheme, w, options.broker);
         ratios.push_back(o.makespan / w.ideal);
         spreads.push_back(o.spread);
         makespans.push_back(o.makespan);
@@ -510,6 +534,10 @@ Options parse(int argc, char** argv) {
     } else if (a == "--seeds") {
       o.seeds = std::stoi(value());
       if (o.seeds < 1) throw std::invalid_argument("--seeds wants a positive number");
+    } else if (a == "--one-by-one") {
+      o.broker.one_by_one = true;
+    } else if (a == "--reassign-idle") {
+      o.broker.reassign_idle = true;
     } else if (a == "--cost-map") {
       o.cost_map = value();
     } else if (a == "--trace") {

@@ -1,5 +1,6 @@
 // bnr-broker: flags -> JobOptions per scene -> render_job. Every failure ends as one line on
 // stderr and a non-zero exit; no output file is written for a job that did not complete.
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
@@ -12,6 +13,7 @@
 
 #include "agent_profiles.h"
 #include "local_agent.h"
+#include "mdns_browse.h"
 #include "render_job.h"
 #include "scene_file.h"
 
@@ -33,6 +35,7 @@ options:
   --no-local           do not start an agent on this machine
   --local-threads N    render threads of the local agent (default: all cores)
   --no-mdns            do not look for agents on the LAN
+  --mdns-window MS     how long to look for agents on the LAN (default 1500)
   --frame N            render frame N (default: the frame the scene was saved at)
   --no-denoise         turn off Cycles denoising (per-region denoising would show seams)
   --region-width PX    fixed region width instead of adaptive sizing
@@ -61,6 +64,7 @@ struct Config {
   int agent_timeout_s = 10;
   std::string speed_test;
   std::optional<int> frame;
+  int mdns_window_ms = 1500;
 };
 
 int parse_int(const std::string& flag, const std::string& value, int lo, int hi) {
@@ -100,6 +104,8 @@ Config parse(int argc, char** argv) {
       c.local = false;
     } else if (a == "--local-threads") {
       c.local_threads = parse_int(a, value(), 0, 1024);
+    } else if (a == "--mdns-window") {
+      c.mdns_window_ms = parse_int(a, value(), 0, 600000);
     } else if (a == "--no-mdns") {
       c.mdns = false;
     } else if (a == "--no-denoise") {
@@ -128,6 +134,33 @@ Config parse(int argc, char** argv) {
   return c;
 }
 
+// Agents advertised on the LAN; agents of another protocol version are named and left out.
+std::vector<bnr::broker::DiscoveredAgent> discover(const Config& config) {
+  std::string error;
+  const auto found = bnr::broker::browse_agents(std::chrono::milliseconds(config.mdns_window_ms), &error);
+  if (!error.empty() && !config.quiet) std::cerr << "bnr-broker: " << error << " (use --agent HOST:PORT)\n";
+  std::vector<bnr::broker::DiscoveredAgent> usable;
+  for (const auto& agent : found) {
+    if (agent.txt.protocol_version != bnr::protocol::kProtocolVersion) {
+      if (!config.quiet)
+        std::cerr << "bnr-broker: skipping agent " << agent.service_name << " at " << agent.endpoint()
+                  << ": protocol version " << agent.txt.protocol_version << ", this broker speaks "
+                  << bnr::protocol::kProtocolVersion << "\n";
+      continue;
+    }
+    usable.push_back(agent);
+  }
+  if (!config.quiet && !found.empty())
+    std::cerr << "bnr-broker: found " << usable.size() << " agent" << (usable.size() == 1 ? "" : "s")
+              << " on the LAN\n";
+  return usable;
+}
+
+std::string host_name() {
+  char buf[256] = {};
+  return gethostname(buf, sizeof buf - 1) == 0 ? std::string(buf) : std::string();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -143,8 +176,16 @@ int main(int argc, char** argv) {
     std::signal(SIGPIPE, SIG_IGN);
 
     std::vector<std::string> agents = config.agents;
+    bool this_host_serves = false;  // an agent already runs here: a local one would compete for its cores
+    if (config.mdns) {
+      for (const auto& found : discover(config)) {
+        if (std::find(agents.begin(), agents.end(), found.endpoint()) == agents.end())
+          agents.push_back(found.endpoint());
+        if (found.txt.info.agent_id.rfind(host_name() + "/", 0) == 0) this_host_serves = true;
+      }
+    }
     std::unique_ptr<bnr::broker::LocalAgent> local;
-    if (config.local) {
+    if (config.local && !this_host_serves) {
       local = std::make_unique<bnr::broker::LocalAgent>(bnr::broker::default_agent_executable(),
                                                         config.local_threads, config.quiet);
       agents.push_back(local->endpoint());

@@ -44,9 +44,10 @@ std::vector<fs::path> blender_reference(const fs::path& scene, const fs::path& d
   return files;
 }
 
-Agent::Agent(int threads, const std::vector<std::string>& extra) {
-  std::vector<std::string> argv = {BNR_AGENT_EXE, "--port", "0", "--bind", "127.0.0.1", "--no-mdns", "-q",
+Agent::Agent(int threads, const std::vector<std::string>& extra, bool advertise) {
+  std::vector<std::string> argv = {BNR_AGENT_EXE, "--port", "0", "--bind", "127.0.0.1", "-q",
                                    "--threads", std::to_string(threads)};
+  if (!advertise) argv.push_back("--no-mdns");
   argv.insert(argv.end(), extra.begin(), extra.end());
   tools::ChildProcess::Options options;
   options.capture_stdout = true;

@@ -40,7 +40,8 @@ std::vector<fs::path> blender_reference(const fs::path& scene, const fs::path& d
 // A bnr-agent on a free loopback port.
 class Agent {
  public:
-  explicit Agent(int threads = 1, const std::vector<std::string>& extra = {});
+  // Not advertised on mDNS unless `advertise`.
+  explicit Agent(int threads = 1, const std::vector<std::string>& extra = {}, bool advertise = false);
   [[nodiscard]] std::string endpoint() const { return "127.0.0.1:" + std::to_string(port_); }
   [[nodiscard]] tools::ChildProcess& process() { return *child_; }
 

@@ -1,0 +1,191 @@
+#include "mdns_browse.h"
+
+#include <arpa/inet.h>
+#include <dns_sd.h>
+#include <poll.h>
+
+#include <cerrno>
+#include <cstring>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <utility>
+
+namespace bnr::broker {
+
+namespace {
+
+// See agent/mdns_advert.cpp: keeps Avahi's "compatibility layer" warning off stderr.
+void quiet_avahi_compat_warning() {
+  static const bool done = [] { return setenv("AVAHI_COMPAT_NOWARN", "1", 0) == 0; }();
+  (void)done;
+}
+
+struct RefDeleter {
+  void operator()(_DNSServiceRef_t* ref) const { DNSServiceRefDeallocate(ref); }
+};
+using Ref = std::unique_ptr<_DNSServiceRef_t, RefDeleter>;
+
+struct Browse;
+
+// One service on its way from a name to an address: DNSServiceResolve (host, port, TXT),
+// then DNSServiceQueryRecord for the host's A record. Avahi's compat library has no
+// DNSServiceGetAddrInfo, and an A-record query works the same against Apple's daemon.
+struct Lookup {
+  Browse* browse = nullptr;
+  DiscoveredAgent agent;
+  Ref ref;                   // the resolve, then the query
+  std::vector<Ref> retired;  // the resolve, released once its callback has returned
+  bool done = false;
+};
+
+struct Browse {
+  Ref ref;
+  std::map<std::pair<std::string, std::uint32_t>, int> present;  // sightings per (name, interface)
+  std::vector<std::unique_ptr<Lookup>> lookups;
+  std::map<std::string, DiscoveredAgent> found;
+  std::string error;
+
+  [[nodiscard]] bool still_present(const std::string& name) const {
+    const auto it = present.lower_bound({name, 0});
+    return it != present.end() && it->first.first == name;
+  }
+  [[nodiscard]] bool looking_up(const std::string& name) const {
+    for (const auto& l : lookups)
+      if (!l->done && l->agent.service_name == name) return true;
+    return false;
+  }
+};
+
+void DNSSD_API on_address(DNSServiceRef, DNSServiceFlags flags, uint32_t, DNSServiceErrorType error, const char*,
+                          uint16_t rrtype, uint16_t, uint16_t rdlen, const void* rdata, uint32_t, void* context) {
+  auto& lookup = *static_cast<Lookup*>(context);
+  if (lookup.done) return;
+  if (error != kDNSServiceErr_NoError) {
+    lookup.done = true;
+    return;
+  }
+  if ((flags & kDNSServiceFlagsAdd) == 0 || rrtype != kDNSServiceType_A || rdlen != 4) return;
+  char text[INET_ADDRSTRLEN] = {};
+  if (inet_ntop(AF_INET, rdata, text, sizeof text) == nullptr) return;
+  lookup.agent.address = text;
+  lookup.done = true;
+  lookup.browse->found.emplace(lookup.agent.service_name, lookup.agent);
+}
+
+void DNSSD_API on_resolved(DNSServiceRef, DNSServiceFlags, uint32_t interface, DNSServiceErrorType error, const char*,
+                           const char* host, uint16_t port, uint16_t txt_length, const unsigned char* txt,
+                           void* context) {
+  auto& lookup = *static_cast<Lookup*>(context);
+  if (lookup.done || !lookup.agent.host.empty()) return;  // Avahi may report a resolve again
+  if (error != kDNSServiceErr_NoError || host == nullptr) {
+    lookup.done = true;
+    return;
+  }
+  lookup.agent.host = host;
+  lookup.agent.port = ntohs(port);
+  lookup.agent.txt =
+      protocol::parse_agent_txt(std::string_view(reinterpret_cast<const char*>(txt), txt != nullptr ? txt_length : 0));
+  DNSServiceRef query = nullptr;
+  if (DNSServiceQueryRecord(&query, 0, interface, host, kDNSServiceType_A, kDNSServiceClass_IN, &on_address, &lookup) !=
+      kDNSServiceErr_NoError) {
+    lookup.done = true;
+    return;
+  }
+  lookup.retired.push_back(std::move(lookup.ref));
+  lookup.ref.reset(query);
+}
+
+void DNSSD_API on_browse(DNSServiceRef, DNSServiceFlags flags, uint32_t interface, DNSServiceErrorType error,
+                         const char* name, const char* type, const char* domain, void* context) {
+  auto& browse = *static_cast<Browse*>(context);
+  if (error != kDNSServiceErr_NoError || name == nullptr || type == nullptr || domain == nullptr) {
+    browse.error = "mDNS browse failed (error " + std::to_string(error) + "): is avahi-daemon running?";
+    return;
+  }
+  const std::string service = name;
+  if ((flags & kDNSServiceFlagsAdd) == 0) {
+    // Avahi reports IPv4 and IPv6 sightings separately, both with the same interface.
+    auto it = browse.present.find({service, interface});
+    if (it != browse.present.end() && --it->second <= 0) browse.present.erase(it);
+    if (browse.still_present(service)) return;
+    browse.found.erase(service);
+    for (auto& l : browse.lookups)
+      if (l->agent.service_name == service) l->done = true;
+    return;
+  }
+  ++browse.present[{service, interface}];
+  if (browse.found.count(service) != 0 || browse.looking_up(service)) return;
+  auto lookup = std::make_unique<Lookup>();
+  lookup->browse = &browse;
+  lookup->agent.service_name = service;
+  lookup->agent.interface_index = interface;
+  DNSServiceRef ref = nullptr;
+  if (DNSServiceResolve(&ref, 0, interface, name, type, domain, &on_resolved, lookup.get()) != kDNSServiceErr_NoError)
+    return;  // this sighting stays unresolved; another interface may still find the service
+  lookup->ref.reset(ref);
+  browse.lookups.push_back(std::move(lookup));
+}
+
+}  // namespace
+
+std::vector<DiscoveredAgent> browse_agents(std::chrono::milliseconds window, std::string* error) {
+  using Clock = std::chrono::steady_clock;
+  const auto deadline = Clock::now() + window;
+  if (error != nullptr) error->clear();
+  quiet_avahi_compat_warning();
+
+  Browse browse;
+  DNSServiceRef ref = nullptr;
+  const DNSServiceErrorType started =
+      DNSServiceBrowse(&ref, 0, kDNSServiceInterfaceIndexAny, protocol::kMdnsServiceType, nullptr, &on_browse, &browse);
+  if (started != kDNSServiceErr_NoError) {
+    if (error != nullptr)
+      *error = "mDNS unavailable: is avahi-daemon running? (DNSServiceBrowse error " + std::to_string(started) + ")";
+    return {};
+  }
+  browse.ref.reset(ref);
+
+  std::vector<pollfd> fds;
+  std::vector<std::pair<DNSServiceRef, Lookup*>> owners;  // parallel to fds; nullptr: the browse
+  while (browse.error.empty()) {
+    const auto now = Clock::now();
+    if (now >= deadline) break;
+    fds.clear();
+    owners.clear();
+    fds.push_back({DNSServiceRefSockFD(browse.ref.get()), POLLIN, 0});
+    owners.emplace_back(browse.ref.get(), nullptr);
+    for (const auto& l : browse.lookups) {
+      fds.push_back({DNSServiceRefSockFD(l->ref.get()), POLLIN, 0});
+      owners.emplace_back(l->ref.get(), l.get());
+    }
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - now);
+    const int ready = poll(fds.data(), fds.size(), static_cast<int>(left.count()));
+    if (ready < 0 && errno != EINTR) {
+      browse.error = std::string("mDNS browse failed: poll: ") + std::strerror(errno);
+      break;
+    }
+    for (std::size_t i = 0; ready > 0 && i < fds.size(); ++i) {
+      if ((fds[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
+      auto [service_ref, lookup] = owners[i];
+      if (lookup != nullptr && lookup->done) continue;
+      const DNSServiceErrorType processed = DNSServiceProcessResult(service_ref);
+      if (processed == kDNSServiceErr_NoError) continue;
+      if (lookup != nullptr)
+        lookup->done = true;
+      else if (browse.error.empty())
+        browse.error = "mDNS browse failed (error " + std::to_string(processed) + "): is avahi-daemon running?";
+    }
+    // Released only here: a callback may not free the reference it was called for.
+    for (auto& l : browse.lookups) l->retired.clear();
+    std::erase_if(browse.lookups, [](const std::unique_ptr<Lookup>& l) { return l->done; });
+  }
+  if (error != nullptr) *error = browse.error;
+
+  std::vector<DiscoveredAgent> agents;
+  agents.reserve(browse.found.size());
+  for (auto& [name, agent] : browse.found) agents.push_back(std::move(agent));
+  return agents;
+}
+
+}  // namespace bnr::broker
