@@ -57,7 +57,7 @@ AgentServer::AgentServer(AgentConfig config)
   if (config_.name.empty()) config_.name = host_name();
   // Stable across restarts, so brokers can keep what they learned about this agent's speed.
   agent_id_ = host_name() + "/" + config_.name + (config_.port != 0 ? ":" + std::to_string(config_.port) : "");
-  blender_version_ = check_blender(config_.blender).str();
+  blender_version_ = tools::check_blender(config_.blender).str();
 
   owns_work_dir_ = config_.work_dir.empty();
   work_dir_ = owns_work_dir_ ? make_temp_dir() : config_.work_dir;

@@ -9,6 +9,7 @@
 // Exit status: 0 whenever the simulation ran (targets met or not), 1 on an error, 2 on bad
 // flags.
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -17,6 +18,7 @@
 #include <fstream>
 #include <limits>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <queue>
 #include <random>
@@ -24,6 +26,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "region_scheduler.h"
@@ -202,7 +205,7 @@ struct Outcome {
   double duplicates = 0;
   double duplicate_wins = 0;
   double wasted = 0;          // agent-seconds spent on copies that lost
-  double speed_error = 0;     // mean |learned share - true share| of total speed, at the end
+  double speed_error = 0;     // at the end: mean |learned share / true share - 1| of total speed
 };
 
 // The old tool: one strip per agent, widths proportional to the speed test's result.
@@ -376,7 +379,7 @@ class DynamicRun {
       true_sum += w_.speed_at(a, makespan_);
     }
     for (AgentId a = 0; a < agents_.size(); ++a)
-      out.speed_error += std::abs(sched_.speed(a) / learned_sum - w_.speed_at(a, makespan_) / true_sum);
+      out.speed_error += std::abs(sched_.speed(a) / learned_sum / (w_.speed_at(a, makespan_) / true_sum) - 1);
     out.speed_error /= static_cast<double>(agents_.size());
     if (trace_) {
       std::printf("makespan %.3f s, ideal %.3f s, ratio %.4f, spread %.3f s\n", makespan_, w_.ideal,
@@ -443,6 +446,65 @@ struct Options {
   BrokerModel broker;
 };
 
+// printf into a string: scenarios run on several threads and print in order at the end.
+template <typename... Args>
+void appendf(std::string& out, const char* format, Args... args) {
+  char buf[512];
+  std::snprintf(buf, sizeof buf, format, args...);
+  out += buf;
+}
+
+struct ScenarioReport {
+  std::string text;
+  std::string ours_missed;  // empty when ours met every target
+};
+
+ScenarioReport simulate(const Scenario& sc, std::size_t index, const Options& options,
+                        const std::vector<double>& measured) {
+  ScenarioReport report;
+  std::string& out = report.text;
+  std::vector<World> worlds;
+  for (int seed = 0; seed < options.seeds; ++seed)
+    worlds.push_back(make_world(sc, index, static_cast<unsigned>(seed), measured));
+  std::vector<double> ideals;
+  for (const World& w : worlds) ideals.push_back(w.ideal);
+  appendf(out, "\n[%zu] %s   (ideal %.1f s mean)\n", index + 1, sc.name().c_str(), mean(ideals));
+  appendf(out, "  %-18s %7s %7s %10s %9s %9s  %s\n", "scheme", "mean", "p95", "spread s", "p95 spr", "limit s",
+          "target met?");
+  for (Scheme scheme : kSchemes) {
+    std::vector<double> ratios, spreads, makespans;
+    Outcome sum;
+    for (const World& w : worlds) {
+      const Outcome o = run_scheme(scheme, w, options.broker);
+      ratios.push_back(o.makespan / w.ideal);
+      spreads.push_back(o.spread);
+      makespans.push_back(o.makespan);
+      sum.regions += o.regions;
+      sum.duplicates += o.duplicates;
+      sum.duplicate_wins += o.duplicate_wins;
+      sum.wasted += o.wasted;
+      sum.speed_error += o.speed_error;
+    }
+    const double m = mean(ratios), p95 = percentile(ratios, 0.95), spread = mean(spreads);
+    const double limit = std::max(kSpreadShare * mean(makespans), kSpreadFloor);
+    std::string why;
+    if (m > kTargetMean) why += " mean";
+    if (p95 > kTargetP95) why += " p95";
+    if (spread > limit) why += " spread";
+    appendf(out, "  %-18s %7.3f %7.3f %10.2f %9.2f %9.2f  %s\n", scheme_name(scheme), m, p95, spread,
+            percentile(spreads, 0.95), limit, why.empty() ? "yes" : ("no:" + why).c_str());
+    if (scheme == Scheme::kOurs) {
+      const double n = static_cast<double>(worlds.size());
+      appendf(out,
+              "    ours per run: %.1f regions, %.1f duplicates (%.1f won), %.1f agent-s on lost copies, "
+              "learned speeds %.1f%% off\n",
+              sum.regions / n, sum.duplicates / n, sum.duplicate_wins / n, sum.wasted / n, 100 * sum.speed_error / n);
+      report.ours_missed = why;
+    }
+  }
+  return report;
+}
+
 int run(const Options& options) {
   const std::vector<double> measured = load_cost_map(options.cost_map);
   const std::vector<Scenario> all = scenarios();
@@ -465,58 +527,39 @@ int run(const Options& options) {
   std::printf("ideal = total work / sum of speeds (halving included) + one region's overhead + a round trip\n");
   std::printf("targets for ours: mean <= %.2f, p95 <= %.2f, mean spread <= max(%.0f%% of mean makespan, %.0f s)\n",
               kTargetMean, kTargetP95, kSpreadShare * 100, kSpreadFloor);
-  bool ours_all_met = true;
-  std::vector<std::string> missed;
-  for (std::size_t s = 0; s < all.size(); ++s) {
-    std::vector<World> worlds;
-    for (int seed = 0; seed < options.seeds; ++seed)
-      worlds.push_back(make_world(all[s], s, static_cast<unsigned>(seed), measured));
-    std::vector<double> ideals;
-    for (const World& w : worlds) ideals.push_back(w.ideal);
-    std::printf("\n[%zu] %s   (ideal %.1f s mean)\n", s + 1, all[s].name().c_str(), mean(ideals));
-    std::printf("  %-18s %7s %7s %10s %9s %9s  %s\n", "scheme", "mean", "p95", "spread s", "p95 spr", "limit s",
-                "target met?");
-    for (Scheme scheme : kSchemes) {
-      std::vector<double> ratios, spreads, makespans;
-      Outcome sum;
-      for (const World& w : worlds) {
-        const Outcome o = run_scheme(scheme, w, options.broker);
-        ratios.push_back(o.makespan / w.ideal);
-        spreads.push_back(o.spread);
-        makespans.push_back(o.makespan);
-        sum.regions += o.regions;
-        sum.duplicates += o.duplicates;
-        sum.duplicate_wins += o.duplicate_wins;
-        sum.wasted += o.wasted;
-        sum.speed_error += o.speed_error;
-      }
-      const double m = mean(ratios), p95 = percentile(ratios, 0.95), spread = mean(spreads);
-      const double limit = std::max(kSpreadShare * mean(makespans), kSpreadFloor);
-      std::string why;
-      if (m > kTargetMean) why += " mean";
-      if (p95 > kTargetP95) why += " p95";
-      if (spread > limit) why += " spread";
-      std::printf("  %-18s %7.3f %7.3f %10.2f %9.2f %9.2f  %s\n", scheme_name(scheme), m, p95, spread,
-                  percentile(spreads, 0.95), limit, why.empty() ? "yes" : ("no:" + why).c_str());
-      if (scheme == Scheme::kOurs) {
-        const double n = static_cast<double>(worlds.size());
-        std::printf("  %-18s %.1f regions, %.1f duplicates (%.1f won), %.1f agent-s on lost copies, "
-                    "learned speed share off by %.1f%% of the total\n",
-                    "  ours per run:", sum.regions / n, sum.duplicates / n, sum.duplicate_wins / n, sum.wasted / n,
-                    100 * sum.speed_error / n);
-        if (!why.empty()) {
-          ours_all_met = false;
-          missed.push_back("[" + std::to_string(s + 1) + "]" + why);
+  std::fflush(stdout);
+
+  // Scenarios are independent: one thread each, as many at a time as there are cores.
+  std::vector<ScenarioReport> reports(all.size());
+  std::atomic<std::size_t> next{0};
+  std::exception_ptr failure;
+  std::mutex failure_mutex;
+  const unsigned threads = std::max(1u, std::min<unsigned>(std::thread::hardware_concurrency(),
+                                                           static_cast<unsigned>(all.size())));
+  std::vector<std::thread> pool;
+  for (unsigned t = 0; t < threads; ++t)
+    pool.emplace_back([&] {
+      for (std::size_t s = next++; s < all.size(); s = next++) {
+        try {
+          reports[s] = simulate(all[s], s, options, measured);
+        } catch (...) {
+          const std::lock_guard<std::mutex> lock(failure_mutex);
+          failure = std::current_exception();
         }
       }
-    }
+    });
+  for (std::thread& t : pool) t.join();
+  if (failure) std::rethrow_exception(failure);
+
+  std::string missed;
+  for (std::size_t s = 0; s < all.size(); ++s) {
+    std::fputs(reports[s].text.c_str(), stdout);
+    if (!reports[s].ours_missed.empty()) missed += " [" + std::to_string(s + 1) + "]" + reports[s].ours_missed;
   }
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  std::string list;
-  for (const std::string& m : missed) list += " " + m;
-  std::printf("\nours met all targets: %s%s\n", ours_all_met ? "yes" : "no, missed:", list.c_str());
-  std::printf("(%zu simulations in %.1f s)\n", all.size() * std::size(kSchemes) * static_cast<std::size_t>(options.seeds),
-              elapsed);
+  std::printf("\nours met all targets: %s%s\n", missed.empty() ? "yes" : "no; missed:", missed.c_str());
+  std::printf("(%zu simulations in %.1f s on %u threads)\n",
+              all.size() * std::size(kSchemes) * static_cast<std::size_t>(options.seeds), elapsed, threads);
   return 0;
 }
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "agent_profiles.h"
+#include "blender_version.h"
 #include "local_agent.h"
 #include "mdns_browse.h"
 #include "render_job.h"
@@ -38,6 +39,10 @@ options:
   --mdns-window MS     how long to look for agents on the LAN (default 1500)
   --frame N            render frame N (default: the frame the scene was saved at)
   --no-denoise         turn off Cycles denoising (per-region denoising would show seams)
+  --allow-mixed-versions
+                       also use agents whose Blender version differs from this machine's
+                       (different versions can render different pixels: seams)
+  --list               list the agents found on the LAN and exit
   --region-width PX    fixed region width instead of adaptive sizing
   --speed-test SMALL.blend
                        first render SMALL.blend (a small version of the scene) in equal
@@ -65,6 +70,8 @@ struct Config {
   std::string speed_test;
   std::optional<int> frame;
   int mdns_window_ms = 1500;
+  bool allow_mixed_versions = false;
+  bool list = false;
 };
 
 int parse_int(const std::string& flag, const std::string& value, int lo, int hi) {
@@ -104,6 +111,10 @@ Config parse(int argc, char** argv) {
       c.local = false;
     } else if (a == "--local-threads") {
       c.local_threads = parse_int(a, value(), 0, 1024);
+    } else if (a == "--allow-mixed-versions") {
+      c.allow_mixed_versions = true;
+    } else if (a == "--list") {
+      c.list = true;
     } else if (a == "--mdns-window") {
       c.mdns_window_ms = parse_int(a, value(), 0, 600000);
     } else if (a == "--no-mdns") {
@@ -126,6 +137,7 @@ Config parse(int argc, char** argv) {
       c.scenes.push_back(a);
     }
   }
+  if (c.list) return c;
   if (c.scenes.empty()) throw std::runtime_error("no scene given (usage: bnr-broker SCENE.blend..., see --help)");
   if (c.scenes.size() > 1 && (!c.output.empty() || !c.exr.empty()))
     throw std::runtime_error("-o and --exr name one output; give one scene with them");
@@ -156,6 +168,21 @@ std::vector<bnr::broker::DiscoveredAgent> discover(const Config& config) {
   return usable;
 }
 
+int list_agents(const Config& config) {
+  const auto agents = discover(config);
+  const auto profiles = bnr::broker::load_profiles(bnr::broker::profiles_path());
+  std::printf("%-24s %-22s %-9s %-8s %s\n", "agent", "address", "blender", "threads", "learned speed");
+  for (const auto& a : agents) {
+    const auto speed = profiles.find(a.txt.info.agent_id);
+    const std::string threads = a.txt.info.threads > 0 ? std::to_string(a.txt.info.threads) : "all";
+    std::printf("%-24s %-22s %-9s %-8s %s\n", a.txt.info.name.c_str(), a.endpoint().c_str(),
+                a.txt.info.blender_version.c_str(), threads.c_str(),
+                speed == profiles.end() ? "-" : std::to_string(speed->second).substr(0, 5).c_str());
+  }
+  if (agents.empty()) std::printf("(no agents found on the LAN)\n");
+  return 0;
+}
+
 std::string host_name() {
   char buf[256] = {};
   return gethostname(buf, sizeof buf - 1) == 0 ? std::string(buf) : std::string();
@@ -167,6 +194,7 @@ int main(int argc, char** argv) {
   namespace fs = std::filesystem;
   try {
     const Config config = parse(argc, argv);
+    if (config.list) return list_agents(config);
     // Every scene is checked before any agent is started or contacted.
     for (const std::string& scene : config.scenes) (void)bnr::broker::read_scene(scene);
     if (!config.speed_test.empty()) (void)bnr::broker::read_scene(config.speed_test);
@@ -193,6 +221,12 @@ int main(int argc, char** argv) {
     if (agents.empty())
       throw std::runtime_error("no agents to render on (start bnr-agent, or drop --no-local)");
 
+    // The version agents must match: this machine's Blender, when it has one.
+    std::string local_blender;
+    try {
+      local_blender = bnr::tools::check_blender("blender").str();
+    } catch (const std::exception&) {
+    }
     const fs::path profiles_file = bnr::broker::profiles_path();
     bnr::broker::SpeedProfiles profiles = bnr::broker::load_profiles(profiles_file);
     auto job_for = [&](const std::string& scene) {
@@ -203,6 +237,8 @@ int main(int argc, char** argv) {
       job.agents = agents;
       job.no_denoise = config.no_denoise;
       job.frame = config.frame;
+      job.blender_version = local_blender;
+      job.allow_mixed_versions = config.allow_mixed_versions;
       job.quiet = config.quiet;
       job.scheduler.region_width = config.region_width;
       job.agent_timeout = std::chrono::seconds(config.agent_timeout_s);

@@ -45,7 +45,8 @@ struct Link {
 class Job {
  public:
   Job(const JobOptions& options, zmq::context_t& context)
-      : options_(options), job_id_(random_job_id()), started_(Clock::now()) {
+      : options_(options), job_id_(random_job_id()), started_(Clock::now()),
+        blender_version_(options.blender_version) {
     for (const std::string& endpoint : options.agents) {
       Link link;
       link.endpoint = endpoint;
@@ -168,6 +169,13 @@ class Job {
   void on_ready(AgentId a, const protocol::JobReady& ready, Clock::time_point now) {
     Link& link = links_[a];
     link.report.name = ready.agent.name + " (" + link.endpoint + ")";
+    if (blender_version_.empty()) blender_version_ = ready.agent.blender_version;
+    if (ready.agent.blender_version != blender_version_ && !options_.allow_mixed_versions) {
+      drop(a, "Blender " + ready.agent.blender_version + ", not " + blender_version_ +
+                  " like this machine; --allow-mixed-versions uses it anyway",
+           now);
+      return;
+    }
     if (!scene_) {
       if (const std::string why = split_problem(ready.scene); !why.empty())
         throw std::runtime_error(options_.scene.string() + ": " + why);
@@ -334,6 +342,7 @@ class Job {
   const JobOptions& options_;
   std::string job_id_;
   Clock::time_point started_;
+  std::string blender_version_;
   std::vector<Link> links_;
   std::optional<protocol::SceneInfo> scene_;
   std::optional<RegionScheduler> scheduler_;

@@ -30,6 +30,10 @@ struct JobOptions {
   std::chrono::milliseconds heartbeat_interval{1000};
   int prefetch = 1;                   // regions queued on an agent beyond the one rendering
   std::map<std::string, double> speed_hints;  // by agent id, from earlier jobs
+  // Agents whose Blender differs from this version render different pixels (seams): they are
+  // not used unless allow_mixed_versions. Empty: the first agent ready sets the version.
+  std::string blender_version;
+  bool allow_mixed_versions = false;
   std::vector<double> cost_prior;             // work per column (any length), e.g. from a speed test
   int equal_strips_per_agent = 0;             // > 0: fixed equal regions, as a speed test renders
   // Called each poll turn (e.g. to drain the local agent's log).

@@ -158,3 +158,31 @@ TEST(Failure, AgentSurvivesHostileMessagesAndStillRenders) {
 
 }  // namespace
 }  // namespace bnr::testing
+
+namespace bnr::testing {
+namespace {
+
+// An agent whose Blender reports another version: a wrapper around the real one.
+TEST(Failure, AgentsWithAnotherBlenderVersionAreLeftOutUnlessAllowed) {
+  TempDir dir;
+  const fs::path wrapper = dir / "old-blender";
+  {
+    std::ofstream out(wrapper);
+    out << "#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'Blender 3.3.0'; exit 0; fi\nexec blender \"$@\"\n";
+  }
+  fs::permissions(wrapper, fs::perms::owner_all);
+  const auto scene = make_scene(dir / "v.blend", {"--size", "32x24"});
+  Agent old_agent(1, {"--blender", wrapper.string()});
+  tools::RunResult r = run_broker({scene.string(), "--no-local", "--agent", old_agent.endpoint(), "-o",
+                                   (dir / "out.png").string()});
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(last_line(r.output).find("Blender 3.3.0, not "), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir / "out.png"));
+  r = run_broker({scene.string(), "--no-local", "--agent", old_agent.endpoint(), "--allow-mixed-versions", "-q",
+                  "-o", (dir / "out.png").string()});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(dir / "out.png"));
+}
+
+}  // namespace
+}  // namespace bnr::testing

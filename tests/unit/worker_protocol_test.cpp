@@ -103,3 +103,19 @@ TEST(WorkerProtocol, RenderCommandCarriesBottomLeftFractions) {
 
 }  // namespace
 }  // namespace bnr::agent
+
+#include "blender_version.h"
+
+namespace bnr::tools {
+namespace {
+
+TEST(BlenderVersion, ParsedFromVersionOutput) {
+  const auto v = parse_blender_version("Blender 3.4.1\n\tbuild date: 2023-02-01\n");
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v->str(), "3.4.1");
+  EXPECT_EQ(parse_blender_version("Blender 4.2")->str(), "4.2.0");
+  EXPECT_FALSE(parse_blender_version("bash: blender: command not found"));
+}
+
+}  // namespace
+}  // namespace bnr::tools

@@ -5,7 +5,7 @@
 
 #include "child_process.h"
 
-namespace bnr::agent {
+namespace bnr::tools {
 
 std::string BlenderVersion::str() const {
   return std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(patch);
@@ -23,7 +23,7 @@ std::optional<BlenderVersion> parse_blender_version(const std::string& output) {
 }
 
 BlenderVersion check_blender(const std::string& blender) {
-  const tools::RunResult r = tools::run_command({blender, "--version"}, std::chrono::seconds(60));
+  const RunResult r = run_command({blender, "--version"}, std::chrono::seconds(60));
   if (r.exit_code == -1)
     throw std::runtime_error("Blender not found (" + r.output +
                              "); install it (apt-get install blender) or pass --blender PATH");
@@ -39,4 +39,4 @@ BlenderVersion check_blender(const std::string& blender) {
   return *v;
 }
 
-}  // namespace bnr::agent
+}  // namespace bnr::tools

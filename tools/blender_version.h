@@ -4,7 +4,7 @@
 #include <optional>
 #include <string>
 
-namespace bnr::agent {
+namespace bnr::tools {
 
 struct BlenderVersion {
   int major = 0, minor = 0, patch = 0;
@@ -21,4 +21,4 @@ inline constexpr BlenderVersion kMinimumBlender{3, 0, 0};
 // Blender is missing, does not answer, or is older than kMinimumBlender.
 [[nodiscard]] BlenderVersion check_blender(const std::string& blender);
 
-}  // namespace bnr::agent
+}  // namespace bnr::tools
