@@ -4,6 +4,8 @@
 #include <iostream>
 #include <string>
 
+#include "cli_flags.h"
+
 #include "agent_server.h"
 
 namespace {
@@ -27,20 +29,6 @@ options:
   -h, --help       show this help
 )";
 
-int parse_int(const std::string& flag, const std::string& value, int lo, int hi) {
-  std::size_t used = 0;
-  int v = 0;
-  try {
-    v = std::stoi(value, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used != value.size() || v < lo || v > hi)
-    throw std::runtime_error(flag + " needs a number from " + std::to_string(lo) + " to " + std::to_string(hi) +
-                             ", got '" + value + "'");
-  return v;
-}
-
 bnr::agent::AgentConfig parse(int argc, char** argv) {
   bnr::agent::AgentConfig c;
   for (int i = 1; i < argc; ++i) {
@@ -53,11 +41,11 @@ bnr::agent::AgentConfig parse(int argc, char** argv) {
       std::cout << kUsage;
       std::exit(0);
     } else if (a == "--port") {
-      c.port = parse_int(a, value(), 0, 65535);
+      c.port = bnr::tools::parse_int_flag(a, value(), 0, 65535);
     } else if (a == "--bind") {
       c.bind = value();
     } else if (a == "--threads") {
-      c.threads = parse_int(a, value(), 0, 1024);
+      c.threads = bnr::tools::parse_int_flag(a, value(), 0, 1024);
     } else if (a == "--name") {
       c.name = value();
     } else if (a == "--blender") {

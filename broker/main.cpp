@@ -7,6 +7,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+
+#include "cli_flags.h"
 #include <vector>
 
 #include <unistd.h>
@@ -74,20 +76,6 @@ struct Config {
   bool list = false;
 };
 
-int parse_int(const std::string& flag, const std::string& value, int lo, int hi) {
-  std::size_t used = 0;
-  int v = 0;
-  try {
-    v = std::stoi(value, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used != value.size() || v < lo || v > hi)
-    throw std::runtime_error(flag + " needs a number from " + std::to_string(lo) + " to " + std::to_string(hi) +
-                             ", got '" + value + "'");
-  return v;
-}
-
 Config parse(int argc, char** argv) {
   Config c;
   for (int i = 1; i < argc; ++i) {
@@ -110,25 +98,25 @@ Config parse(int argc, char** argv) {
     } else if (a == "--no-local") {
       c.local = false;
     } else if (a == "--local-threads") {
-      c.local_threads = parse_int(a, value(), 0, 1024);
+      c.local_threads = bnr::tools::parse_int_flag(a, value(), 0, 1024);
     } else if (a == "--allow-mixed-versions") {
       c.allow_mixed_versions = true;
     } else if (a == "--list") {
       c.list = true;
     } else if (a == "--mdns-window") {
-      c.mdns_window_ms = parse_int(a, value(), 0, 600000);
+      c.mdns_window_ms = bnr::tools::parse_int_flag(a, value(), 0, 600000);
     } else if (a == "--no-mdns") {
       c.mdns = false;
     } else if (a == "--no-denoise") {
       c.no_denoise = true;
     } else if (a == "--region-width") {
-      c.region_width = parse_int(a, value(), 1, 65536);
+      c.region_width = bnr::tools::parse_int_flag(a, value(), 1, 65536);
     } else if (a == "--frame") {
-      c.frame = parse_int(a, value(), -1048574, 1048574);
+      c.frame = bnr::tools::parse_int_flag(a, value(), -1048574, 1048574);
     } else if (a == "--speed-test") {
       c.speed_test = value();
     } else if (a == "--agent-timeout") {
-      c.agent_timeout_s = parse_int(a, value(), 1, 86400);
+      c.agent_timeout_s = bnr::tools::parse_int_flag(a, value(), 1, 86400);
     } else if (a == "-q" || a == "--quiet") {
       c.quiet = true;
     } else if (a.size() > 1 && a[0] == '-') {

@@ -1,5 +1,7 @@
 #include "exr_file.h"
 
+#include "image_file_util.h"
+
 #include <ImfChannelList.h>
 #include <ImfFrameBuffer.h>
 #include <ImfHeader.h>
@@ -23,20 +25,6 @@ namespace {
 
 constexpr std::size_t kPixelBytes = 4 * sizeof(float);
 constexpr const char* kChannels[] = {"R", "G", "B", "A"};
-
-std::string quoted(const std::filesystem::path& path) { return "'" + path.string() + "'"; }
-
-// OpenEXR's messages sometimes span lines; callers promise one.
-std::string one_line(std::string text) {
-  std::replace(text.begin(), text.end(), '\n', ' ');
-  return text;
-}
-
-std::filesystem::path temp_path_for(const std::filesystem::path& path) {
-  auto temp = path;
-  temp += ".tmp-" + std::to_string(::getpid());
-  return temp;
-}
 
 ImageF read_exr_unchecked(const std::filesystem::path& path) {
   Imf::InputFile file(path.c_str());
@@ -125,22 +113,9 @@ ImageF read_exr(const std::filesystem::path& path) {
 
 void write_exr(const std::filesystem::path& path, const ImageF& image) {
   const std::string what = "cannot write EXR " + quoted(path) + ": ";
-  if (image.width <= 0 || image.height <= 0 ||
-      image.rgba.size() != static_cast<std::size_t>(image.width) * image.height * 4) {
-    throw std::runtime_error(what + "invalid image " + std::to_string(image.width) + "x" +
-                             std::to_string(image.height) + " with " +
-                             std::to_string(image.rgba.size()) + " values");
-  }
+  check_image_shape(what, image.width, image.height, image.rgba.size());
 
-  const auto temp = temp_path_for(path);
-  try {
-    write_exr_to(temp, image);
-    std::filesystem::rename(temp, path);
-  } catch (const std::exception& e) {
-    std::error_code ignored;
-    std::filesystem::remove(temp, ignored);
-    throw std::runtime_error(what + one_line(e.what()));
-  }
+  write_atomically(path, what, [&](const std::filesystem::path& t) { write_exr_to(t, image); });
 }
 
 }  // namespace bnr::tools

@@ -1,5 +1,7 @@
 #include "png_file.h"
 
+#include "image_file_util.h"
+
 #include <png.h>
 #include <unistd.h>
 
@@ -60,14 +62,6 @@ void write_to_file(png_structp png, png_bytep data, std::size_t length) {
 void flush_file(png_structp png) {
   auto* context = static_cast<PngContext*>(png_get_io_ptr(png));
   if (std::fflush(context->file) != 0) png_error(png, std::strerror(errno));
-}
-
-std::string quoted(const std::filesystem::path& path) { return "'" + path.string() + "'"; }
-
-std::filesystem::path temp_path_for(const std::filesystem::path& path) {
-  auto temp = path;
-  temp += ".tmp-" + std::to_string(::getpid());
-  return temp;
 }
 
 // Frees the png structs and closes the file whatever way the caller's frame is left.
@@ -246,22 +240,9 @@ void write_png(const std::filesystem::path& path, const Image16& image, int bit_
   if (bit_depth != 8 && bit_depth != 16) {
     throw std::runtime_error(what + "bit depth must be 8 or 16, not " + std::to_string(bit_depth));
   }
-  if (image.width <= 0 || image.height <= 0 ||
-      image.rgba.size() != static_cast<std::size_t>(image.width) * image.height * 4) {
-    throw std::runtime_error(what + "invalid image " + std::to_string(image.width) + "x" +
-                             std::to_string(image.height) + " with " +
-                             std::to_string(image.rgba.size()) + " values");
-  }
+  check_image_shape(what, image.width, image.height, image.rgba.size());
 
-  const auto temp = temp_path_for(path);
-  try {
-    write_png_to(temp, image, bit_depth);
-    std::filesystem::rename(temp, path);
-  } catch (const std::exception& e) {
-    std::error_code ignored;
-    std::filesystem::remove(temp, ignored);
-    throw std::runtime_error(what + e.what());
-  }
+  write_atomically(path, what, [&](const std::filesystem::path& t) { write_png_to(t, image, bit_depth); });
 }
 
 }  // namespace bnr::tools

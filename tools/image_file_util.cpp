@@ -1,0 +1,36 @@
+#include "image_file_util.h"
+
+#include <algorithm>
+#include <stdexcept>
+#include <unistd.h>
+
+namespace bnr::tools {
+
+std::string quoted(const std::filesystem::path& path) { return "'" + path.string() + "'"; }
+
+std::string one_line(std::string text) {
+  std::replace(text.begin(), text.end(), '\n', ' ');
+  return text;
+}
+
+void check_image_shape(const std::string& what, int width, int height, std::size_t values) {
+  if (width <= 0 || height <= 0 || values != static_cast<std::size_t>(width) * height * 4)
+    throw std::runtime_error(what + "invalid image " + std::to_string(width) + "x" + std::to_string(height) +
+                             " with " + std::to_string(values) + " values");
+}
+
+void write_atomically(const std::filesystem::path& path, const std::string& what,
+                      const std::function<void(const std::filesystem::path&)>& write) {
+  auto temp = path;
+  temp += ".tmp-" + std::to_string(::getpid());
+  try {
+    write(temp);
+    std::filesystem::rename(temp, path);
+  } catch (const std::exception& e) {
+    std::error_code ignored;
+    std::filesystem::remove(temp, ignored);
+    throw std::runtime_error(what + one_line(e.what()));
+  }
+}
+
+}  // namespace bnr::tools
