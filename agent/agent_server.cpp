@@ -23,6 +23,8 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 constexpr int kMaxBlenderRestarts = 3;  // per job; then the job fails on this agent
+// Region ids come from the broker and start at 1; 0 never names one of its regions.
+constexpr std::uint64_t kWarmUpRegion = 0;
 
 std::string host_name() {
   char buf[256] = {};
@@ -216,6 +218,20 @@ void AgentServer::handle_worker(Clock::time_point now) {
         fail_job(e.what());
         return;
       }
+      // One pixel first: Blender's one-off scene sync would otherwise land in the first real
+      // region's time, and the broker would learn those columns as twice as costly.
+      const fs::path warm_dir = job_->dir / "warm-up";
+      std::error_code ec;
+      fs::create_directories(warm_dir, ec);
+      job_->blender->send(render_command(kWarmUpRegion, {0, 0, 1, 1}, job_->scene.width, job_->scene.height,
+                                         warm_dir.string(), false));
+      job_->warming_up = true;
+    } else if (job_->warming_up && (line.kind == "done" || line.kind == "failed") &&
+               line.get("id") == std::to_string(kWarmUpRegion)) {
+      // A failed warm-up is not the job's failure: real regions report Blender's reason.
+      job_->warming_up = false;
+      std::error_code ec;
+      fs::remove_all(job_->dir / "warm-up", ec);
       const bool restarted = job_->ready_once;
       job_->ready = job_->ready_once = true;
       log("job " + job_->open.job_id + ": scene " + (restarted ? "reloaded, " : "ready, ") +

@@ -52,6 +52,7 @@ class AgentServer {
     std::filesystem::path dir;
     BlenderConfig blender_config;
     std::unique_ptr<BlenderProcess> blender;
+    bool warming_up = false;  // the one-pixel render after loading is under way
     bool ready = false;       // Blender has the scene loaded and takes render commands
     bool ready_once = false;  // JobReady was sent (a restarted Blender does not send it again)
     int restarts = 0;

@@ -45,7 +45,7 @@ std::string summary_table(const std::vector<AgentReport>& agents, long long fram
       std::snprintf(buf, sizeof buf, "  %-28.28s %7zu  %5.1f%%  %5.1f%%        -         -", a.name.c_str(),
                     a.regions, share, busy);
     out += buf;
-    if (a.wasted > 0) out += "  " + std::to_string(a.wasted) + " duplicate(s) lost the race";
+    if (a.wasted > 0) out += "  " + std::to_string(a.wasted) + " copies cancelled (another agent finished them first)";
     if (!a.note.empty()) out += "  (" + a.note + ")";
     out += "\n";
   }

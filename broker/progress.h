@@ -21,7 +21,7 @@ struct AgentReport {
   std::string name{};
   std::size_t regions = 0;     // accepted results
   long long pixels = 0;        // pixels of the frame those results delivered
-  std::size_t wasted = 0;      // results not used: a duplicate finished first
+  std::size_t wasted = 0;      // copies cancelled because another agent finished them first
   double busy_seconds = 0.0;   // inside Blender's render call, as the agent measured it
   double ready_seconds = -1;   // since job start: when the agent had the scene loaded
   double finish_seconds = -1;  // since job start: its last result

@@ -216,10 +216,7 @@ class Job {
   void on_region_done(AgentId a, const protocol::RegionDone& done, std::string_view bulk, Clock::time_point now) {
     Link& link = links_[a];
     const auto it = link.rendering.find(done.region_id);
-    if (it == link.rendering.end() || it->second != done.rect) {
-      ++link.report.wasted;  // cancelled (a duplicate won) or never asked of this agent
-      return;
-    }
+    if (it == link.rendering.end() || it->second != done.rect) return;  // cancelled, or never asked
     link.rendering.erase(it);
     link.report.busy_seconds += done.render_seconds;
     link.report.finish_seconds = seconds_since_start(now);
@@ -237,6 +234,7 @@ class Job {
     for (const auto& [other, copy] : completion.cancel) {
       links_[other].rendering.erase(copy);
       send(other, protocol::CancelRegion{job_id_, copy});
+      ++links_[other].report.wasted;
       assign(other, now);
     }
     assign(a, now);

@@ -109,7 +109,7 @@ TEST(Progress, SummaryShowsEachAgentsShare) {
   EXPECT_NE(table.find("100.0%"), std::string::npos) << table;  // busy 9 s of the 9 s after loading
   EXPECT_NE(table.find("-1.5s"), std::string::npos) << table;   // finished 1.5 s before the frame
   EXPECT_NE(table.find("went silent"), std::string::npos);
-  EXPECT_NE(table.find("1 duplicate"), std::string::npos);
+  EXPECT_NE(table.find("1 copies cancelled"), std::string::npos);
 }
 
 }  // namespace
