@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "child_process.h"
+#include "cli_flags.h"
 #include "image_compare.h"
 #include "png_file.h"
 
@@ -59,7 +60,8 @@ constexpr const char* kUsage =
     "usage: bnr-bench-real-balance [options]\n"
     "\n"
     "Two agents of one Blender thread each, agent 'fast' on core 0 and agent 'slow' on core 1\n"
-    "under a CPU quota, render one generated demo scene three ways: bnr (agents + broker),\n"
+    "under a CPU quota, render one generated scene with uneven cost (tools/scenes/make_scene.py\n"
+    "--hot-left: the glass in the left third) three ways: bnr (agents + broker),\n"
     "static equal strips and static speed-tested strips (one fresh `blender -b` per strip).\n"
     "Prints makespans, finish times and their spread, busy shares and ours/static ratios.\n"
     "\n"
@@ -97,15 +99,11 @@ struct UsageError : std::runtime_error {
 };
 
 int positive_int(const std::string& flag, const std::string& value) {
-  std::size_t used = 0;
-  int n = 0;
   try {
-    n = std::stoi(value, &used);
-  } catch (const std::exception&) {
-    used = 0;
+    return bnr::tools::parse_int_flag(flag, value, 1, 1 << 20);
+  } catch (const std::runtime_error& e) {
+    throw UsageError(e.what());
   }
-  if (used != value.size() || n < 1) throw UsageError(flag + " wants a positive integer, got '" + value + "'");
-  return n;
 }
 
 Config parse(int argc, char** argv) {
@@ -251,7 +249,7 @@ class CpuQuota {
 };
 
 // Where one agent's programs run: a core, and for the slow agent a quota group. Every program
-// of a scheme (agent and its Blender, strip render, speed test) starts through prefix().
+// of a scheme (agent and its Blender, strip render, speed test) starts through wrap().
 struct Budget {
   std::string name;
   int core = 0;
@@ -337,7 +335,7 @@ std::vector<Ended> run_together(const std::vector<std::vector<std::string>>& com
 
 void make_scene(const Config& c, const fs::path& out) {
   const Ended r = run_together({{c.blender, "-b", "--factory-startup", "--python-exit-code", "2", "--python",
-       std::string(BNR_SOURCE_DIR) + "/tools/scenes/make_scene.py", "--", "--out", out.string(), "--demo", "--size",
+       std::string(BNR_SOURCE_DIR) + "/tools/scenes/make_scene.py", "--", "--out", out.string(), "--hot-left", "--size",
        std::to_string(c.width) + "x" + std::to_string(c.height), "--samples", std::to_string(c.samples)}})
                       .front();
   if (r.exit_code != 0 || !fs::exists(out))
@@ -351,9 +349,12 @@ std::string fraction(double v) {
 }
 
 // Python for `blender --python-expr`: render only columns [x0, x1), cropped. Pixel-centre
-// fractions, as bnr's agent passes them (Blender truncates float32(fraction) * size).
+// fractions, as bnr's agent passes them (Blender truncates float32(fraction) * size). When the
+// render completes it prints the process's CPU seconds so far (start-up included): the strip's
+// cost, which other load on the machine does not change the way it changes wall time.
 std::string strip_expr(int x0, int x1, int width, int height) {
-  return "import bpy; r = bpy.context.scene.render; r.use_border = True; r.use_crop_to_border = True; "
+  return "import bpy, time; bpy.app.handlers.render_complete.append(lambda *a: print('BNR_STRIP_CPU %.3f' % "
+         "time.process_time())); r = bpy.context.scene.render; r.use_border = True; r.use_crop_to_border = True; "
          "r.border_min_x = " + fraction((x0 + 0.5) / width) + "; r.border_max_x = " +
          fraction(std::min(1.0, (x1 + 0.5) / width)) + "; r.border_min_y = " + fraction(0.5 / height) +
          "; r.border_max_y = 1.0";
@@ -377,6 +378,7 @@ struct AgentResult {
   std::string work;          // "columns 0-479" or "61.3% in 14 regions"
   double finish = -1;        // seconds since the scheme started
   double busy = -1;          // percent
+  double cpu = -1;           // static: CPU seconds of its Blender; -1 unknown
   std::size_t duplicates_lost = 0;
 };
 
@@ -440,6 +442,8 @@ SchemeResult static_strips(const Config& c, const std::string& name, const std::
     a.work = "columns " + std::to_string(edges[i]) + "-" + std::to_string(edges[i + 1] - 1);
     a.finish = ended[i].at.count();
     a.busy = 100.0 * a.finish / s.makespan;  // its one Blender ran from the start to here
+    if (const std::size_t at = ended[i].output.find("BNR_STRIP_CPU "); at != std::string::npos)
+      a.cpu = std::atof(ended[i].output.c_str() + at + 14);
     s.agents.push_back(a);
   }
   s.image_check = check_image(frame, ref, s.image_matches);
@@ -716,7 +720,7 @@ int run(const Config& c) {
   const std::vector<Budget> budgets = {{"fast", 0, nullptr}, {"slow", 1, quota.get()}};
 
   const double load = load_average();
-  std::printf("scene: demo %dx%d, %d samples; agents: fast = core 0, slow = core 1 slowed by %s; 1 Blender "
+  std::printf("scene: hot-left demo %dx%d, %d samples; agents: fast = core 0, slow = core 1 slowed by %s; 1 Blender "
               "thread each\n",
               c.width, c.height, c.samples, how.c_str());
   if (load > 0.5) std::printf("warning: the machine is not idle (load average %.2f); times will be noisy\n", load);
@@ -784,10 +788,16 @@ int run(const Config& c) {
               " Blender's lifetime over the makespan)\n");
 
   // What the equal strips say about the scene: each half's cost in fast-agent seconds.
-  std::printf("\nscene cost by equal strip, in fast-agent seconds (strip time x speed-test ratio):");
-  for (std::size_t i = 0; i < budgets.size(); ++i)
-    std::printf(" %.1f", eq.agents[i].finish * test_seconds[0] / test_seconds[i]);
+  // The strips' CPU seconds say what each strip cost; CPU over wall time says how much of a
+  // core each budget really got (fast should be ~1, slow ~--slow-share; less means other load).
   std::printf("\n");
+  for (const SchemeResult* s : {&eq, &st}) {
+    std::printf("%-14s strip CPU s (start-up included):", s->name.c_str());
+    for (const AgentResult& a : s->agents) std::printf(" %s %.1f", a.name.c_str(), a.cpu);
+    std::printf("; core share received:");
+    for (const AgentResult& a : s->agents) std::printf(" %s %.2f", a.name.c_str(), a.cpu / a.finish);
+    std::printf("\n");
+  }
 
   print_trace(budgets, o.trace, o.scheme.makespan, c.verbose);
 

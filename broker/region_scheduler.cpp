@@ -7,6 +7,7 @@
 namespace bnr::broker {
 namespace {
 constexpr double kProbeFraction = 4.0;  // blind first regions are this much smaller than factoring's
+constexpr double kPixelFactoringChunks = 2.0;  // textbook factoring: each batch takes half of what is left
 }  // namespace
 
 RegionScheduler::RegionScheduler(int width, int height, SchedulerConfig config)
@@ -14,10 +15,13 @@ RegionScheduler::RegionScheduler(int width, int height, SchedulerConfig config)
       estimate_(cost_), total_pixels_(static_cast<std::int64_t>(width) * height) {
   if (config_.region_width > 0) config_.policy = SizingPolicy::kFixedWidth;
   if (width_ > 0) free_[0] = width_;
+  barrier_.assign(cost_.size(), 0);
+  uncertain_.assign(cost_.size(), 0);
   if (config_.policy != SizingPolicy::kPredictedSeconds || config_.probes <= 0 || width_ <= 0) return;
   // Probe centres in an order that spreads the first ones far apart (0, 1/2, 1/4, 3/4, ...).
   const int n = std::min(config_.probes, width_);
   const int probe_width = std::max({1, config_.min_width, static_cast<int>(width_ * config_.probe_share / n)});
+  probe_width_ = probe_width;
   std::vector<int> order(static_cast<std::size_t>(n));
   std::iota(order.begin(), order.end(), 0);
   auto reversed_bits = [](int v) {
@@ -103,12 +107,23 @@ void RegionScheduler::refresh_estimate() {
   // Cost clusters in space: an unmeasured column costs about what its nearest measured
   // neighbours cost; the costlier side is assumed so a region never runs blind into a hot band.
   std::vector<double> from_left(n, -1.0);
+  std::vector<char> left_crossed(n, 0);
   double last = -1.0;
-  for (std::size_t x = 0; x < n; ++x) from_left[x] = last = cost_[x] >= 0 ? cost_[x] : last;
+  bool crossed = false;
+  for (std::size_t x = 0; x < n; ++x) {
+    if (cost_[x] >= 0) crossed = false;
+    else if (barrier_[x]) crossed = true;
+    from_left[x] = last = cost_[x] >= 0 ? cost_[x] : last;
+    left_crossed[x] = crossed;
+  }
   last = -1.0;
+  crossed = false;
   for (std::size_t i = n; i-- > 0;) {
+    if (cost_[i] >= 0) crossed = false;
+    else if (barrier_[i]) crossed = true;
     last = cost_[i] >= 0 ? cost_[i] : last;
     estimate_[i] = std::max(from_left[i], last);
+    uncertain_[i] = crossed || left_crossed[i];
   }
 }
 
@@ -137,7 +152,7 @@ Seconds RegionScheduler::predicted_remaining() const {
   return Seconds(work / total_speed());
 }
 
-int RegionScheduler::next_width(const Agent& agent, int x0, int x1) const {
+int RegionScheduler::next_width(const Agent& agent, int x0, int x1, Clock::time_point now) const {
   int remaining = 0;
   for (const auto& [a, b] : free_) remaining += b - a;
   const double agents = static_cast<double>(std::max<std::size_t>(agents_.size(), 1));
@@ -146,7 +161,7 @@ int RegionScheduler::next_width(const Agent& agent, int x0, int x1) const {
   if (config_.policy == SizingPolicy::kFixedWidth) {
     w = std::max(config_.region_width, 1);
   } else if (config_.policy == SizingPolicy::kFactoringPixels) {
-    w = static_cast<int>(std::ceil(remaining / (agents * config_.chunks_per_agent)));
+    w = static_cast<int>(std::ceil(remaining / (agents * kPixelFactoringChunks)));
   } else if (!cost_known) {
     // Nothing measured yet: a small probe per agent measures its speed and the scene's cost
     // soon, instead of a blind quarter of the frame deciding the finish time.
@@ -154,7 +169,11 @@ int RegionScheduler::next_width(const Agent& agent, int x0, int x1) const {
   } else {
     // Weighted factoring in predicted seconds: every agent gets the same time, so a batch of
     // regions covers 1/k of the remaining work and the last regions are short.
-    const Seconds target = std::max(predicted_remaining() / config_.chunks_per_agent, config_.min_region);
+    // A 1/k share of the time this agent has left before the frame should end, after what it
+    // already has queued (with prefetch, sizing from `now` would commit it twice).
+    const Clock::time_point end = now + std::chrono::duration_cast<Clock::duration>(predicted_remaining());
+    const Clock::time_point queue_end = agent.queue.empty() ? now : expected_finish(agent.queue.back(), now);
+    const Seconds target = std::max(Seconds(end - queue_end) / config_.chunks_per_agent, config_.min_region);
     const double budget = target.count() * agent.speed;
     double work = 0;
     for (int x = x0; x < x1 && work < budget; ++x, ++w) work += predicted_cost(x);
@@ -197,11 +216,26 @@ std::optional<Assignment> RegionScheduler::next_region(AgentId agent, Clock::tim
     if (it == free_.begin()) continue;
     const auto interval = std::prev(it);
     if (interval->first > x0 || interval->second < x1) continue;  // already carved
+    // Until it reports, a probe's columns are a barrier: estimates must not reach across it.
+    for (int x = x0; x < x1; ++x) barrier_[static_cast<std::size_t>(x)] = cost_[static_cast<std::size_t>(x)] < 0;
+    refresh_estimate();
     return hand_out(agent, carve(x0, x1 - x0), false, now);
   }
   if (!free_.empty()) {
+    if (config_.policy == SizingPolicy::kPredictedSeconds) {
+      // Prefer columns whose estimate rests on measured neighbours; where every free interval
+      // still waits on a probe, go no wider than a probe.
+      for (const auto& [a, b] : free_) {
+        if (uncertain_[static_cast<std::size_t>(a)]) continue;
+        return hand_out(agent, carve(a, next_width(agents_.at(agent), a, b, now)), false, now);
+      }
+      const auto [x0, x1] = *free_.begin();
+      int w = std::min(next_width(agents_.at(agent), x0, x1, now), probe_width_);
+      if (x1 - x0 - w < config_.min_width) w = x1 - x0;
+      return hand_out(agent, carve(x0, w), false, now);
+    }
     const auto [x0, x1] = *free_.begin();
-    return hand_out(agent, carve(x0, next_width(agents_.at(agent), x0, x1)), false, now);
+    return hand_out(agent, carve(x0, next_width(agents_.at(agent), x0, x1, now)), false, now);
   }
   return duplicate_for(agent, now);
 }
@@ -226,12 +260,15 @@ Clock::time_point RegionScheduler::expected_finish(RegionId copy_id, Clock::time
     const Copy& queued = copies_.at(c);
     const protocol::Rect& rect = regions_.at(queued.logical).rect;
     // Copies handed out blind are predicted from what has been learned since.
-    const Seconds seconds = queued.predicted_work >= 0
-                                ? queued.predicted
-                                : Seconds(std::max(predicted_work(rect.x0, rect.x1), 0.0) / agent.speed);
+    // Predicted from what is known now, not when it was handed out.
+    const double work_now = predicted_work(rect.x0, rect.x1);
+    const Seconds seconds = work_now >= 0 ? Seconds(work_now / agent.speed) : queued.predicted;
     const auto predicted = std::chrono::duration_cast<Clock::duration>(seconds);
     // A render that is already late will take a bit longer still, not end this instant.
-    t = std::max(t + predicted, now + predicted / 10);
+    if (c == agent.queue.front())
+      t = std::max(t + predicted, t + (now - t) * 3 / 2);  // a late render is late again by half
+    else
+      t = std::max(t + predicted, now + predicted / 10);
     if (c == copy_id) break;
   }
   return t;
@@ -243,10 +280,15 @@ std::optional<Assignment> RegionScheduler::duplicate_for(AgentId agent_id, Clock
   std::optional<RegionId> best;
   Clock::time_point best_finish{};
   for (const auto& [logical, region] : regions_) {
-    if (region.done || region.copies.size() != 1) continue;
-    const Copy& original = copies_.at(region.copies.front());
-    if (original.agent == agent_id) continue;
-    const Clock::time_point finish = expected_finish(region.copies.front(), now);
+    // Up to three copies: a faster agent may still beat a slow first duplicate.
+    if (region.done || region.copies.empty() || region.copies.size() > 2) continue;
+    bool mine_already = false;
+    Clock::time_point finish = Clock::time_point::max();
+    for (RegionId c : region.copies) {
+      mine_already = mine_already || copies_.at(c).agent == agent_id;
+      finish = std::min(finish, expected_finish(c, now));
+    }
+    if (mine_already) continue;
     const double work = std::max(predicted_work(region.rect.x0, region.rect.x1), 0.0);
     const auto mine = now + std::chrono::duration_cast<Clock::duration>(Seconds(work / agent.speed));
     if (mine < finish && (!best || finish > best_finish)) {
@@ -272,36 +314,53 @@ void RegionScheduler::learn(const Copy& copy, const protocol::Rect& rect, Second
   const double t = render_time.count();
   if (t <= 0 || !std::isfinite(t)) return;
   Agent& agent = agents_.at(copy.agent);
-  // Speeds: each agent's observed work rate against the predictions. A wrong cost prediction
-  // affects every agent working nearby alike and cancels out when the rates are normalised to
-  // the agents' total speed; a slow or slowed-down agent stands out.
-  if (copy.predicted_work > 0 && agents_.size() > 1) {
-    const double observed = copy.predicted_work / t;
-    agent.rate = agent.rate > 0 ? agent.rate + config_.learning_rate * (observed - agent.rate) : observed;
-    double rate_sum = 0, observed_speed_sum = 0;
-    for (const auto& [id, a] : agents_) {
-      if (a.rate > 0) {
-        rate_sum += a.rate;
-        observed_speed_sum += a.speed;
+  // Speed: only from regions whose measured neighbours (within a probe width) agree on the
+  // cost, so a hot region never reads as a slow agent; the median of the last five such
+  // observations, seeded with the hint, so one odd render cannot swing it.
+  double left = -1, right = -1;
+  for (int x = rect.x0 - 1; x >= std::max(0, rect.x0 - probe_width_); --x)
+    if (cost_[static_cast<std::size_t>(x)] >= 0) {
+      left = cost_[static_cast<std::size_t>(x)];
+      break;
+    }
+  for (int x = rect.x1; x < std::min(width_, rect.x1 + probe_width_); ++x)
+    if (cost_[static_cast<std::size_t>(x)] >= 0) {
+      right = cost_[static_cast<std::size_t>(x)];
+      break;
+    }
+  if (left > 0 && right > 0 && std::max(left, right) <= 1.3 * std::min(left, right) && agents_.size() > 1) {
+    if (agent.recent.empty()) agent.recent.push_back(agent.speed);
+    agent.recent.push_back(rect.width() * (left + right) / 2 / t);
+    if (agent.recent.size() > 5) agent.recent.pop_front();
+    std::vector<double> v(agent.recent.begin(), agent.recent.end());
+    std::sort(v.begin(), v.end());
+    const std::size_t n = v.size();
+    agent.speed = std::max(n % 2 == 1 ? v[n / 2] : std::sqrt(v[n / 2 - 1] * v[n / 2]), 1e-6);
+  }
+  // Cost is time x speed: columns measured while an agent's speed was unconfirmed are
+  // re-costed as its speed settles.
+  measured_.push_back({rect.x0, rect.x1, copy.agent, t, agent.recent.size() >= 3});
+  for (Measurement& m : measured_) {
+    if (m.confirmed && !(m.x0 == rect.x0 && m.x1 == rect.x1)) continue;
+    const auto a = agents_.find(m.agent);
+    if (a == agents_.end()) continue;
+    const double per_column = m.seconds * a->second.speed / std::max(m.x1 - m.x0, 1);
+    for (int x = m.x0; x < m.x1; ++x) {
+      barrier_[static_cast<std::size_t>(x)] = 0;
+      cost_[static_cast<std::size_t>(x)] = per_column;
+    }
+    if (a->second.recent.size() >= 3) m.confirmed = true;
+  }
+  if (!prior_.empty()) {
+    // The prior may come in other units (another resolution, other agents): scale it to ours.
+    double learned = 0, prior = 0;
+    for (std::size_t x = 0; x < cost_.size(); ++x)
+      if (cost_[x] >= 0) {
+        learned += cost_[x];
+        prior += prior_[x];
       }
-    }
-    // Agents with a measured rate share the speed those agents had between them.
-    for (auto& [id, a] : agents_)
-      if (a.rate > 0 && rate_sum > 0) a.speed = std::max(a.rate / rate_sum * observed_speed_sum, 1e-6);
+    if (prior > 0) prior_scale_ = learned / prior;
   }
-  const double per_column = t * agent.speed / std::max(rect.width(), 1);
-  for (int x = rect.x0; x < rect.x1; ++x) {
-    double& c = cost_[static_cast<std::size_t>(x)];
-    if (c < 0) {
-      ++known_columns_;
-      known_cost_sum_ += per_column;
-      if (!prior_.empty()) known_prior_sum_ += prior_[static_cast<std::size_t>(x)];
-    } else {
-      known_cost_sum_ += per_column - c;
-    }
-    c = per_column;
-  }
-  if (!prior_.empty() && known_prior_sum_ > 0) prior_scale_ = known_cost_sum_ / known_prior_sum_;
   refresh_estimate();
 }
 

@@ -43,10 +43,9 @@ struct SchedulerConfig {
   int region_width = 0;             // kFixedWidth: columns per region (0 = kPredictedSeconds)
   int min_width = 1;                // no region narrower (except the frame's last columns)
   int max_width = 1 << 16;
-  double chunks_per_agent = 2.0;    // k of factoring: how fast regions shrink
+  double chunks_per_agent = 4.0;    // k of factoring: each region is 1/k of an agent's time left
   Seconds min_region{0.5};          // keeps per-region overhead small against render time
   bool duplicate_tail = true;
-  double learning_rate = 0.3;       // weight of the newest observation in speed estimates
   int probes = 16;                  // kPredictedSeconds without a cost prior: spread probes
   double probe_share = 0.08;        // of the frame's columns, all probes together
 };
@@ -115,7 +114,7 @@ class RegionScheduler {
   };
   struct Agent {
     double speed = 1.0;                 // reference seconds of work per second
-    double rate = 0.0;                  // EMA of predicted work / render time; 0 = none yet
+    std::deque<double> recent;          // recent speed observations, for a median
     std::deque<RegionId> queue;         // copies in the order the agent renders them
     Clock::time_point free_since{};     // when its current render started, roughly
   };
@@ -126,7 +125,7 @@ class RegionScheduler {
   RegionId carve(int x0, int w);
   [[nodiscard]] double predicted_work(int x0, int x1) const;
   [[nodiscard]] double total_speed() const;
-  [[nodiscard]] int next_width(const Agent& agent, int x0, int x1) const;
+  [[nodiscard]] int next_width(const Agent& agent, int x0, int x1, Clock::time_point now) const;
   [[nodiscard]] Clock::time_point expected_finish(RegionId copy, Clock::time_point now) const;
   std::optional<Assignment> duplicate_for(AgentId agent, Clock::time_point now);
   Assignment hand_out(AgentId agent, RegionId logical, bool duplicate, Clock::time_point now);
@@ -140,11 +139,13 @@ class RegionScheduler {
   std::vector<double> cost_;        // learned work per column; < 0 = unknown
   std::vector<double> prior_;       // from a profile, empty if none
   std::vector<double> estimate_;    // predicted work per column; < 0 = nothing to go by
+  std::vector<char> barrier_;       // columns of probes handed out but not yet measured
+  std::vector<char> uncertain_;     // the estimate reaches across such a probe
+  int probe_width_ = 1;
+  struct Measurement { int x0, x1; AgentId agent; double seconds; bool confirmed; };
+  std::vector<Measurement> measured_;
   std::map<int, int> free_;         // free column intervals [first, end)
   std::deque<std::pair<int, int>> probes_;  // planned probe regions [x0, x1), in hand-out order
-  long long known_columns_ = 0;     // columns with a learned cost
-  double known_cost_sum_ = 0;
-  double known_prior_sum_ = 0;      // the prior's cost of those columns
   double prior_scale_ = 1.0;        // learned / prior units
   std::deque<RegionId> requeued_;   // logical regions waiting for an agent, served first
   std::map<RegionId, Region> regions_;

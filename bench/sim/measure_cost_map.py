@@ -2,7 +2,7 @@
 # "measured" cost map. Runs inside Blender (3.4):
 #
 #   blender -b --factory-startup -t 1 SCENE.blend --python bench/sim/measure_cost_map.py -- \
-#       --strips 32 --passes 3 --out bench/sim/demo_cost_map.txt
+#       --strips 32 --passes 6 --out bench/sim/demo_cost_map.txt
 #
 # One Blender process with persistent data renders the frame as `--strips` equal full-height
 # column strips (border render, cropped, nothing written to disk), `--passes` times in
