@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "child_process.h"
+#include "temp_dir.h"
 #include "image_compare.h"
 #include "png_file.h"
 
@@ -108,24 +109,8 @@ Config parse(int argc, char** argv) {
 }
 
 // A fresh directory under the system temp dir, removed with the object unless kept.
-class TempDir {
- public:
-  explicit TempDir(bool keep) : keep_(keep) {
-    std::string pattern = (fs::temp_directory_path() / "bnr-bench-XXXXXX").string();
-    if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("cannot create a temporary directory");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    if (!keep_) fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  [[nodiscard]] const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-  bool keep_ = false;
+struct TempDir : bnr::tools::TempDir {
+  explicit TempDir(bool keep) : bnr::tools::TempDir("bnr-bench", keep) {}
 };
 
 std::string tail(const std::string& text, std::size_t chars = 2000) {

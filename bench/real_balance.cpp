@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "child_process.h"
+#include "temp_dir.h"
 #include "cli_flags.h"
 #include "image_compare.h"
 #include "png_file.h"
@@ -148,24 +149,8 @@ Config parse(int argc, char** argv) {
 }
 
 // A fresh directory under the system temp dir, removed with the object unless kept.
-class TempDir {
- public:
-  explicit TempDir(bool keep) : keep_(keep) {
-    std::string pattern = (fs::temp_directory_path() / "bnr-balance-XXXXXX").string();
-    if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("cannot create a temporary directory");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    if (!keep_) fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  [[nodiscard]] const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-  bool keep_ = false;
+struct TempDir : bnr::tools::TempDir {
+  explicit TempDir(bool keep) : bnr::tools::TempDir("bnr-balance", keep) {}
 };
 
 std::string tail(const std::string& text, std::size_t chars = 1500) {
@@ -759,15 +744,25 @@ int run(const Config& c) {
     test_seconds.push_back(std::atof(tested[i].output.c_str() + at + 15));
     if (!(test_seconds.back() > 0)) throw std::runtime_error("speed test on " + budgets[i].name + " took no time");
   }
-  // Strip edges: equal, and proportional to speed (1 / test time).
-  std::vector<int> equal = {0}, tested_edges = {0};
-  double speed_sum = 0, speed_acc = 0;
-  for (double t : test_seconds) speed_sum += 1.0 / t;
-  for (std::size_t i = 1; i <= budgets.size(); ++i) {
-    speed_acc += 1.0 / test_seconds[i - 1];
-    equal.push_back(static_cast<int>(std::lround(static_cast<double>(c.width) * i / budgets.size())));
-    tested_edges.push_back(static_cast<int>(std::lround(c.width * speed_acc / speed_sum)));
-  }
+  // Strip edges: equal, and proportional to speed (1 / test time), for agents in `order`.
+  const auto edges_for = [&](const std::vector<double>& seconds, bool by_speed) {
+    std::vector<int> edges = {0};
+    double speed_sum = 0, speed_acc = 0;
+    for (double t : seconds) speed_sum += 1.0 / t;
+    for (std::size_t i = 1; i <= seconds.size(); ++i) {
+      speed_acc += 1.0 / seconds[i - 1];
+      edges.push_back(static_cast<int>(by_speed ? std::lround(c.width * speed_acc / speed_sum)
+                                                : std::lround(static_cast<double>(c.width) * i / seconds.size())));
+    }
+    return edges;
+  };
+  const std::vector<int> equal = edges_for(test_seconds, false);
+  const std::vector<int> tested_edges = edges_for(test_seconds, true);
+  // The old tool's strip order was arbitrary; with a lopsided scene it decides who gets the
+  // costly side. Both orders are measured.
+  const std::vector<Budget> flipped(budgets.rbegin(), budgets.rend());
+  const std::vector<double> flipped_seconds(test_seconds.rbegin(), test_seconds.rend());
+  const std::vector<int> flipped_tested = edges_for(flipped_seconds, true);
   std::printf("plain blender -t 2 (reference image, unpinned): %.1f s\n", ref_time.count());
   std::printf("speed test (the scene at %d%% size, timed inside Blender):", kSpeedTestPercent);
   for (std::size_t i = 0; i < budgets.size(); ++i)
@@ -780,9 +775,11 @@ int run(const Config& c) {
   const OursResult o = ours(c, budgets, scene, dir.path(), ref);
   const SchemeResult eq = static_strips(c, "static-equal", budgets, equal, scene, dir.path(), ref);
   const SchemeResult st = static_strips(c, "static-speed", budgets, tested_edges, scene, dir.path(), ref);
+  const SchemeResult eq_flipped = static_strips(c, "equal-flipped", flipped, equal, scene, dir.path(), ref);
+  const SchemeResult st_flipped = static_strips(c, "speed-flipped", flipped, flipped_tested, scene, dir.path(), ref);
 
   std::printf("\n%-14s %-5s %-22s %8s %7s\n", "scheme", "agent", "work", "finish s", "busy");
-  for (const SchemeResult* s : {&o.scheme, &eq, &st}) print_scheme(*s);
+  for (const SchemeResult* s : {&o.scheme, &eq, &st, &eq_flipped, &st_flipped}) print_scheme(*s);
   std::printf("(finish: seconds since the scheme's first program started. busy: ours, the broker's figure, time\n"
               " inside Blender's render call over the time since the agent loaded the scene; static, its\n"
               " Blender's lifetime over the makespan)\n");
@@ -791,7 +788,7 @@ int run(const Config& c) {
   // The strips' CPU seconds say what each strip cost; CPU over wall time says how much of a
   // core each budget really got (fast should be ~1, slow ~--slow-share; less means other load).
   std::printf("\n");
-  for (const SchemeResult* s : {&eq, &st}) {
+  for (const SchemeResult* s : {&eq, &st, &eq_flipped, &st_flipped}) {
     std::printf("%-14s strip CPU s (start-up included):", s->name.c_str());
     for (const AgentResult& a : s->agents) std::printf(" %s %.1f", a.name.c_str(), a.cpu);
     std::printf("; core share received:");
@@ -801,9 +798,15 @@ int run(const Config& c) {
 
   print_trace(budgets, o.trace, o.scheme.makespan, c.verbose);
 
-  std::printf("\nratio ours/static-equal: %.3f\nratio ours/static-speed: %.3f\n", o.scheme.makespan / eq.makespan,
-              o.scheme.makespan / st.makespan);
-  const bool all_match = o.scheme.image_matches && eq.image_matches && st.image_matches;
+  const double ours_s = o.scheme.makespan;
+  std::printf("\nratio ours/static-equal: %.3f (strips in the other order: %.3f; mean of both orders %.3f)\n",
+              ours_s / eq.makespan, ours_s / eq_flipped.makespan,
+              ours_s / ((eq.makespan + eq_flipped.makespan) / 2));
+  std::printf("ratio ours/static-speed: %.3f (strips in the other order: %.3f; mean of both orders %.3f)\n",
+              ours_s / st.makespan, ours_s / st_flipped.makespan,
+              ours_s / ((st.makespan + st_flipped.makespan) / 2));
+  const bool all_match = o.scheme.image_matches && eq.image_matches && st.image_matches &&
+                         eq_flipped.image_matches && st_flipped.image_matches;
   std::printf("all images equal plain Blender's (within 3/255): %s\n", all_match ? "yes" : "NO");
   std::printf("load average at the start %.2f, at the end %.2f\n", load, load_average());
   return all_match ? 0 : 1;

@@ -8,17 +8,6 @@
 
 namespace bnr::testing {
 
-TempDir::TempDir() {
-  std::string pattern = (fs::temp_directory_path() / "bnr-test-XXXXXX").string();
-  if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-  path_ = pattern;
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  fs::remove_all(path_, ec);
-}
-
 fs::path make_scene(const fs::path& out, const std::vector<std::string>& options) {
   std::vector<std::string> argv = {"blender", "-b", "--factory-startup", "--python-exit-code", "2", "--python",
                                    std::string(BNR_SOURCE_DIR) + "/tools/scenes/make_scene.py", "--", "--out",

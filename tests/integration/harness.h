@@ -10,24 +10,13 @@
 #include <vector>
 
 #include "child_process.h"
+#include "temp_dir.h"
 
 namespace bnr::testing {
 
 namespace fs = std::filesystem;
 
-// A fresh directory under the system temp dir, removed with the object.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  [[nodiscard]] const fs::path& path() const { return path_; }
-  [[nodiscard]] fs::path operator/(const std::string& name) const { return path_ / name; }
-
- private:
-  fs::path path_;
-};
+using tools::TempDir;
 
 // Runs tools/scenes/make_scene.py; fails the test (throws) when Blender fails.
 fs::path make_scene(const fs::path& out, const std::vector<std::string>& options);
