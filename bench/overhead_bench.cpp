@@ -23,9 +23,9 @@
 #include <vector>
 
 #include "child_process.h"
-#include "temp_dir.h"
 #include "image_compare.h"
 #include "png_file.h"
+#include "temp_dir.h"
 
 namespace {
 
@@ -52,7 +52,7 @@ constexpr const char* kUsage =
     "  --agents N      agents, and Blender threads of the plain render (default 2)\n"
     "  --reps R        repetitions of each (default 2)\n"
     "  --size WxH      scene resolution (default 960x540)\n"
-    "  --samples S     Cycles samples (default 64; with 960x540, ~24 s plain on 2 cores)\n"
+    "  --samples S     Cycles samples (default 64; with 960x540, ~20 s plain on 2 idle cores)\n"
     "  --blender PATH  Blender executable (default: blender from PATH)\n"
     "  --verbose       print the broker's log (its per-agent summary) after each run\n"
     "  --keep          keep the temporary directory and print its path\n"
@@ -137,12 +137,24 @@ Seconds children_cpu() {
   return s(u.ru_utime) + s(u.ru_stime);
 }
 
-// The 1-minute load average, or -1 when unknown.
-double load_average() {
-  std::ifstream in("/proc/loadavg");
-  double load = -1.0;
-  in >> load;
-  return in ? load : -1.0;
+// The share of all CPUs left idle over `span` (0..1), from /proc/stat; -1 when unknown.
+double idle_share(std::chrono::milliseconds span) {
+  auto sample = []() -> std::pair<double, double> {  // {idle + iowait, total} jiffies
+    std::ifstream in("/proc/stat");
+    std::string cpu;
+    double v[8] = {};
+    in >> cpu;
+    for (double& x : v) in >> x;
+    if (!in || cpu != "cpu") return {-1.0, -1.0};
+    double total = 0.0;
+    for (double x : v) total += x;
+    return {v[3] + v[4], total};
+  };
+  const auto a = sample();
+  ::usleep(static_cast<useconds_t>(span.count() * 1000));
+  const auto b = sample();
+  if (a.second < 0 || b.second <= a.second) return -1.0;
+  return (b.first - a.first) / (b.second - a.second);
 }
 
 struct Times {
@@ -247,10 +259,10 @@ int run(const Config& c) {
   make_scene(c, scene);
   std::printf("scene: demo %s, %d samples; %d agents x 1 thread vs blender -t %d; %d reps\n", c.size.c_str(),
               c.samples, c.agents, c.agents, c.reps);
-  const double load = load_average();
-  if (load > 0.5)
-    std::printf("warning: load average %.2f before starting: other programs share the cores, wall times are "
-                "noisy (CPU times less so)\n", load);
+  const double idle = idle_share(std::chrono::seconds(2));
+  if (idle >= 0 && idle < 0.9)
+    std::printf("warning: the CPUs were only %.0f%% idle before starting: other programs share the cores, wall "
+                "times are noisy (CPU times less so)\n", 100.0 * idle);
   std::fflush(stdout);
 
   std::vector<Times> plain, ours;
@@ -258,6 +270,11 @@ int run(const Config& c) {
   for (int rep = 0; rep < c.reps; ++rep) {
     const fs::path ref_prefix = dir.path() / ("ref" + std::to_string(rep) + "_");
     const fs::path our_png = dir.path() / ("ours" + std::to_string(rep) + ".png");
+    // A fresh, empty speed-profile directory: every repetition is the broker's first job with
+    // these agents, and nothing is left in the user's ~/.config.
+    const fs::path config_dir = dir.path() / ("config" + std::to_string(rep));
+    fs::create_directories(config_dir);
+    if (setenv("BNR_CONFIG_DIR", config_dir.c_str(), 1) != 0) throw std::runtime_error("setenv failed");
     // Alternate which goes first so slow drift in the machine hits both alike.
     if (rep % 2 == 0) {
       plain.push_back(plain_render(c, scene, ref_prefix));

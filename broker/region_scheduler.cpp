@@ -330,7 +330,13 @@ void RegionScheduler::learn(const Copy& copy, const protocol::Rect& rect, Second
     }
   if (left > 0 && right > 0 && std::max(left, right) <= 1.3 * std::min(left, right) && agents_.size() > 1) {
     if (agent.recent.empty()) agent.recent.push_back(agent.speed);
-    agent.recent.push_back(rect.width() * (left + right) / 2 / t);
+    const double observed = rect.width() * (left + right) / 2 / t;
+    // Two observations in a row far from the current speed: the machine changed (another
+    // program started, or stopped). Forget the old regime instead of waiting it out.
+    const bool off = observed < 0.7 * agent.speed || observed > 1.4 * agent.speed;
+    if (off && agent.off_last) agent.recent = {agent.recent.back()};
+    agent.off_last = off;
+    agent.recent.push_back(observed);
     if (agent.recent.size() > 5) agent.recent.pop_front();
     std::vector<double> v(agent.recent.begin(), agent.recent.end());
     std::sort(v.begin(), v.end());

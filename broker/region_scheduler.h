@@ -115,6 +115,7 @@ class RegionScheduler {
   struct Agent {
     double speed = 1.0;                 // reference seconds of work per second
     std::deque<double> recent;          // recent speed observations, for a median
+    bool off_last = false;              // the latest observation was far from `speed`
     std::deque<RegionId> queue;         // copies in the order the agent renders them
     Clock::time_point free_since{};     // when its current render started, roughly
   };
