@@ -189,7 +189,8 @@ class Agents {
           std::vector<std::string>{BNR_AGENT_EXE, "--port", "0", "--bind", "127.0.0.1", "--no-mdns", "-q", "--threads",
                                    "1", "--blender", c.blender},
           options));
-    for (auto& child : children_) endpoints_.push_back("127.0.0.1:" + std::to_string(wait_for_port(*child)));
+    for (auto& child : children_)
+      endpoints_.push_back("127.0.0.1:" + std::to_string(bnr::tools::wait_for_agent_port(*child, kAgentStartTimeout)));
   }
   ~Agents() {
     for (auto& child : children_)
@@ -201,19 +202,6 @@ class Agents {
   [[nodiscard]] const std::vector<std::string>& endpoints() const { return endpoints_; }
 
  private:
-  // The agent prints "port N" once it listens.
-  static int wait_for_port(ChildProcess& child) {
-    std::string out;
-    const auto deadline = Clock::now() + kAgentStartTimeout;
-    while (out.find('\n') == std::string::npos) {
-      if (Clock::now() > deadline || child.try_wait()) throw std::runtime_error("bnr-agent did not start: " + out);
-      pollfd p{child.stdout_fd(), POLLIN, 0};
-      (void)poll(&p, 1, 50);
-      (void)bnr::tools::read_available(child.stdout_fd(), out);
-    }
-    if (out.rfind("port ", 0) != 0) throw std::runtime_error("unexpected bnr-agent output: " + out);
-    return std::stoi(out.substr(5));
-  }
 
   std::vector<std::unique_ptr<ChildProcess>> children_;
   std::vector<std::string> endpoints_;

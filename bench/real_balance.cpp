@@ -519,7 +519,10 @@ class Agents {
                  {"TMPDIR=" + tmpdirs_.back().string()}),
           options));
     }
-    for (auto& child : children_) endpoints_.push_back("127.0.0.1:" + std::to_string(wait_for_port(*child)));
+    for (auto& child : children_) {
+      const int port = bnr::tools::wait_for_agent_port(*child, kAgentStartTimeout, [] { return g_stop != 0; });
+      endpoints_.push_back("127.0.0.1:" + std::to_string(port));
+    }
   }
   ~Agents() {
     for (auto& child : children_)
@@ -532,20 +535,6 @@ class Agents {
   [[nodiscard]] const std::vector<fs::path>& tmpdirs() const { return tmpdirs_; }
 
  private:
-  // The agent prints "port N" once it listens.
-  static int wait_for_port(ChildProcess& child) {
-    std::string out;
-    const auto deadline = Clock::now() + kAgentStartTimeout;
-    while (out.find('\n') == std::string::npos) {
-      if (g_stop != 0) throw std::runtime_error("interrupted");
-      if (Clock::now() > deadline || child.try_wait()) throw std::runtime_error("bnr-agent did not start: " + out);
-      pollfd p{child.stdout_fd(), POLLIN, 0};
-      (void)poll(&p, 1, 50);
-      (void)bnr::tools::read_available(child.stdout_fd(), out);
-    }
-    if (out.rfind("port ", 0) != 0) throw std::runtime_error("unexpected bnr-agent output: " + out);
-    return std::stoi(out.substr(5));
-  }
 
   std::vector<std::unique_ptr<ChildProcess>> children_;
   std::vector<std::string> endpoints_;

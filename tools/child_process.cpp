@@ -193,4 +193,20 @@ RunResult run_command(const std::vector<std::string>& argv, std::chrono::millise
   return result;
 }
 
+int wait_for_agent_port(ChildProcess& child, std::chrono::milliseconds timeout,
+                        const std::function<bool()>& cancelled) {
+  std::string out;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (out.find('\n') == std::string::npos) {
+    if (cancelled && cancelled()) throw std::runtime_error("interrupted");
+    if (std::chrono::steady_clock::now() > deadline || child.try_wait())
+      throw std::runtime_error("bnr-agent did not start: " + out);
+    pollfd p{child.stdout_fd(), POLLIN, 0};
+    (void)poll(&p, 1, 50);
+    (void)read_available(child.stdout_fd(), out);
+  }
+  if (out.rfind("port ", 0) != 0) throw std::runtime_error("unexpected bnr-agent output: " + out);
+  return std::stoi(out.substr(5));
+}
+
 }  // namespace bnr::tools

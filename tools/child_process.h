@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <sys/types.h>
@@ -63,6 +64,12 @@ struct RunResult {
 
 // Reads what is available on a non-blocking fd and appends it; false at end of file.
 bool read_available(int fd, std::string& into);
+
+// For a bnr-agent started with --port 0 and stdout captured: waits for the "port N" line it
+// prints once it listens and returns N. Throws std::runtime_error (with what it printed) when
+// the child exits, prints something else, `timeout` passes, or `cancelled()` becomes true.
+[[nodiscard]] int wait_for_agent_port(ChildProcess& child, std::chrono::milliseconds timeout,
+                                      const std::function<bool()>& cancelled = {});
 
 // Makes the fd non-blocking and close-on-exec.
 void set_nonblocking_cloexec(int fd);

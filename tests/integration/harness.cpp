@@ -41,17 +41,7 @@ Agent::Agent(int threads, const std::vector<std::string>& extra, bool advertise)
   tools::ChildProcess::Options options;
   options.capture_stdout = true;
   child_ = std::make_unique<tools::ChildProcess>(argv, options);
-  std::string out;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (out.find('\n') == std::string::npos) {
-    if (std::chrono::steady_clock::now() > deadline || child_->try_wait())
-      throw std::runtime_error("bnr-agent did not start: " + out);
-    pollfd p{child_->stdout_fd(), POLLIN, 0};
-    poll(&p, 1, 100);
-    (void)tools::read_available(child_->stdout_fd(), out);
-  }
-  if (out.rfind("port ", 0) != 0) throw std::runtime_error("unexpected agent output: " + out);
-  port_ = std::stoi(out.substr(5));
+  port_ = tools::wait_for_agent_port(*child_, std::chrono::seconds(60));
 }
 
 tools::RunResult run_broker(const std::vector<std::string>& args, const fs::path& working_dir,
