@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(g++ cmake make pkg-config blender cppzmq-dev libzmq3-dev libmsgpack-cxx-dev libopenexr-dev
-          libpng-dev libavahi-compat-libdnssd-dev avahi-daemon dbus libgtest-dev libbenchmark-dev)
+          libpng-dev libavahi-compat-libdnssd-dev avahi-daemon dbus libgtest-dev libbenchmark-dev
+          clang libclang-rt-14-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
