@@ -204,10 +204,25 @@ Assignment RegionScheduler::hand_out(AgentId agent_id, RegionId logical, bool du
 
 std::optional<Assignment> RegionScheduler::next_region(AgentId agent, Clock::time_point now) {
   if (agents_.count(agent) == 0) return std::nullopt;
-  while (!requeued_.empty()) {
-    const RegionId logical = requeued_.front();
-    requeued_.pop_front();
-    if (!regions_.at(logical).done) return hand_out(agent, logical, false, now);
+  // Re-queued regions first; one this agent failed waits for another agent, if there is one.
+  for (auto it = requeued_.begin(); it != requeued_.end();) {
+    const Region& region = regions_.at(*it);
+    if (region.done) {
+      it = requeued_.erase(it);
+      continue;
+    }
+    const bool failed_here =
+        std::find(region.failed_on.begin(), region.failed_on.end(), agent) != region.failed_on.end();
+    const bool someone_else = std::any_of(agents_.begin(), agents_.end(), [&](const auto& a) {
+      return std::find(region.failed_on.begin(), region.failed_on.end(), a.first) == region.failed_on.end();
+    });
+    if (failed_here && someone_else) {
+      ++it;
+      continue;
+    }
+    const RegionId logical = *it;
+    requeued_.erase(it);
+    return hand_out(agent, logical, false, now);
   }
   while (!probes_.empty()) {
     const auto [x0, x1] = probes_.front();
@@ -248,7 +263,7 @@ RegionId RegionScheduler::carve(int x0, int w) {
   if (start < x0) free_[start] = x0;
   if (x0 + w < end) free_[x0 + w] = end;
   const RegionId logical = next_id_++;
-  regions_[logical] = Region{{x0, 0, x0 + w, height_}, {}, 0, false};
+  regions_[logical] = Region{{x0, 0, x0 + w, height_}, {}, 0, {}, false};
   return logical;
 }
 
@@ -397,15 +412,17 @@ RegionScheduler::Completion RegionScheduler::complete(RegionId copy_id, AgentId 
   return result;
 }
 
-int RegionScheduler::fail(RegionId copy_id, AgentId agent_id) {
+RegionScheduler::Failure RegionScheduler::fail(RegionId copy_id, AgentId agent_id) {
   const auto it = copies_.find(copy_id);
-  if (it == copies_.end() || it->second.agent != agent_id) return 0;
+  if (it == copies_.end() || it->second.agent != agent_id) return {};
   const RegionId logical = it->second.logical;
   drop_copy(copy_id);
   Region& region = regions_.at(logical);
   ++region.failures;
+  if (std::find(region.failed_on.begin(), region.failed_on.end(), agent_id) == region.failed_on.end())
+    region.failed_on.push_back(agent_id);
   if (!region.done && region.copies.empty()) requeued_.push_back(logical);
-  return region.failures;
+  return {region.failures, static_cast<int>(region.failed_on.size())};
 }
 
 std::size_t RegionScheduler::in_flight(AgentId agent) const {

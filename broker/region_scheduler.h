@@ -82,9 +82,13 @@ class RegionScheduler {
   // A copy finished; `render_time` is the time spent inside the renderer. Accepted exactly
   // once per region; results of unknown or cancelled copies are not accepted.
   Completion complete(RegionId region, AgentId agent, Clock::time_point now, Seconds render_time);
-  // The render failed: unless another copy is running, the region goes back to the queue.
-  // Returns the region's failure count so far.
-  int fail(RegionId region, AgentId agent);
+  struct Failure {
+    int times = 0;   // failures of this region so far
+    int agents = 0;  // on how many different agents
+  };
+  // The render failed: unless another copy is running, the region goes back to the queue, for
+  // an agent that has not failed it when there is one.
+  Failure fail(RegionId region, AgentId agent);
 
   [[nodiscard]] bool finished() const { return done_pixels_ == total_pixels_; }
   [[nodiscard]] double fraction_done() const {
@@ -110,6 +114,7 @@ class RegionScheduler {
     protocol::Rect rect;
     std::vector<RegionId> copies;
     int failures = 0;
+    std::vector<AgentId> failed_on;  // distinct agents
     bool done = false;
   };
   struct Agent {

@@ -243,11 +243,14 @@ class Job {
   void on_region_failed(AgentId a, const protocol::RegionFailed& failed, Clock::time_point now) {
     links_[a].rendering.erase(failed.region_id);
     const protocol::Rect core = scheduler_->rect_of(failed.region_id);
-    const int failures = scheduler_->fail(failed.region_id, a);
-    if (failures >= kMaxFailuresPerRegion)
-      throw std::runtime_error("columns " + std::to_string(core.x0) + "-" + std::to_string(core.x1 - 1) +
-                               " failed " + std::to_string(failures) + " times; Blender said: " + failed.reason);
-    if (failures > 0) log("region at columns " + std::to_string(core.x0) + "-" + std::to_string(core.x1 - 1) +
+    const RegionScheduler::Failure failure = scheduler_->fail(failed.region_id, a);
+    // Three failures on different agents (or on every agent there is) is the scene, not a machine.
+    const int agents_needed = std::min<int>(kMaxFailuresPerRegion, static_cast<int>(std::max<std::size_t>(alive(), 1)));
+    if (failure.times >= kMaxFailuresPerRegion && failure.agents >= agents_needed)
+      throw std::runtime_error("columns " + std::to_string(core.x0) + "-" + std::to_string(core.x1 - 1) + " failed " +
+                               std::to_string(failure.times) + " times on " + std::to_string(failure.agents) +
+                               " agent" + (failure.agents == 1 ? "" : "s") + "; Blender said: " + failed.reason);
+    if (failure.times > 0) log("region at columns " + std::to_string(core.x0) + "-" + std::to_string(core.x1 - 1) +
                           " failed on " + links_[a].endpoint + ": " + failed.reason);
     assign_all(now);
   }

@@ -206,8 +206,28 @@ TEST(RegionScheduler, FailuresAreCountedPerRegionAndRequeued) {
     const auto a = s.next_region(0, kT0);
     ASSERT_TRUE(a);
     EXPECT_EQ(a->rect.x0, 0);
-    EXPECT_EQ(s.fail(a->id, 0), attempt);
+    const auto failure = s.fail(a->id, 0);
+    EXPECT_EQ(failure.times, attempt);
+    EXPECT_EQ(failure.agents, 1);
   }
+}
+
+TEST(RegionScheduler, AFailedRegionGoesToAnotherAgentWhenThereIsOne) {
+  RegionScheduler s(30, 1, {.region_width = 10});
+  s.add_agent(0);
+  s.add_agent(1);
+  const auto a = s.next_region(0, kT0);
+  ASSERT_TRUE(a);
+  EXPECT_EQ(s.fail(a->id, 0).agents, 1);
+  const auto next_for_0 = s.next_region(0, kT0);
+  ASSERT_TRUE(next_for_0);
+  EXPECT_NE(next_for_0->rect, a->rect) << "agent 0 failed it: it waits for agent 1";
+  const auto for_1 = s.next_region(1, kT0);
+  ASSERT_TRUE(for_1);
+  EXPECT_EQ(for_1->rect, a->rect);
+  const auto failure = s.fail(for_1->id, 1);
+  EXPECT_EQ(failure.times, 2);
+  EXPECT_EQ(failure.agents, 2);
 }
 
 TEST(RegionScheduler, RandomSpeedsCostsFailuresAndDeparturesAlwaysCompleteTheImage) {
@@ -237,7 +257,7 @@ TEST(RegionScheduler, RandomSpeedsCostsFailuresAndDeparturesAlwaysCompleteTheIma
       pending.erase(pending.begin() + static_cast<long>(pick));
       const unsigned event = rng() % 20;
       if (event == 0) {
-        (void)s.fail(id, who);
+        (void)s.fail(id, who);  // (a region failed by every agent is still handed out)
       } else if (event == 1) {
         (void)s.remove_agent(who);  // gone; a fresh agent takes its place
         std::erase(agents, who);
