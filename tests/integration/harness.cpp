@@ -88,3 +88,12 @@ int line_count(const std::string& text) {
 }
 
 }  // namespace bnr::testing
+
+namespace {
+// Brokers started by tests keep what they learn about agents in a test directory, never in
+// the user's ~/.config/bnr.
+const bool kIsolatedConfig = [] {
+  const std::string dir = (std::filesystem::temp_directory_path() / "bnr-test-config").string();
+  return setenv("BNR_CONFIG_DIR", dir.c_str(), 1) == 0;
+}();
+}  // namespace
