@@ -12,6 +12,7 @@
 
 #include "blender_version.h"
 #include "exr_file.h"
+#include "host_name.h"
 #include "png_file.h"
 #include "transport.h"
 #include "worker_script.h"
@@ -25,12 +26,6 @@ namespace {
 constexpr int kMaxBlenderRestarts = 3;  // per job; then the job fails on this agent
 // Region ids come from the broker and start at 1; 0 never names one of its regions.
 constexpr std::uint64_t kWarmUpRegion = 0;
-
-std::string host_name() {
-  char buf[256] = {};
-  if (gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "agent";
-  return buf;
-}
 
 fs::path make_temp_dir() {
   std::string pattern = (fs::temp_directory_path() / "bnr-agent-XXXXXX").string();
@@ -56,9 +51,9 @@ std::string safe_job_dir_name(const std::string& job_id) {
 
 AgentServer::AgentServer(AgentConfig config)
     : config_(std::move(config)), context_(1), socket_(context_, zmq::socket_type::router) {
-  if (config_.name.empty()) config_.name = host_name();
+  if (config_.name.empty()) config_.name = tools::host_name();
   // Stable across restarts, so brokers can keep what they learned about this agent's speed.
-  agent_id_ = host_name() + "/" + config_.name + (config_.port != 0 ? ":" + std::to_string(config_.port) : "");
+  agent_id_ = tools::host_name() + "/" + config_.name + (config_.port != 0 ? ":" + std::to_string(config_.port) : "");
   blender_version_ = tools::check_blender(config_.blender).str();
 
   owns_work_dir_ = config_.work_dir.empty();

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "child_process.h"
+#include "cli_flags.h"
 #include "image_compare.h"
 #include "png_file.h"
 #include "temp_dir.h"
@@ -76,15 +77,11 @@ struct UsageError : std::runtime_error {
 };
 
 int positive_int(const std::string& flag, const std::string& value) {
-  std::size_t used = 0;
-  int n = 0;
   try {
-    n = std::stoi(value, &used);
-  } catch (const std::exception&) {
-    used = 0;
+    return bnr::tools::parse_int_flag(flag, value, 1, 1 << 20);
+  } catch (const std::runtime_error& e) {
+    throw UsageError(e.what());
   }
-  if (used != value.size() || n < 1) throw UsageError(flag + " wants a positive integer, got '" + value + "'");
-  return n;
 }
 
 Config parse(int argc, char** argv) {

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "cli_flags.h"
+#include "host_name.h"
 #include <vector>
 
 #include <unistd.h>
@@ -171,11 +172,6 @@ int list_agents(const Config& config) {
   return 0;
 }
 
-std::string host_name() {
-  char buf[256] = {};
-  return gethostname(buf, sizeof buf - 1) == 0 ? std::string(buf) : std::string();
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -184,8 +180,8 @@ int main(int argc, char** argv) {
     const Config config = parse(argc, argv);
     if (config.list) return list_agents(config);
     // Every scene is checked before any agent is started or contacted.
-    for (const std::string& scene : config.scenes) (void)bnr::broker::read_scene(scene);
-    if (!config.speed_test.empty()) (void)bnr::broker::read_scene(config.speed_test);
+    for (const std::string& scene : config.scenes) bnr::broker::check_scene(scene);
+    if (!config.speed_test.empty()) bnr::broker::check_scene(config.speed_test);
 
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
@@ -197,7 +193,7 @@ int main(int argc, char** argv) {
       for (const auto& found : discover(config)) {
         if (std::find(agents.begin(), agents.end(), found.endpoint()) == agents.end())
           agents.push_back(found.endpoint());
-        if (found.txt.info.agent_id.rfind(host_name() + "/", 0) == 0) this_host_serves = true;
+        if (found.txt.info.agent_id.rfind(bnr::tools::host_name() + "/", 0) == 0) this_host_serves = true;
       }
     }
     std::unique_ptr<bnr::broker::LocalAgent> local;

@@ -139,7 +139,6 @@ class Job {
       if (!received) return;
       links_[a].last_heard = now;
       if (!received->decoded.packet) {
-        ++malformed_;
         log("ignored a malformed message from " + links_[a].endpoint + ": " + received->decoded.error);
         continue;
       }
@@ -348,7 +347,6 @@ class Job {
   std::optional<protocol::SceneInfo> scene_;
   std::optional<RegionScheduler> scheduler_;
   std::optional<FrameBuffer> frame_;
-  long long malformed_ = 0;
 };
 
 }  // namespace

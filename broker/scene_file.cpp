@@ -18,12 +18,30 @@ std::string blend_header_problem(std::string_view head) {
   return "not a .blend file";
 }
 
-std::string read_scene(const std::filesystem::path& path) {
+namespace {
+
+std::ifstream open_scene(const std::filesystem::path& path) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) throw std::runtime_error(path.string() + ": no such file");
   if (std::filesystem::is_directory(path, ec)) throw std::runtime_error(path.string() + ": is a directory");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw std::runtime_error(path.string() + ": cannot be read");
+  return in;
+}
+
+}  // namespace
+
+void check_scene(const std::filesystem::path& path) {
+  std::ifstream in = open_scene(path);
+  char head[16] = {};
+  in.read(head, sizeof head);
+  if (const std::string why = blend_header_problem(std::string_view(head, static_cast<std::size_t>(in.gcount())));
+      !why.empty())
+    throw std::runtime_error(path.string() + ": " + why);
+}
+
+std::string read_scene(const std::filesystem::path& path) {
+  std::ifstream in = open_scene(path);
   std::ostringstream bytes;
   bytes << in.rdbuf();
   std::string data = std::move(bytes).str();
