@@ -6,6 +6,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <set>
 #include <stdexcept>
 #include <unistd.h>
 #include <vector>
@@ -47,7 +48,20 @@ std::string safe_job_dir_name(const std::string& job_id) {
   return out.substr(0, 80);
 }
 
+std::string mib(std::uint64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
+  return buf;
+}
+
 }  // namespace
+
+fs::path default_cache_dir() {
+  if (const char* d = std::getenv("BNR_CACHE_DIR"); d != nullptr && *d != '\0') return d;
+  if (const char* x = std::getenv("XDG_CACHE_HOME"); x != nullptr && *x != '\0') return fs::path(x) / "bnr" / "agent";
+  if (const char* h = std::getenv("HOME"); h != nullptr && *h != '\0') return fs::path(h) / ".cache" / "bnr" / "agent";
+  return fs::temp_directory_path() / "bnr-agent-cache";
+}
 
 AgentServer::AgentServer(AgentConfig config)
     : config_(std::move(config)), context_(1), socket_(context_, zmq::socket_type::router) {
@@ -61,6 +75,17 @@ AgentServer::AgentServer(AgentConfig config)
   fs::create_directories(work_dir_);
   script_path_ = work_dir_ / "bnr_blender_worker.py";
   write_file(script_path_, worker_script());
+  if (!config_.cache_dir.empty()) {
+    cache_ = std::make_unique<SceneCache>(config_.cache_dir, config_.cache_limit);
+  } else {
+    try {
+      cache_ = std::make_unique<SceneCache>(default_cache_dir(), config_.cache_limit);
+    } catch (const std::exception& e) {
+      // Typically a second agent on this machine: it still works, without a lasting cache.
+      log(std::string("scene cache: ") + e.what() + "; using a private one until this agent stops");
+      cache_ = std::make_unique<SceneCache>(work_dir_ / "cache", config_.cache_limit);
+    }
+  }
 
   socket_.set(zmq::sockopt::maxmsgsize, protocol::kMaxFrameBytes);
   socket_.set(zmq::sockopt::linger, 1000);
@@ -148,7 +173,7 @@ void AgentServer::handle_network(Clock::time_point now) {
 void AgentServer::handle_message(const std::string& from, const protocol::Message& message,
                                  std::string_view bulk, Clock::time_point now) {
   if (const auto* open = std::get_if<protocol::OpenJob>(&message)) {
-    open_job(from, *open, bulk, now);
+    open_job(from, *open, now);
     return;
   }
   const bool ours = job_ && job_->broker == from;
@@ -159,7 +184,9 @@ void AgentServer::handle_message(const std::string& from, const protocol::Messag
     return;
   }
   job_->last_heard = now;
-  if (const auto* region = std::get_if<protocol::RenderRegion>(&message)) {
+  if (const auto* chunk = std::get_if<protocol::FileChunk>(&message)) {
+    if (chunk->job_id == job_->open.job_id) receive_chunk(*chunk, bulk);
+  } else if (const auto* region = std::get_if<protocol::RenderRegion>(&message)) {
     if (region->job_id != job_->open.job_id) return;
     job_->queue.push_back(*region);
     start_next_region(now);
@@ -171,8 +198,7 @@ void AgentServer::handle_message(const std::string& from, const protocol::Messag
   }
 }
 
-void AgentServer::open_job(const std::string& from, const protocol::OpenJob& open,
-                           std::string_view scene, Clock::time_point now) {
+void AgentServer::open_job(const std::string& from, const protocol::OpenJob& open, Clock::time_point now) {
   if (job_ && job_->broker != from) {
     protocol::send_message(socket_, protocol::Refused{"busy with another broker's job"}, {}, from);
     return;
@@ -183,20 +209,115 @@ void AgentServer::open_job(const std::string& from, const protocol::OpenJob& ope
   job_->open = open;
   job_->last_heard = now;
   job_->last_sent = now;
+  job_->fetch_started = now;
   job_->dir = work_dir_ / safe_job_dir_name(open.job_id);
-  log("job " + open.job_id + ": loading " + open.scene_name + " (" + std::to_string(scene.size() / 1024) + " KiB)");
+  job_->tree = cache_->dir() / "jobs" / safe_job_dir_name(open.job_id);
+  // Everything the broker sent is checked before a byte is fetched or a file is made.
+  std::set<std::string> hashes;
+  std::uint64_t total = 0;
+  for (const protocol::SceneFile& f : open.files) {
+    if (!safe_tree_path(f.path)) {
+      fail_job("refusing a scene file path that could leave the cache directory: " + f.path.substr(0, 200));
+      return;
+    }
+    if (!hashes.insert(f.hash).second) continue;
+    if (f.size > cache_->limit_bytes() || total + f.size > cache_->limit_bytes()) {
+      fail_job("the scene's files exceed this agent's cache limit of " + mib(cache_->limit_bytes()) +
+               " (bnr-agent --cache-size)");
+      return;
+    }
+    total += f.size;
+    if (cache_->has(f.hash)) ++job_->transfer.files_cached;
+    else job_->to_fetch.push_back(f);
+  }
+  log("job " + open.job_id + ": " + open.scene_name + ", " + std::to_string(open.files.size()) + " files (" +
+      mib(total) + "), " + std::to_string(job_->to_fetch.size()) + " to fetch");
+  request_chunks();
+}
+
+void AgentServer::request_chunks() {
+  while (job_ && !job_->receiving && !job_->to_fetch.empty()) {
+    const protocol::SceneFile file = job_->to_fetch.front();
+    job_->to_fetch.pop_front();
+    try {
+      job_->receiving = cache_->start_blob(file.hash, file.size);
+      job_->next_request = 0;
+      job_->in_flight = 0;
+      if (file.size == 0) {
+        cache_->commit(std::move(job_->receiving));
+        ++job_->transfer.files_fetched;
+      }
+    } catch (const std::exception& e) {
+      fail_job(e.what());
+      return;
+    }
+  }
+  if (!job_) return;
+  if (!job_->receiving) {
+    start_blender();
+    return;
+  }
+  const BlobWriter& w = *job_->receiving;
+  while (job_->in_flight < config_.fetch_window && job_->next_request < w.size()) {
+    const std::uint64_t length = std::min(config_.chunk_bytes, w.size() - job_->next_request);
+    send(protocol::FetchChunk{job_->open.job_id, w.hash(), job_->next_request, length});
+    job_->next_request += length;
+    ++job_->in_flight;
+  }
+}
+
+void AgentServer::receive_chunk(const protocol::FileChunk& chunk, std::string_view bytes) {
+  if (!job_->receiving) return;  // nothing asked: stale or unsolicited
+  BlobWriter& w = *job_->receiving;
+  const std::uint64_t expected = std::min(config_.chunk_bytes, w.size() - w.written());
+  // ZeroMQ keeps one connection's messages in order, so an honest broker answers in order.
+  if (chunk.hash != w.hash() || chunk.offset != w.written() || bytes.size() != expected) {
+    fail_job("the broker sent file bytes that were not asked for");
+    return;
+  }
+  --job_->in_flight;
   try {
+    w.append(bytes);
+    job_->transfer.bytes_fetched += bytes.size();
+    if (w.complete()) {
+      cache_->commit(std::move(job_->receiving));
+      ++job_->transfer.files_fetched;
+    }
+  } catch (const std::exception& e) {
+    fail_job(e.what());
+    return;
+  }
+  request_chunks();
+}
+
+void AgentServer::start_blender() {
+  protocol::SceneTransfer& t = job_->transfer;
+  t.fetch_seconds = std::chrono::duration<double>(Clock::now() - job_->fetch_started).count();
+  lifetime_.files_cached += t.files_cached;
+  lifetime_.files_fetched += t.files_fetched;
+  lifetime_.bytes_fetched += t.bytes_fetched;
+  log("job " + job_->open.job_id + ": " + std::to_string(t.files_cached) + " files cached, " +
+      std::to_string(t.files_fetched) + " fetched (" + mib(t.bytes_fetched) + "); since start " +
+      std::to_string(lifetime_.files_fetched) + " fetched (" + mib(lifetime_.bytes_fetched) + ")");
+  try {
+    std::set<std::string> keep;
+    for (const protocol::SceneFile& f : job_->open.files) {
+      keep.insert(f.hash);
+      cache_->touch(f.hash);
+    }
+    cache_->evict(keep);
+    fs::remove_all(job_->tree);
+    cache_->materialize(job_->open.files, job_->tree);
     fs::remove_all(job_->dir);
     fs::create_directories(job_->dir);
-    const fs::path scene_path = job_->dir / "scene.blend";
-    write_file(scene_path, scene);
     BlenderConfig& bc = job_->blender_config;
     bc.blender = config_.blender;
     bc.threads = config_.threads;
-    bc.scene = scene_path;
+    bc.scene = job_->tree / job_->open.files[job_->open.main_file].path;
+    bc.tree_root = job_->tree;
     bc.script = script_path_;
-    bc.no_denoise = open.no_denoise;
-    if (open.set_frame) bc.frame = open.frame;
+    bc.no_denoise = job_->open.no_denoise;
+    if (job_->open.set_frame) bc.frame = job_->open.frame;
     job_->blender = std::make_unique<BlenderProcess>(bc);
   } catch (const std::exception& e) {
     fail_job(e.what());
@@ -233,7 +354,7 @@ void AgentServer::handle_worker(Clock::time_point now) {
           std::to_string(job_->scene.width) + "x" + std::to_string(job_->scene.height));
       if (!restarted)
         send(protocol::JobReady{job_->open.job_id, {config_.name, agent_id_, config_.threads, blender_version_},
-                                job_->scene});
+                                job_->scene, job_->transfer});
       start_next_region(now);
     } else if (line.kind == "error") {
       fail_job(line.get("message"));
@@ -354,9 +475,11 @@ void AgentServer::end_job(const char* why) {
     log("job " + job_->open.job_id + " ended (" + why + ") after " + std::to_string(job_->regions_done) +
         " regions");
   const fs::path dir = job_->dir;
-  job_.reset();
+  const fs::path tree = job_->tree;
+  job_.reset();  // stops Blender and drops a half-received file
   std::error_code ec;
   fs::remove_all(dir, ec);
+  fs::remove_all(tree, ec);
 }
 
 }  // namespace bnr::agent

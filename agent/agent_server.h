@@ -17,6 +17,7 @@
 #include "blender_process.h"
 #include "mdns_advert.h"
 #include "messages.h"
+#include "scene_cache.h"
 
 namespace bnr::agent {
 
@@ -31,7 +32,16 @@ struct AgentConfig {
   std::chrono::milliseconds heartbeat_interval{1000};
   std::chrono::milliseconds broker_timeout{30000};  // a silent broker's job is dropped
   std::filesystem::path work_dir;  // empty: a fresh directory under the system temp dir
+  // Scene files by content hash, kept between jobs. Empty: default_cache_dir(), or a private
+  // one under work_dir when another agent on this machine holds that.
+  std::filesystem::path cache_dir;
+  std::uint64_t cache_limit = std::uint64_t{20} << 30;
+  int fetch_window = 8;  // FetchChunk requests in flight: the flow control of a transfer
+  std::uint64_t chunk_bytes = 1 << 20;
 };
+
+// $BNR_CACHE_DIR, else $XDG_CACHE_HOME/bnr/agent, else ~/.cache/bnr/agent.
+[[nodiscard]] std::filesystem::path default_cache_dir();
 
 class AgentServer {
  public:
@@ -57,6 +67,15 @@ class AgentServer {
     bool ready_once = false;  // JobReady was sent (a restarted Blender does not send it again)
     int restarts = 0;
     protocol::SceneInfo scene;
+    std::filesystem::path tree;  // the job's files, mirrored under the cache directory
+    // Fetching: files still missing (one per hash), the one being received, the next offset
+    // to ask for, requests in flight.
+    std::deque<protocol::SceneFile> to_fetch;
+    std::unique_ptr<BlobWriter> receiving;
+    std::uint64_t next_request = 0;
+    int in_flight = 0;
+    protocol::SceneTransfer transfer;
+    std::chrono::steady_clock::time_point fetch_started;
     std::deque<protocol::RenderRegion> queue;
     std::optional<protocol::RenderRegion> rendering;
     std::chrono::steady_clock::time_point render_started;
@@ -68,8 +87,10 @@ class AgentServer {
   void handle_network(std::chrono::steady_clock::time_point now);
   void handle_message(const std::string& from, const protocol::Message& message,
                       std::string_view bulk, std::chrono::steady_clock::time_point now);
-  void open_job(const std::string& from, const protocol::OpenJob& open, std::string_view scene,
-                std::chrono::steady_clock::time_point now);
+  void open_job(const std::string& from, const protocol::OpenJob& open, std::chrono::steady_clock::time_point now);
+  void request_chunks();
+  void receive_chunk(const protocol::FileChunk& chunk, std::string_view bytes);
+  void start_blender();
   void handle_worker(std::chrono::steady_clock::time_point now);
   void finish_region(const WorkerLine& done);
   void start_next_region(std::chrono::steady_clock::time_point now);
@@ -88,8 +109,10 @@ class AgentServer {
   zmq::socket_t socket_;
   int port_ = 0;
   std::unique_ptr<MdnsAdvert> mdns_;  // null: not advertised (--no-mdns, or no avahi-daemon)
+  std::unique_ptr<SceneCache> cache_;
   std::optional<Job> job_;
   long long malformed_ = 0;
+  protocol::SceneTransfer lifetime_;  // all jobs since start: what "nothing re-sent" is checked by
 };
 
 }  // namespace bnr::agent

@@ -1,5 +1,7 @@
 #include "blender_process.h"
 
+#include "blender_version.h"
+
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -34,6 +36,7 @@ tools::ChildProcess BlenderProcess::start(const BlenderConfig& c, int cmd_read, 
                            c.script.string(), "--", "--cmd-fd", "3", "--reply-fd", "4"});
   if (c.no_denoise) argv.push_back("--no-denoise");
   if (c.frame) argv.insert(argv.end(), {"--frame", std::to_string(*c.frame)});
+  if (!c.tree_root.empty()) argv.insert(argv.end(), {"--tree-root", c.tree_root.string()});
   tools::ChildProcess::Options options;
   options.capture_stdout = true;
   options.stderr_to_stdout = true;
@@ -93,7 +96,7 @@ void BlenderProcess::read_log() {
     log_buffer_.erase(0, nl + 1);
     if (line.empty()) continue;
     log_tail_.push_back(std::move(line));
-    if (log_tail_.size() > kTailLines) log_tail_.pop_front();
+    if (log_tail_.size() > kTailLines) log_tail_.erase(log_tail_.begin());
   }
 }
 
@@ -110,10 +113,6 @@ void BlenderProcess::send(const std::string& line) {
 
 bool BlenderProcess::ended() { return !reply_open_ || child_.try_wait().has_value(); }
 
-std::string BlenderProcess::blender_reason() const {
-  for (auto it = log_tail_.rbegin(); it != log_tail_.rend(); ++it)
-    if (it->find("Error") != std::string::npos || it->find("error:") != std::string::npos) return *it;
-  return log_tail_.empty() ? std::string("Blender exited without a message") : log_tail_.back();
-}
+std::string BlenderProcess::blender_reason() const { return tools::blender_reason(log_tail_); }
 
 }  // namespace bnr::agent

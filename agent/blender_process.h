@@ -22,6 +22,7 @@ struct BlenderConfig {
   std::filesystem::path script;  // the worker script, written out by the agent
   bool no_denoise = false;
   std::optional<int> frame;  // unset: the scene's current frame
+  std::filesystem::path tree_root;  // the job's mirrored files: absolute paths are redirected here
 };
 
 class BlenderProcess {
@@ -56,7 +57,7 @@ class BlenderProcess {
   bool reply_open_ = true;
   std::string reply_buffer_;
   std::string log_buffer_;
-  std::deque<std::string> log_tail_;
+  std::vector<std::string> log_tail_;  // oldest first
   tools::ChildProcess child_;
 };
 

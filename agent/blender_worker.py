@@ -248,11 +248,42 @@ def compositor_reach(scene, unsplittable):
     return tree_reach(tree, scene, outputs, unsplittable, "", frozenset())
 
 
-def analyse(scene, no_denoise):
+def remap_absolute_paths(root):
+    """The agent mirrors every file the broker sent under `root` at its broker-side absolute
+    path, so "//" relative references already resolve; absolute ones still name the broker's
+    machine and are pointed into the mirror here. Returns what could not be remapped."""
+    def mirrored(path):
+        if not path or path.startswith("//") or not os.path.isabs(path):
+            return None
+        candidate = os.path.join(root, os.path.normpath(path).lstrip("/"))
+        probe = candidate.replace("<UDIM>", "1001") if "<UDIM>" in candidate else candidate
+        return candidate if os.path.exists(probe) else None
+
+    for lib in bpy.data.libraries:
+        local = mirrored(lib.filepath)
+        if local:
+            lib.filepath = local
+            lib.reload()
+    skipped = []
+    for collection in (bpy.data.images, bpy.data.movieclips, bpy.data.sounds, bpy.data.fonts,
+                       bpy.data.cache_files, bpy.data.volumes):
+        for idb in collection:
+            local = mirrored(getattr(idb, "filepath", ""))
+            if not local:
+                continue
+            if idb.library is not None:
+                # Linked data is read-only: its absolute paths cannot be changed from here.
+                skipped.append(f"{idb.name} (linked from {idb.library.name})")
+                continue
+            idb.filepath = local
+    return skipped
+
+
+def analyse(scene, no_denoise, earlier_warnings=()):
     """Reads the scene as saved; returns the `ready` fields. Call before prepare()."""
     r = scene.render
     imf = r.image_settings
-    unsplittable, warnings = [], []
+    unsplittable, warnings = [], list(earlier_warnings)
     is_cycles = r.engine == "CYCLES"
 
     if no_denoise and is_cycles:
@@ -492,6 +523,7 @@ def parse_args():
     p.add_argument("--reply-fd", type=int, required=True)
     p.add_argument("--no-denoise", action="store_true")
     p.add_argument("--frame", type=int, default=None)
+    p.add_argument("--tree-root", default=None)
     return p.parse_args(argv)
 
 
@@ -510,10 +542,13 @@ def main():
     try:
         if not bpy.data.filepath:
             raise WorkerError("Blender did not load a scene file (see Blender's output)")
+        skipped = remap_absolute_paths(args.tree_root) if args.tree_root else []
         scene = bpy.context.scene
         if args.frame is not None:
             scene.frame_set(args.frame)  # as `blender -b scene.blend -f N` would
-        ready = analyse(scene, args.no_denoise)
+        ready = analyse(scene, args.no_denoise,
+                        [f"absolute paths inside linked libraries cannot be redirected on agents "
+                         f"(they render as missing): {', '.join(skipped)}"] if skipped else [])
         prepare(scene)
         views = active_views(scene.render)
     except WorkerError as e:

@@ -24,6 +24,10 @@ options:
   --threads N      Blender render threads (default: all cores)
   --name NAME      name shown to brokers (default: the host name)
   --blender PATH   Blender executable (default: blender from PATH)
+  --cache-dir DIR  where received scene files are kept between jobs, by content hash
+                   (default: $BNR_CACHE_DIR, else ~/.cache/bnr/agent)
+  --cache-size GB  keep at most this much there, least recently used first out
+                   (default 20; a scene larger than this is refused)
   --no-mdns        do not advertise on the LAN
   -q, --quiet      log only errors
   -h, --help       show this help
@@ -50,6 +54,10 @@ bnr::agent::AgentConfig parse(int argc, char** argv) {
       c.name = value();
     } else if (a == "--blender") {
       c.blender = value();
+    } else if (a == "--cache-dir") {
+      c.cache_dir = value();
+    } else if (a == "--cache-size") {
+      c.cache_limit = static_cast<std::uint64_t>(bnr::tools::parse_int_flag(a, value(), 1, 1 << 20)) << 30;
     } else if (a == "--no-mdns") {
       c.mdns = false;
     } else if (a == "-q" || a == "--quiet") {

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
+#include <future>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -15,11 +17,11 @@
 #include <unistd.h>
 
 #include "agent_profiles.h"
-#include "blender_version.h"
 #include "local_agent.h"
 #include "mdns_browse.h"
 #include "render_job.h"
 #include "scene_file.h"
+#include "scene_manifest.h"
 
 namespace {
 
@@ -187,6 +189,11 @@ int main(int argc, char** argv) {
     std::signal(SIGTERM, on_signal);
     std::signal(SIGPIPE, SIG_IGN);
 
+    // This machine's Blender lists the files the first scene needs while agents are found.
+    const std::string first_scene = config.speed_test.empty() ? config.scenes.front() : config.speed_test;
+    std::future<bnr::broker::SceneManifest> first_manifest =
+        std::async(std::launch::async, bnr::broker::build_manifest, fs::path(first_scene), std::string("blender"));
+
     std::vector<std::string> agents = config.agents;
     bool this_host_serves = false;  // an agent already runs here: a local one would compete for its cores
     if (config.mdns) {
@@ -205,17 +212,24 @@ int main(int argc, char** argv) {
     if (agents.empty())
       throw std::runtime_error("no agents to render on (start bnr-agent, or drop --no-local)");
 
+    std::map<std::string, bnr::broker::SceneManifest> manifests;
+    manifests[first_scene] = first_manifest.get();
     // The version agents must match: this machine's Blender, when it has one.
-    std::string local_blender;
-    try {
-      local_blender = bnr::tools::check_blender("blender").str();
-    } catch (const std::exception&) {
-    }
+    const std::string local_blender = manifests[first_scene].blender_version;
     const fs::path profiles_file = bnr::broker::profiles_path();
     bnr::broker::SpeedProfiles profiles = bnr::broker::load_profiles(profiles_file);
     auto job_for = [&](const std::string& scene) {
       bnr::broker::JobOptions job;
       job.scene = scene;
+      if (manifests.count(scene) == 0) manifests[scene] = bnr::broker::build_manifest(scene, "blender");
+      job.manifest = manifests[scene];
+      if (!config.quiet) {
+        for (const std::string& w : job.manifest.warnings) std::cerr << "bnr-broker: warning: " << w << "\n";
+        if (job.manifest.files.size() > 1)
+          std::fprintf(stderr, "bnr-broker: %s uses %zu external files; %.1f MiB in all\n",
+                       fs::path(scene).filename().c_str(), job.manifest.files.size() - 1,
+                       static_cast<double>(job.manifest.total_bytes()) / (1 << 20));
+      }
       job.png = config.output.empty() ? fs::path(fs::path(scene).stem().string() + ".png") : fs::path(config.output);
       job.exr = config.exr;
       job.agents = agents;

@@ -9,10 +9,10 @@
 
 #include <zmq.hpp>
 
+#include "chunk_reader.h"
 #include "exr_file.h"
 #include "frame_buffer.h"
 #include "png_file.h"
-#include "scene_file.h"
 #include "split_check.h"
 #include "transport.h"
 #include "view_layout.h"
@@ -44,9 +44,9 @@ struct Link {
 
 class Job {
  public:
-  Job(const JobOptions& options, zmq::context_t& context)
-      : options_(options), job_id_(random_job_id()), started_(Clock::now()),
-        blender_version_(options.blender_version) {
+  Job(const JobOptions& options, const SceneManifest& manifest, zmq::context_t& context)
+      : options_(options), manifest_(manifest), chunks_(manifest), job_id_(random_job_id()),
+        started_(Clock::now()), blender_version_(options.blender_version) {
     for (const std::string& endpoint : options.agents) {
       Link link;
       link.endpoint = endpoint;
@@ -66,12 +66,10 @@ class Job {
   }
 
   JobSummary run(const volatile std::sig_atomic_t& stop) {
-    const std::string scene_bytes = read_scene(options_.scene);
-    for (AgentId a = 0; a < links_.size(); ++a)
-      send(a,
-           protocol::OpenJob{job_id_, options_.scene.filename().string(), !options_.exr.empty(), options_.no_denoise,
-                             options_.frame.has_value(), options_.frame.value_or(1)},
-           scene_bytes);
+    protocol::OpenJob open{job_id_, options_.scene.filename().string(), !options_.exr.empty(), options_.no_denoise,
+                           options_.frame.has_value(), options_.frame.value_or(1)};
+    open.files = manifest_.wire_files();
+    for (AgentId a = 0; a < links_.size(); ++a) send(a, open);
 
     Clock::time_point last_progress = started_;
     while (!scheduler_ || !scheduler_->finished()) {
@@ -160,9 +158,22 @@ class Job {
       if (done->job_id == job_id_) on_region_done(a, *done, bulk, now);
     } else if (const auto* rf = std::get_if<protocol::RegionFailed>(&message)) {
       if (rf->job_id == job_id_) on_region_failed(a, *rf, now);
+    } else if (const auto* fetch = std::get_if<protocol::FetchChunk>(&message)) {
+      if (fetch->job_id == job_id_ && link.state == Link::State::kOpening) send_chunk(a, *fetch, now);
     } else if (const auto* refused = std::get_if<protocol::Refused>(&message)) {
       drop(a, "refused: " + refused->reason, now);
     }
+  }
+
+  void send_chunk(AgentId a, const protocol::FetchChunk& fetch, Clock::time_point now) {
+    ChunkReader::Chunk chunk = chunks_.read(fetch.hash, fetch.offset, fetch.length);
+    if (!chunk.error.empty()) {
+      if (!chunk.agent_fault) throw std::runtime_error(chunk.error);
+      drop(a, chunk.error, now);
+      return;
+    }
+    bytes_sent_ += chunk.bytes.size();
+    send(a, protocol::FileChunk{job_id_, fetch.hash, fetch.offset}, chunk.bytes);
   }
 
   void on_ready(AgentId a, const protocol::JobReady& ready, Clock::time_point now) {
@@ -207,6 +218,11 @@ class Job {
     link.state = Link::State::kReady;
     link.agent_id = ready.agent.agent_id;
     link.report.ready_seconds = seconds_since_start(now);
+    const protocol::SceneTransfer& t = ready.transfer;
+    log(link.report.name + " ready after " + std::to_string(link.report.ready_seconds).substr(0, 4) +
+        " s; scene files: " + std::to_string(t.files_cached) + " cached, " + std::to_string(t.files_fetched) +
+        " fetched (" + std::to_string(t.bytes_fetched) + " bytes in " +
+        std::to_string(t.fetch_seconds).substr(0, 4) + " s)");
     const auto hint = options_.speed_hints.find(link.agent_id);
     scheduler_->add_agent(a, hint == options_.speed_hints.end() ? 0.0 : hint->second);
     assign(a, now);
@@ -330,6 +346,7 @@ class Job {
       }
     }
     s.seconds = std::chrono::duration<double>(Clock::now() - started_).count();
+    s.scene_bytes_sent = bytes_sent_;
     s.cost_per_column = scheduler_->cost_per_column();
     for (AgentId a = 0; a < links_.size(); ++a) {
       s.agents.push_back(links_[a].report);
@@ -340,6 +357,9 @@ class Job {
   }
 
   const JobOptions& options_;
+  const SceneManifest& manifest_;
+  ChunkReader chunks_;
+  std::uint64_t bytes_sent_ = 0;
   std::string job_id_;
   Clock::time_point started_;
   std::string blender_version_;
@@ -352,8 +372,10 @@ class Job {
 }  // namespace
 
 JobSummary render_job(const JobOptions& options, const volatile std::sig_atomic_t& stop) {
+  const SceneManifest manifest =
+      options.manifest.files.empty() ? build_manifest(options.scene, "blender") : options.manifest;
   zmq::context_t context(1);
-  Job job(options, context);
+  Job job(options, manifest, context);
   return job.run(stop);
 }
 

@@ -14,11 +14,13 @@
 
 #include "progress.h"
 #include "region_scheduler.h"
+#include "scene_manifest.h"
 
 namespace bnr::broker {
 
 struct JobOptions {
   std::filesystem::path scene;
+  SceneManifest manifest;             // what agents fetch; empty: built here (build_manifest)
   std::filesystem::path png;          // output; stereo Individual adds view suffixes
   std::filesystem::path exr;          // empty: no EXR
   std::vector<std::string> agents;    // "host:port"
@@ -47,6 +49,7 @@ struct JobSummary {
   double seconds = 0.0;
   std::vector<std::filesystem::path> written;
   std::vector<AgentReport> agents;
+  std::uint64_t scene_bytes_sent = 0;            // to all agents; 0 when every agent had it cached
   std::map<std::string, double> learned_speeds;  // by agent id, to seed the next job
   std::vector<double> cost_per_column;           // the learned cost map
 };

@@ -9,7 +9,7 @@ namespace {
 
 // Bounds applied by msgpack before it allocates: a hostile "array of 4 billion" is refused
 // instead of reserved. Bodies are small control messages; bulk data never goes through msgpack.
-const msgpack::unpack_limit kBodyLimit(/*array=*/4096, /*map=*/64, /*str=*/64 * 1024,
+const msgpack::unpack_limit kBodyLimit(/*array=*/kMaxSceneFiles + 16, /*map=*/64, /*str=*/64 * 1024,
                                        /*bin=*/0, /*ext=*/0, /*depth=*/8);
 
 // Wire kind of each alternative: its index in Message, plus one so that 0 is never valid.
@@ -23,7 +23,13 @@ bool valid_rect(const Rect& r) {
 // Each returns an empty string when the message is valid, else why not.
 std::string check(const OpenJob& m, std::string_view bulk) {
   if (m.job_id.empty()) return "OpenJob without job id";
-  if (bulk.empty()) return "OpenJob without scene bytes";
+  if (!bulk.empty()) return "OpenJob with bulk bytes (files travel as FileChunk)";
+  if (m.files.empty() || m.files.size() > kMaxSceneFiles) return "OpenJob with " + std::to_string(m.files.size()) + " files";
+  if (m.main_file >= m.files.size()) return "OpenJob whose main file is not among its files";
+  for (const SceneFile& f : m.files) {
+    if (f.path.empty() || f.path.size() > kMaxPathBytes) return "OpenJob with an empty or overlong file path";
+    if (!is_content_hash(f.hash)) return "OpenJob with a malformed content hash";
+  }
   return {};
 }
 std::string check(const JobReady& m, std::string_view) {
@@ -56,6 +62,16 @@ std::string check(const Heartbeat&, std::string_view) { return {}; }
 std::string check(const CloseJob&, std::string_view) { return {}; }
 std::string check(const Refused&, std::string_view) { return {}; }
 std::string check(const CancelRegion&, std::string_view) { return {}; }
+std::string check(const FetchChunk& m, std::string_view) {
+  if (!is_content_hash(m.hash)) return "FetchChunk with a malformed content hash";
+  if (m.length == 0 || m.length > kMaxChunkBytes) return "FetchChunk of " + std::to_string(m.length) + " bytes";
+  return {};
+}
+std::string check(const FileChunk& m, std::string_view bulk) {
+  if (!is_content_hash(m.hash)) return "FileChunk with a malformed content hash";
+  if (bulk.empty() || bulk.size() > kMaxChunkBytes) return "FileChunk of " + std::to_string(bulk.size()) + " bytes";
+  return {};
+}
 
 // Builds alternative `I` of Message from the body when the wire kind selects it.
 template <std::size_t I = 0>
@@ -123,7 +139,8 @@ Decoded decode(std::span<const std::string_view> frames) {
 const char* kind_name(const Message& message) {
   static constexpr std::array<const char*, std::variant_size_v<Message>> kNames = {
       "OpenJob", "JobReady", "JobFailed", "RenderRegion", "RegionDone",
-      "RegionFailed", "Heartbeat", "CloseJob", "Refused", "CancelRegion"};
+      "RegionFailed", "Heartbeat", "CloseJob", "Refused", "CancelRegion",
+      "FetchChunk", "FileChunk"};
   return kNames[message.index()];
 }
 

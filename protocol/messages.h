@@ -3,7 +3,8 @@
 // A message is three ZeroMQ frames:
 //   1. header: msgpack array [protocol name "bnr", protocol version, message kind]
 //   2. body:   the message struct below, a msgpack positional array (MSGPACK_DEFINE)
-//   3. bulk:   raw bytes (the .blend for OpenJob, pixels for RegionDone), empty otherwise
+//   3. bulk:   raw bytes (a piece of a scene file for FileChunk, pixels for RegionDone), empty
+//              otherwise
 // Compatibility: fields are only ever appended to a struct (an old peer ignores them, a new
 // peer reading an old message keeps the defaults). Anything an old peer cannot ignore bumps
 // kProtocolVersion; peers refuse other versions with a Refused message that says why.
@@ -11,6 +12,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -19,12 +21,23 @@
 namespace bnr::protocol {
 
 inline constexpr const char* kProtocolName = "bnr";
-inline constexpr std::uint32_t kProtocolVersion = 1;
+inline constexpr std::uint32_t kProtocolVersion = 2;
 
 // Limits a decoder enforces before trusting a message.
 inline constexpr std::int32_t kMaxImageSide = 65536;
 inline constexpr std::uint32_t kMaxViews = 16;
-inline constexpr std::size_t kMaxBodyBytes = 1 << 20;
+inline constexpr std::size_t kMaxBodyBytes = 8 << 20;   // a manifest of kMaxSceneFiles fits
+inline constexpr std::size_t kMaxSceneFiles = 10000;
+inline constexpr std::size_t kMaxPathBytes = 4096;
+inline constexpr std::uint64_t kMaxChunkBytes = 4 << 20;  // one FileChunk's bulk at most
+
+// Content hashes are BLAKE2b-256 in lower-case hex (tools/content_hash.h computes them).
+[[nodiscard]] inline bool is_content_hash(std::string_view s) {
+  if (s.size() != 64) return false;
+  for (char c : s)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  return true;
+}
 
 // A pixel rectangle of the final image: columns [x0, x1), rows [y0, y1), rows counted from
 // the TOP (PNG order). Blender's border origin is bottom-left; the agent converts.
@@ -82,7 +95,21 @@ struct SceneInfo {
                  view_suffixes)
 };
 
-// broker -> agent: load this scene (bulk = the .blend bytes) and keep Blender ready.
+// One file a job needs: the .blend itself, or an external file it uses (image texture, HDRI,
+// linked library, cache, font, sound). The agent fetches the bytes it lacks with FetchChunk.
+struct SceneFile {
+  // Where the file goes under the job's directory on the agent: its absolute path on the
+  // broker's machine without the leading '/'. Mirroring the whole path keeps every relative
+  // reference between files ("//textures/wood.png", "//../lib/chair.blend") valid as it is.
+  // The agent refuses a path with "..", ".", empty or absolute components.
+  std::string path{};
+  std::uint64_t size = 0;
+  std::string hash{};  // content hash of the bytes: the agent's cache key and integrity check
+  MSGPACK_DEFINE(path, size, hash)
+};
+
+// broker -> agent: render this scene (files[main_file] is the .blend) and keep Blender ready.
+// The agent answers with FetchChunk requests for files it has not cached, then JobReady.
 struct OpenJob {
   std::string job_id{};
   std::string scene_name{};    // for messages only; the agent stores the bytes under its own name
@@ -90,7 +117,18 @@ struct OpenJob {
   bool no_denoise = false;   // turn Cycles denoising off (it cannot be split faithfully)
   bool set_frame = false;    // render `frame` rather than the frame the scene was saved at
   std::int32_t frame = 1;
-  MSGPACK_DEFINE(job_id, scene_name, want_exr, no_denoise, set_frame, frame)
+  std::vector<SceneFile> files{};
+  std::uint32_t main_file = 0;
+  MSGPACK_DEFINE(job_id, scene_name, want_exr, no_denoise, set_frame, frame, files, main_file)
+};
+
+// What an agent did to get a job's files: the counters a test or a summary reads.
+struct SceneTransfer {
+  std::uint32_t files_cached = 0;    // already in the agent's cache: nothing sent
+  std::uint32_t files_fetched = 0;
+  std::uint64_t bytes_fetched = 0;
+  double fetch_seconds = 0.0;
+  MSGPACK_DEFINE(files_cached, files_fetched, bytes_fetched, fetch_seconds)
 };
 
 // agent -> broker: the scene is loaded.
@@ -98,7 +136,8 @@ struct JobReady {
   std::string job_id{};
   AgentInfo agent{};
   SceneInfo scene{};
-  MSGPACK_DEFINE(job_id, agent, scene)
+  SceneTransfer transfer{};
+  MSGPACK_DEFINE(job_id, agent, scene, transfer)
 };
 
 // agent -> broker: the job cannot run on this agent (Blender missing, scene refused...).
@@ -164,9 +203,30 @@ struct CancelRegion {
   MSGPACK_DEFINE(job_id, region_id)
 };
 
+// agent -> broker: send `length` bytes of the file with this hash from `offset`. The agent
+// keeps a few requests in flight: that window is the flow control, so neither side queues
+// more than a few chunks however large the scene.
+struct FetchChunk {
+  std::string job_id{};
+  std::string hash{};
+  std::uint64_t offset = 0;
+  std::uint64_t length = 0;  // at most kMaxChunkBytes
+  MSGPACK_DEFINE(job_id, hash, offset, length)
+};
+
+// broker -> agent: the answer to one FetchChunk; bulk = the bytes (shorter only at the end
+// of the file).
+struct FileChunk {
+  std::string job_id{};
+  std::string hash{};
+  std::uint64_t offset = 0;
+  MSGPACK_DEFINE(job_id, hash, offset)
+};
+
 // New kinds are appended at the end: the wire kind is the index here plus one.
 using Message = std::variant<OpenJob, JobReady, JobFailed, RenderRegion, RegionDone,
-                             RegionFailed, Heartbeat, CloseJob, Refused, CancelRegion>;
+                             RegionFailed, Heartbeat, CloseJob, Refused, CancelRegion,
+                             FetchChunk, FileChunk>;
 
 // Bytes of RegionDone's bulk that the rectangle, view count and has_exr imply.
 [[nodiscard]] std::uint64_t region_payload_bytes(const Rect& rect, std::uint32_t views,

@@ -39,4 +39,10 @@ BlenderVersion check_blender(const std::string& blender) {
   return *v;
 }
 
+std::string blender_reason(std::span<const std::string> lines) {
+  for (auto it = lines.rbegin(); it != lines.rend(); ++it)
+    if (it->find("Error") != std::string::npos || it->find("error:") != std::string::npos) return *it;
+  return lines.empty() ? std::string("Blender exited without a message") : lines.back();
+}
+
 }  // namespace bnr::tools

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <optional>
+#include <span>
 #include <string>
 
 namespace bnr::tools {
@@ -16,6 +17,10 @@ struct BlenderVersion {
 
 // Oldest Blender whose Python API the worker uses (border, persistent data, multiview).
 inline constexpr BlenderVersion kMinimumBlender{3, 0, 0};
+
+// Blender's own reason for failing, from the last lines it printed (oldest first): the last
+// line that reports an error, else the last line.
+[[nodiscard]] std::string blender_reason(std::span<const std::string> lines);
 
 // Runs `blender --version`. Throws std::runtime_error with a one-line, actionable message when
 // Blender is missing, does not answer, or is older than kMinimumBlender.

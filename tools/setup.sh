@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(g++ cmake make pkg-config blender cppzmq-dev libzmq3-dev libmsgpack-cxx-dev libopenexr-dev
-          libpng-dev libavahi-compat-libdnssd-dev avahi-daemon dbus libgtest-dev libbenchmark-dev
+          libpng-dev libsodium-dev libavahi-compat-libdnssd-dev avahi-daemon dbus libgtest-dev libbenchmark-dev
           clang libclang-rt-14-dev)
 missing=()
 for p in "${packages[@]}"; do

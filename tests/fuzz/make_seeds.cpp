@@ -8,8 +8,10 @@ int main(int argc, char** argv) {
   if (argc != 2) return 2;
   using namespace bnr::protocol;
   const Rect rect{0, 0, 2, 1};
+  OpenJob open{"j", "s.blend", true, false, false, 1};
+  open.files = {{"home/s.blend", 12, std::string(64, 'a')}};
   const Message messages[] = {
-      OpenJob{"j", "s.blend", true, false, false, 1},
+      open,
       JobReady{"j", {"a", "h/a", 1, "3.4.1"}, SceneInfo{.width = 2, .height = 1}},
       JobFailed{"j", "no"},
       RenderRegion{"j", 1, rect},
@@ -19,12 +21,14 @@ int main(int argc, char** argv) {
       CloseJob{"j"},
       Refused{"busy"},
       CancelRegion{"j", 1},
+      FetchChunk{"j", std::string(64, 'a'), 0, 12},
+      FileChunk{"j", std::string(64, 'a'), 0},
   };
   int n = 0;
   for (const Message& m : messages) {
     const auto head = encode(m);
     std::string bulk;
-    if (std::holds_alternative<OpenJob>(m)) bulk = "BLENDER-v304";
+    if (std::holds_alternative<FileChunk>(m)) bulk = "BLENDER-v304";
     if (std::holds_alternative<RegionDone>(m)) bulk.assign(region_payload_bytes(rect, 1, false), '\0');
     std::string seed(1, '\3');
     for (const std::string& frame : {head[0], head[1]}) {

@@ -6,6 +6,11 @@
 #include <poll.h>
 #include <stdexcept>
 
+#include <gtest/gtest.h>
+
+#include "image_compare.h"
+#include "png_file.h"
+
 namespace bnr::testing {
 
 fs::path make_scene(const fs::path& out, const std::vector<std::string>& options) {
@@ -33,10 +38,52 @@ std::vector<fs::path> blender_reference(const fs::path& scene, const fs::path& d
   return files;
 }
 
-Agent::Agent(int threads, const std::vector<std::string>& extra, bool advertise) {
-  std::vector<std::string> argv = {BNR_AGENT_EXE, "--port", "0", "--bind", "127.0.0.1", "-q",
-                                   "--threads", std::to_string(threads)};
+fs::path make_texture(const fs::path& out, int stripes) {
+  const tools::RunResult r = tools::run_command(
+      {"blender", "-b", "--factory-startup", "--python-exit-code", "2", "--python",
+       std::string(BNR_SOURCE_DIR) + "/tools/scenes/make_scene.py", "--", "--write-texture", out.string(),
+       "--stripes", std::to_string(stripes)},
+      std::chrono::seconds(120));
+  if (r.exit_code != 0 || !fs::exists(out))
+    throw std::runtime_error("make_scene --write-texture failed (" + std::to_string(r.exit_code) + "): " + r.output);
+  return out;
+}
+
+bool can_hide_directories() {
+  return tools::run_command({"unshare", "--mount", "--propagation", "private", "true"}, std::chrono::seconds(10))
+             .exit_code == 0;
+}
+
+void expect_same_png(const fs::path& ours, const fs::path& blender) {
+  constexpr double kDisplayTolerance = 3 * 257;  // 3/255 in 16-bit units
+  ASSERT_TRUE(fs::exists(ours)) << ours;
+  const tools::Image16 a = tools::read_png(ours);
+  const tools::Image16 b = tools::read_png(blender);
+  const tools::ImageDifference d = tools::compare(a, b, kDisplayTolerance);
+  EXPECT_TRUE(d.same_size) << a.width << "x" << a.height << " vs " << b.width << "x" << b.height;
+  EXPECT_EQ(d.pixels_over, 0) << tools::describe(d, kDisplayTolerance) << " first at " << d.first_x << ","
+                              << d.first_y;
+}
+
+Agent::Agent(int threads, const std::vector<std::string>& extra, bool advertise,
+             const std::vector<fs::path>& hidden) {
+  std::vector<std::string> argv;
+  if (!hidden.empty()) {
+    // unshare and sh exec in turn, so the PID the test ends is the agent's own.
+    argv = {"unshare", "--mount", "--propagation", "private", "sh", "-c",
+            "for d in \"$@\"; do [ \"$d\" = -- ] && break; mount -t tmpfs bnr-hidden \"$d\" || exit 1; done; "
+            "while [ \"$1\" != -- ]; do shift; done; shift; exec \"$@\"",
+            "sh"};
+    for (const fs::path& d : hidden) argv.push_back(d.string());
+    argv.push_back("--");
+  }
+  argv.insert(argv.end(), {BNR_AGENT_EXE, "--port", "0", "--bind", "127.0.0.1", "-q", "--threads",
+                           std::to_string(threads)});
   if (!advertise) argv.push_back("--no-mdns");
+  if (std::find(extra.begin(), extra.end(), "--cache-dir") == extra.end()) {
+    cache_ = std::make_unique<TempDir>("bnr-agent-cache");
+    argv.insert(argv.end(), {"--cache-dir", cache_->path().string()});
+  }
   argv.insert(argv.end(), extra.begin(), extra.end());
   tools::ChildProcess::Options options;
   options.capture_stdout = true;
@@ -94,6 +141,7 @@ namespace {
 // the user's ~/.config/bnr.
 const bool kIsolatedConfig = [] {
   const std::string dir = (std::filesystem::temp_directory_path() / "bnr-test-config").string();
-  return setenv("BNR_CONFIG_DIR", dir.c_str(), 1) == 0;
+  const std::string cache = (std::filesystem::temp_directory_path() / "bnr-test-cache").string();
+  return setenv("BNR_CONFIG_DIR", dir.c_str(), 1) == 0 && setenv("BNR_CACHE_DIR", cache.c_str(), 1) == 0;
 }();
 }  // namespace

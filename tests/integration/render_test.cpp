@@ -11,18 +11,6 @@
 namespace bnr::testing {
 namespace {
 
-constexpr double kDisplayTolerance = 3 * 257;  // 3/255 in 16-bit units
-
-void expect_same_png(const fs::path& ours, const fs::path& blender) {
-  ASSERT_TRUE(fs::exists(ours)) << ours;
-  const tools::Image16 a = tools::read_png(ours);
-  const tools::Image16 b = tools::read_png(blender);
-  const tools::ImageDifference d = tools::compare(a, b, kDisplayTolerance);
-  EXPECT_TRUE(d.same_size) << a.width << "x" << a.height << " vs " << b.width << "x" << b.height;
-  EXPECT_EQ(d.pixels_over, 0) << tools::describe(d, kDisplayTolerance) << " first at " << d.first_x << ","
-                              << d.first_y;
-}
-
 // Renders `scene` with the broker and compares with Blender's own output.
 void render_and_compare(const TempDir& dir, const fs::path& scene, std::vector<std::string> broker_args,
                         int agents = 2) {

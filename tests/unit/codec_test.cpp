@@ -34,8 +34,11 @@ TEST(Codec, EveryMessageKindRoundTrips) {
   scene.stereo = "TOPBOTTOM";
   scene.margin = 4;
   const Rect rect{3, 0, 10, 2};
+  const std::string hash(64, 'a');
+  OpenJob open{"j1", "a scene.blend", true, false};
+  open.files = {{"home/u/a scene.blend", 12, hash}, {"home/u/tex/wood.png", 99, std::string(64, 'b')}};
   const std::vector<std::pair<Message, std::string>> messages = {
-      {OpenJob{"j1", "a scene.blend", true, false}, "BLENDER-v304"},
+      {open, ""},
       {JobReady{"j1", {"host", "host:7300", 2, "3.4.1"}, scene}, ""},
       {JobFailed{"j1", "Blender said no"}, ""},
       {RenderRegion{"j1", 7, rect}, ""},
@@ -45,6 +48,8 @@ TEST(Codec, EveryMessageKindRoundTrips) {
       {CloseJob{"j1"}, ""},
       {Refused{"busy"}, ""},
       {CancelRegion{"j1", 7}, ""},
+      {FetchChunk{"j1", hash, 4096, 1024}, ""},
+      {FileChunk{"j1", hash, 4096}, "some bytes"},
   };
   for (const auto& [message, bulk] : messages) {
     const auto frames = frames_of(message, bulk);
@@ -58,6 +63,11 @@ TEST(Codec, EveryMessageKindRoundTrips) {
   EXPECT_EQ(got.scene.width, 1001);
   EXPECT_EQ(got.scene.views, scene.views);
   EXPECT_EQ(got.scene.stereo, "TOPBOTTOM");
+  const Decoded open_decoded = decode_frames(frames_of(open));
+  const auto& got_open = std::get<OpenJob>(open_decoded.packet->message);
+  ASSERT_EQ(got_open.files.size(), 2U);
+  EXPECT_EQ(got_open.files[1].path, "home/u/tex/wood.png");
+  EXPECT_EQ(got_open.files[1].size, 99U);
   EXPECT_EQ(got.agent.blender_version, "3.4.1");
 }
 
@@ -143,7 +153,28 @@ TEST(Codec, InvalidRectanglesAndSizesAreRejected) {
   EXPECT_FALSE(decode_frames(frames_of(JobReady{"j", {}, SceneInfo{.width = 0, .height = 4}})).packet);
   EXPECT_FALSE(decode_frames(frames_of(JobReady{"j", {}, SceneInfo{.width = 4, .height = 4, .depth = 12}})).packet);
   EXPECT_FALSE(decode_frames(frames_of(RegionDone{"j", 1, {0, 0, 1, 1}, 0, false, 0})).packet);
-  EXPECT_FALSE(decode_frames(frames_of(OpenJob{"j", "s", false, false})).packet);  // no scene bytes
+  EXPECT_FALSE(decode_frames(frames_of(OpenJob{"j", "s", false, false})).packet);  // no files
+}
+
+TEST(Codec, SceneTransferMessagesWithBadHashesOrSizesAreRejected) {
+  const std::string hash(64, 'c');
+  OpenJob open{"j", "s", false, false};
+  open.files = {{"a/s.blend", 1, hash}};
+  EXPECT_TRUE(decode_frames(frames_of(open)).packet);
+  EXPECT_FALSE(decode_frames(frames_of(open, "stray bulk")).packet);
+  open.main_file = 1;
+  EXPECT_FALSE(decode_frames(frames_of(open)).packet);  // main file out of range
+  open.main_file = 0;
+  open.files[0].hash = std::string(64, 'C');            // upper-case is not our hash format
+  EXPECT_FALSE(decode_frames(frames_of(open)).packet);
+  open.files[0].hash = hash;
+  open.files[0].path.clear();
+  EXPECT_FALSE(decode_frames(frames_of(open)).packet);
+  EXPECT_FALSE(decode_frames(frames_of(FetchChunk{"j", hash, 0, 0})).packet);
+  EXPECT_FALSE(decode_frames(frames_of(FetchChunk{"j", hash, 0, kMaxChunkBytes + 1})).packet);
+  EXPECT_FALSE(decode_frames(frames_of(FetchChunk{"j", "../../etc/passwd", 0, 10})).packet);
+  EXPECT_FALSE(decode_frames(frames_of(FileChunk{"j", hash, 0}, "")).packet);
+  EXPECT_FALSE(decode_frames(frames_of(FileChunk{"j", hash, 0}, std::string(kMaxChunkBytes + 1, 'x'))).packet);
 }
 
 TEST(Codec, FieldsAppendedByANewerPeerAreIgnored) {

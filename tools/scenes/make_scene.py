@@ -3,6 +3,13 @@
 #   blender -b --factory-startup --python tools/scenes/make_scene.py -- --out PATH.blend \
 #       [--size WxH] [--percent N] [--samples N] [--adaptive] [--denoise] [--transparent]
 #       [--depth 8|16] [--stereo] [--exr] [--blur N] [--glare] [--demo] [--hot-left] [--look]
+#       [--texture PATH] [--floor-texture PATH] [--link-floor LIB.blend]
+#   blender -b --factory-startup --python tools/scenes/make_scene.py -- --write-texture PNG
+#
+# External files (for scene shipping tests): --texture gives the red sphere an image texture,
+# --floor-texture the floor; --link-floor takes the floor's material "Floor" linked from
+# another .blend. Each PATH is stored exactly as given: "//..." is relative to the scene's
+# file, anything else absolute. --write-texture only writes a small deterministic PNG.
 #
 # Default: 320x180, 16 samples, Cycles on the CPU, seed 0, adaptive sampling and denoising
 # off, dithering at Blender's default (1.0), PNG RGBA 8-bit, Filmic view transform. About a
@@ -44,7 +51,12 @@ import bpy
 def parse_args():
     argv = sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else []
     p = argparse.ArgumentParser(prog="make_scene.py")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out")
+    p.add_argument("--write-texture")
+    p.add_argument("--stripes", type=int, default=4)
+    p.add_argument("--texture")
+    p.add_argument("--floor-texture")
+    p.add_argument("--link-floor")
     p.add_argument("--size", default="320x180")
     p.add_argument("--percent", type=int, default=100)
     p.add_argument("--samples", type=int, default=16)
@@ -120,6 +132,48 @@ def checker(color1, color2, scale):
     return build
 
 
+def image_texture(path, fallback_color):
+    """A material builder whose base colour is the image at `path`, stored as given."""
+    def build(nodes, links):
+        img = bpy.data.images.load(bpy.path.abspath(path), check_existing=True)
+        img.filepath = path  # keep "//" relative or absolute exactly as the caller wrote it
+        tex = nodes.new("ShaderNodeTexImage")
+        tex.image = img
+        bsdf = nodes.new("ShaderNodeBsdfPrincipled")
+        bsdf.inputs["Base Color"].default_value = (*fallback_color, 1.0)
+        bsdf.inputs["Roughness"].default_value = 0.4
+        links.new(tex.outputs["Color"], bsdf.inputs["Base Color"])
+        return bsdf
+    return build
+
+
+def write_texture(path, stripes):
+    """A 32x32 colour ramp with stripes `stripes` px wide, deterministic, saved as PNG."""
+    n = 32
+    img = bpy.data.images.new("bnr_texture", n, n)
+    px = []
+    for y in range(n):
+        for x in range(n):
+            stripe = 1.0 if (x // stripes) % 2 == 0 else 0.2
+            px += [x / (n - 1), y / (n - 1), stripe, 1.0]
+    img.pixels = px
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    img.filepath_raw = os.path.abspath(path)
+    img.file_format = 'PNG'
+    img.save()
+
+
+def linked_material(library, name):
+    with bpy.data.libraries.load(bpy.path.abspath(library), link=True,
+                                 relative=library.startswith("//")) as (_src, dst):
+        dst.materials = [name]
+    mat = dst.materials[0]
+    if mat is None:
+        raise RuntimeError(f"{library} has no material {name!r}")
+    mat.library.filepath = library  # stored exactly as given
+    return mat
+
+
 def add_mesh(kind, name, location, mat, **kw):
     if kind == "sphere":
         bpy.ops.mesh.primitive_uv_sphere_add(segments=48, ring_count=24, location=location, **kw)
@@ -185,9 +239,16 @@ def add_area(location, rotation, size, power):
     bpy.context.scene.collection.objects.link(obj)
 
 
-def build_default(scene, stereo):
-    add_mesh("plane", "Floor", (0, 0, 0), material("Floor", principled((0.55, 0.55, 0.5), 0.6)), size=12)
-    add_mesh("sphere", "Red", (-1.6, 0.2, 0.7), material("Red", principled((0.8, 0.08, 0.05), 0.4)), radius=0.7)
+def build_default(scene, stereo, args):
+    if args.link_floor:
+        floor = linked_material(args.link_floor, "Floor")
+    elif args.floor_texture:
+        floor = material("Floor", image_texture(args.floor_texture, (0.55, 0.55, 0.5)))
+    else:
+        floor = material("Floor", principled((0.55, 0.55, 0.5), 0.6))
+    add_mesh("plane", "Floor", (0, 0, 0), floor, size=12)
+    red = image_texture(args.texture, (0.8, 0.08, 0.05)) if args.texture else principled((0.8, 0.08, 0.05), 0.4)
+    add_mesh("sphere", "Red", (-1.6, 0.2, 0.7), material("Red", red), radius=0.7)
     add_mesh("sphere", "Chrome", (0.0, 0.8, 0.8), material("Chrome", principled((0.9, 0.9, 0.95), 0.08, 1.0)), radius=0.8)
     add_mesh("sphere", "Glass", (1.1, -0.6, 0.55), material("Glass", glass((0.85, 0.95, 1.0))), radius=0.55)
     add_mesh("cube", "Blue", (2.3, 1.2, 0.5), material("Blue", principled((0.05, 0.2, 0.8), 0.3)), size=1.0)
@@ -300,12 +361,21 @@ def setup_compositor(scene, args):
 
 def main():
     args = parse_args()
+    if args.write_texture:
+        write_texture(args.write_texture, max(1, args.stripes))
+        return
+    if not args.out:
+        raise SystemExit("make_scene.py: --out is required")
+    # Saving first makes "//" paths on the command line resolve against the scene's directory.
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    bpy.context.preferences.filepaths.save_version = 0  # no scene.blend1 beside the scene
+    bpy.ops.wm.save_as_mainfile(filepath=os.path.abspath(args.out), compress=False)
     clear_scene()
     scene = bpy.context.scene
     if args.demo or args.hot_left:
         build_demo(scene, args.stereo, args.hot_left)
     else:
-        build_default(scene, args.stereo)
+        build_default(scene, args.stereo, args)
     setup_render(scene, args)
     setup_compositor(scene, args)
     # Blender's save operator wants an absolute path.

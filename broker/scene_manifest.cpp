@@ -1,0 +1,116 @@
+#include "scene_manifest.h"
+
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <unordered_set>
+
+#include "blender_version.h"
+#include "child_process.h"
+#include "content_hash.h"
+#include "scene_files_script.h"
+#include "temp_dir.h"
+
+namespace bnr::broker {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::vector<std::string> split(std::string_view line, char sep) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  for (;;) {
+    const std::size_t end = line.find(sep, start);
+    out.emplace_back(line.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start));
+    if (end == std::string_view::npos) return out;
+    start = end + 1;
+  }
+}
+
+ManifestFile describe(const fs::path& path) {
+  std::error_code ec;
+  const std::uintmax_t size = fs::file_size(path, ec);
+  if (ec) throw std::runtime_error("cannot read " + path.string() + ": " + ec.message());
+  return {path, size, tools::content_hash_of_file(path)};
+}
+
+}  // namespace
+
+SceneListing parse_scene_listing(std::string_view text) {
+  SceneListing listing;
+  std::unordered_set<std::string> seen;
+  for (const std::string& line : split(text, '\n')) {
+    const std::vector<std::string> f = split(line, '\t');
+    if (f.size() < 2) continue;
+    if (f[0] == "version") {
+      listing.blender_version = f[1];
+    } else if (f[0] == "file") {
+      const fs::path p(f[1]);
+      if (!p.is_absolute())
+        listing.warnings.push_back("not sending " + f[1] + ": Blender reported a relative path");
+      else if (seen.insert(p.lexically_normal().string()).second)
+        listing.files.push_back(p.lexically_normal());
+    } else if (f[0] == "missing") {
+      listing.warnings.push_back((f.size() > 2 ? f[2] + " uses " : "") + f[1] +
+                                 ", which is missing on this machine (it renders as missing, as in Blender)");
+    } else if (f[0] == "warning") {
+      listing.warnings.push_back(f[1]);
+    }
+  }
+  return listing;
+}
+
+std::string tree_path_of(const fs::path& absolute) {
+  const std::string s = absolute.lexically_normal().string();
+  std::size_t start = 0;
+  while (start < s.size() && s[start] == '/') ++start;
+  return s.substr(start);
+}
+
+std::uint64_t SceneManifest::total_bytes() const {
+  std::uint64_t total = 0;
+  for (const ManifestFile& f : files) total += f.size;
+  return total;
+}
+
+std::vector<protocol::SceneFile> SceneManifest::wire_files() const {
+  std::vector<protocol::SceneFile> out;
+  out.reserve(files.size());
+  for (const ManifestFile& f : files) out.push_back({tree_path_of(f.source), f.size, f.hash});
+  return out;
+}
+
+SceneManifest build_manifest(const fs::path& scene, const std::string& blender) {
+  SceneManifest manifest;
+  const fs::path blend = fs::weakly_canonical(fs::absolute(scene));
+  tools::TempDir dir("bnr-broker-list");
+  const fs::path script = dir / "scene_files.py";
+  const fs::path out = dir / "files.tsv";
+  std::ofstream(script, std::ios::binary) << scene_files_script();
+  const tools::RunResult run = tools::run_command(
+      {blender, "-b", "--factory-startup", "--disable-autoexec", blend.string(), "--python-exit-code", "2",
+       "--python", script.string(), "--", "--out", out.string()},
+      std::chrono::minutes(10));
+  std::ifstream in(out, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  if (text.str().empty()) {
+    const std::vector<std::string> lines = split(run.output, '\n');
+    // Blender started and read the file but said no: the agents' Blenders would too.
+    if (run.exit_code != -1 && run.output.find("Read blend") != std::string::npos)
+      throw std::runtime_error(scene.string() + ": Blender cannot load it: " + tools::blender_reason(lines));
+    manifest.warnings.push_back("no usable Blender on this machine (" + blender +
+                                "): only the .blend is sent, not the external files it uses");
+    manifest.files.push_back(describe(blend));
+    return manifest;
+  }
+  SceneListing listing = parse_scene_listing(text.str());
+  manifest.blender_version = listing.blender_version;
+  manifest.warnings = std::move(listing.warnings);
+  manifest.files.push_back(describe(blend));
+  for (const fs::path& f : listing.files)
+    if (f != blend) manifest.files.push_back(describe(f));
+  return manifest;
+}
+
+}  // namespace bnr::broker

@@ -1,0 +1,52 @@
+// What a job ships to agents: the .blend and every external file it uses, each with its size
+// and content hash. The broker machine's Blender lists the files (it alone can read a .blend's
+// references); the rest is parsing and hashing.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "messages.h"
+
+namespace bnr::broker {
+
+// What broker/scene_files.py reported (pure data, see that script for the line format).
+struct SceneListing {
+  std::string blender_version;              // of the Blender that listed the scene
+  std::vector<std::filesystem::path> files;  // absolute, normalised, without the .blend itself
+  std::vector<std::string> warnings;         // missing files, things that are not sent
+};
+
+// Parses the script's output. Unknown line kinds are ignored (a newer script may add some);
+// relative "file" paths are refused as a warning, never shipped.
+[[nodiscard]] SceneListing parse_scene_listing(std::string_view text);
+
+// Where an absolute broker path goes under an agent's job directory: the path without its
+// leading '/' (see protocol::SceneFile::path for why the whole path is mirrored).
+[[nodiscard]] std::string tree_path_of(const std::filesystem::path& absolute);
+
+struct ManifestFile {
+  std::filesystem::path source;  // absolute path on this machine
+  std::uint64_t size = 0;
+  std::string hash;
+};
+
+struct SceneManifest {
+  std::string blender_version;     // empty when this machine has no usable Blender
+  std::vector<ManifestFile> files;  // files[0] is the .blend
+  std::vector<std::string> warnings;
+
+  [[nodiscard]] std::uint64_t total_bytes() const;
+  // The OpenJob form: tree paths, sizes and hashes, the .blend first.
+  [[nodiscard]] std::vector<protocol::SceneFile> wire_files() const;
+};
+
+// Lists (with `blender`) and hashes the files `scene` needs. A machine without Blender still
+// renders: the manifest then holds the .blend alone, with a warning that external files are
+// not sent. Throws std::runtime_error with Blender's own reason when it cannot load the scene.
+[[nodiscard]] SceneManifest build_manifest(const std::filesystem::path& scene, const std::string& blender);
+
+}  // namespace bnr::broker

@@ -1,0 +1,147 @@
+// Scene shipping: an agent that cannot see the broker's files still renders the broker's
+// pixels, gets each file once (its cache answers a re-render), and refuses what could harm it.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <regex>
+
+#include <zmq.hpp>
+
+#include "content_hash.h"
+#include "harness.h"
+#include "transport.h"
+
+namespace bnr::testing {
+namespace {
+
+// The "N cached, M fetched (B bytes" the broker prints from the agent's JobReady counters.
+struct Transfer {
+  int cached = -1, fetched = -1;
+  long long bytes = -1;
+};
+Transfer transfer_in(const std::string& output) {
+  static const std::regex kLine(R"(scene files: (\d+) cached, (\d+) fetched \((\d+) bytes)");
+  std::smatch m;
+  if (!std::regex_search(output, m, kLine)) return {};
+  return {std::stoi(m[1]), std::stoi(m[2]), std::stoll(m[3])};
+}
+
+TEST(Shipping, ExternalFilesReachAnAgentThatCannotSeeThemAndAreSentOnce) {
+  if (!can_hide_directories()) GTEST_SKIP() << "no mount namespaces here: the agent would see the files anyway";
+  TempDir dir;  // the broker machine's project: nothing of it is visible to the agent
+  const fs::path project = dir / "project";
+  make_texture(project / "assets" / "wood.png", 3);
+  make_texture(project / "elsewhere" / "stripes.png", 6);
+  // A library whose texture is relative to the library and climbs out of its folder; a scene
+  // that links the library relatively and uses a texture by absolute path.
+  make_scene(project / "lib" / "props.blend", {"--floor-texture", "//../assets/wood.png"});
+  const fs::path scene = make_scene(project / "shots" / "scene.blend",
+                                    {"--texture", (project / "elsewhere" / "stripes.png").string(), "--link-floor",
+                                     "//../lib/props.blend", "--size", "160x90"});
+  const auto reference = blender_reference(scene, dir / "ref");
+  ASSERT_EQ(reference.size(), 1U);
+
+  Agent agent(1, {}, false, {project});
+  auto render = [&](const std::string& out) {
+    const tools::RunResult r =
+        run_broker({scene.string(), "--no-local", "--agent", agent.endpoint(), "-o", (dir / out).string()}, dir.path());
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    return r.output;
+  };
+  const std::string first = render("first.png");
+  expect_same_png(dir / "first.png", reference[0]);
+  const Transfer t1 = transfer_in(first);
+  EXPECT_EQ(t1.cached, 0) << first;
+  EXPECT_EQ(t1.fetched, 4) << first;  // scene, library, two textures
+  EXPECT_GT(t1.bytes, 0) << first;
+
+  const std::string second = render("second.png");
+  const Transfer t2 = transfer_in(second);
+  EXPECT_EQ(t2.cached, 4) << second;
+  EXPECT_EQ(t2.fetched, 0) << second;
+  EXPECT_EQ(t2.bytes, 0) << second;
+  expect_same_png(dir / "second.png", reference[0]);
+
+  // An edited scene: only the .blend changed, so only it travels.
+  make_scene(scene, {"--texture", (project / "elsewhere" / "stripes.png").string(), "--link-floor",
+                     "//../lib/props.blend", "--size", "160x90", "--samples", "8"});
+  const std::string third = render("third.png");
+  const Transfer t3 = transfer_in(third);
+  EXPECT_EQ(t3.cached, 3) << third;
+  EXPECT_EQ(t3.fetched, 1) << third;
+  EXPECT_EQ(t3.bytes, static_cast<long long>(fs::file_size(scene))) << third;
+}
+
+// A broker speaking to an agent directly, as a hostile one would.
+class RawBroker {
+ public:
+  explicit RawBroker(const std::string& endpoint) : socket_(context_, zmq::socket_type::dealer) {
+    socket_.set(zmq::sockopt::linger, 0);
+    socket_.connect("tcp://" + endpoint);
+  }
+  void send(const protocol::Message& m, std::string_view bulk = {}) {
+    ASSERT_TRUE(protocol::send_message(socket_, m, bulk));
+  }
+  // The next message that is not a Heartbeat, within 20 s.
+  protocol::Message receive() {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (std::chrono::steady_clock::now() < deadline) {
+      zmq::pollitem_t item{static_cast<void*>(socket_), 0, ZMQ_POLLIN, 0};
+      zmq::poll(&item, 1, std::chrono::milliseconds(200));
+      auto r = protocol::receive_message(socket_, false);
+      if (!r || !r->decoded.packet) continue;
+      if (std::holds_alternative<protocol::Heartbeat>(r->decoded.packet->message)) continue;
+      return r->decoded.packet->message;
+    }
+    ADD_FAILURE() << "no answer from the agent";
+    return protocol::Heartbeat{};
+  }
+
+ private:
+  zmq::context_t context_;
+  zmq::socket_t socket_;
+};
+
+std::string failure_reason(const protocol::Message& m) {
+  const auto* f = std::get_if<protocol::JobFailed>(&m);
+  return f == nullptr ? std::string("(not JobFailed: ") + protocol::kind_name(m) + ")" : f->reason;
+}
+
+TEST(Shipping, AgentRefusesPathsThatLeaveItsCacheAndBytesThatDoNotMatchTheirHash) {
+  TempDir cache;
+  Agent agent(1, {"--cache-dir", cache.path().string()});
+  RawBroker broker(agent.endpoint());
+  const std::string bytes = "not really a blend file";
+  const std::string hash = tools::content_hash(bytes);
+
+  for (const std::string path : {"../../escape.blend", "a/../../b.blend", "/etc/x.blend", "a//b.blend"}) {
+    protocol::OpenJob open{"j-" + std::to_string(path.size()), "evil.blend"};
+    open.files = {{path, bytes.size(), hash}};
+    broker.send(open);
+    const std::string why = failure_reason(broker.receive());
+    EXPECT_NE(why.find("could leave the cache directory"), std::string::npos) << path << ": " << why;
+  }
+
+  protocol::OpenJob open{"j-lie", "lie.blend"};
+  open.files = {{"home/u/lie.blend", bytes.size(), hash}};
+  broker.send(open);
+  const protocol::Message asked = broker.receive();
+  ASSERT_TRUE(std::holds_alternative<protocol::FetchChunk>(asked)) << protocol::kind_name(asked);
+  const auto& fetch = std::get<protocol::FetchChunk>(asked);
+  EXPECT_EQ(fetch.hash, hash);
+  EXPECT_EQ(fetch.offset, 0U);
+  EXPECT_EQ(fetch.length, bytes.size());
+  std::string forged = bytes;
+  forged[0] = 'N';
+  broker.send(protocol::FileChunk{"j-lie", hash, 0}, forged);
+  const std::string why = failure_reason(broker.receive());
+  EXPECT_NE(why.find("does not match its content hash"), std::string::npos) << why;
+  // Nothing unverified stays behind, and nothing was written outside the cache.
+  EXPECT_FALSE(fs::exists(cache / "blobs" / hash));
+  EXPECT_TRUE(fs::is_empty(cache / "partial"));
+  EXPECT_FALSE(fs::exists(cache.path().parent_path() / "escape.blend"));
+  EXPECT_TRUE(agent.process().running());
+}
+
+}  // namespace
+}  // namespace bnr::testing
