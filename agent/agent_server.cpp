@@ -200,8 +200,13 @@ void AgentServer::handle_message(const std::string& from, const protocol::Messag
 
 void AgentServer::open_job(const std::string& from, const protocol::OpenJob& open, Clock::time_point now) {
   if (job_ && job_->broker != from) {
-    protocol::send_message(socket_, protocol::Refused{"busy with another broker's job"}, {}, from);
-    return;
+    // A live broker is heard every heartbeat; one silent for several was killed or cut off,
+    // and its restarted self (resuming from its spool) should not wait for broker_timeout.
+    if (now - job_->last_heard < 3 * config_.heartbeat_interval) {
+      protocol::send_message(socket_, protocol::Refused{"busy with another broker's job"}, {}, from);
+      return;
+    }
+    end_job("its broker went silent and another one opened a job");
   }
   if (job_) end_job("the broker opened a new job");
   job_.emplace();

@@ -17,11 +17,13 @@
 #include <unistd.h>
 
 #include "agent_profiles.h"
+#include "benchmark_scene.h"
 #include "local_agent.h"
 #include "mdns_browse.h"
 #include "render_job.h"
 #include "scene_file.h"
 #include "scene_manifest.h"
+#include "temp_dir.h"
 
 namespace {
 
@@ -49,6 +51,9 @@ options:
                        (different versions can render different pixels: seams)
   --list               list the agents found on the LAN and exit
   --region-width PX    fixed region width instead of adaptive sizing
+  --benchmark          first render a small built-in Cycles scene on every agent to measure
+                       each machine's speed (kept for later jobs); with no scene given, only
+                       that
   --speed-test SMALL.blend
                        first render SMALL.blend (a small version of the scene) in equal
                        strips to learn each agent's speed and where the frame is costly
@@ -73,6 +78,7 @@ struct Config {
   int region_width = 0;
   int agent_timeout_s = 10;
   std::string speed_test;
+  bool benchmark = false;
   std::optional<int> frame;
   int mdns_window_ms = 1500;
   bool allow_mixed_versions = false;
@@ -116,6 +122,8 @@ Config parse(int argc, char** argv) {
       c.region_width = bnr::tools::parse_int_flag(a, value(), 1, 65536);
     } else if (a == "--frame") {
       c.frame = bnr::tools::parse_int_flag(a, value(), -1048574, 1048574);
+    } else if (a == "--benchmark") {
+      c.benchmark = true;
     } else if (a == "--speed-test") {
       c.speed_test = value();
     } else if (a == "--agent-timeout") {
@@ -129,7 +137,7 @@ Config parse(int argc, char** argv) {
     }
   }
   if (c.list) return c;
-  if (c.scenes.empty()) throw std::runtime_error("no scene given (usage: bnr-broker SCENE.blend..., see --help)");
+  if (c.scenes.empty() && !c.benchmark) throw std::runtime_error("no scene given (usage: bnr-broker SCENE.blend..., see --help)");
   if (c.scenes.size() > 1 && (!c.output.empty() || !c.exr.empty()))
     throw std::runtime_error("-o and --exr name one output; give one scene with them");
   if (!c.local && c.agents.empty() && !c.mdns)
@@ -189,8 +197,17 @@ int main(int argc, char** argv) {
     std::signal(SIGTERM, on_signal);
     std::signal(SIGPIPE, SIG_IGN);
 
+    // The machine benchmark's scene: made by this machine's Blender from the embedded generator.
+    std::optional<bnr::tools::TempDir> benchmark_dir;
+    std::string benchmark_scene;
+    if (config.benchmark) {
+      benchmark_dir.emplace("bnr-benchmark");
+      benchmark_scene = bnr::broker::make_benchmark_scene(benchmark_dir->path()).string();
+    }
     // This machine's Blender lists the files the first scene needs while agents are found.
-    const std::string first_scene = config.speed_test.empty() ? config.scenes.front() : config.speed_test;
+    const std::string first_scene = !benchmark_scene.empty()   ? benchmark_scene
+                                    : !config.speed_test.empty() ? config.speed_test
+                                                                 : config.scenes.front();
     std::future<bnr::broker::SceneManifest> first_manifest =
         std::async(std::launch::async, bnr::broker::build_manifest, fs::path(first_scene), std::string("blender"));
 
@@ -254,22 +271,28 @@ int main(int argc, char** argv) {
         std::cerr << "bnr-broker: warning: could not save agent speeds to " << profiles_file.string() << "\n";
     };
 
-    std::vector<double> cost_prior;
-    if (!config.speed_test.empty()) {
-      bnr::broker::JobOptions test = job_for(config.speed_test);
-      test.png = fs::temp_directory_path() / ("bnr-speed-test-" + std::to_string(getpid()) + ".png");
+    // Equal strips on every agent: each agent's speed from its own strips, and (for a small
+    // version of the user's scene) where the frame costs most.
+    auto calibrate = [&](const std::string& scene, const char* what) {
+      bnr::broker::JobOptions test = job_for(scene);
+      test.png = fs::temp_directory_path() / ("bnr-" + std::string(what) + "-" + std::to_string(getpid()) + ".png");
       test.exr.clear();
+      test.frame.reset();
       test.equal_strips_per_agent = 8;
+      test.spool = false;  // a throw-away render: nothing to resume
       const bnr::broker::JobSummary s = bnr::broker::render_job(test, g_stop);
       for (const auto& p : s.written) fs::remove(p);
       remember(s);
-      cost_prior = s.cost_per_column;
       if (!config.quiet) {
-        std::fprintf(stderr, "bnr-broker: speed test took %.1f s; relative agent speeds:", s.seconds);
+        std::fprintf(stderr, "bnr-broker: %s took %.1f s; relative agent speeds:", what, s.seconds);
         for (const auto& [id, speed] : s.learned_speeds) std::fprintf(stderr, " %s %.2f", id.c_str(), speed);
         std::fprintf(stderr, "\n");
       }
-    }
+      return s;
+    };
+    if (!benchmark_scene.empty()) (void)calibrate(benchmark_scene, "benchmark");
+    std::vector<double> cost_prior;
+    if (!config.speed_test.empty()) cost_prior = calibrate(config.speed_test, "speed-test").cost_per_column;
 
     for (const std::string& scene : config.scenes) {
       bnr::broker::JobOptions job = job_for(scene);

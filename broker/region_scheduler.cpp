@@ -440,4 +440,16 @@ double RegionScheduler::speed(AgentId agent) const {
   return it == agents_.end() ? 0.0 : it->second.speed;
 }
 
+bool RegionScheduler::mark_done(int x0, int x1) {
+  if (x0 < 0 || x1 > width_ || x0 >= x1) return false;
+  const auto after = free_.upper_bound(x0);
+  if (after == free_.begin()) return false;
+  const auto interval = std::prev(after);
+  if (interval->first > x0 || interval->second < x1) return false;  // partly taken already
+  Region& region = regions_.at(carve(x0, x1 - x0));
+  region.done = true;
+  done_pixels_ += region.rect.area();
+  return true;
+}
+
 }  // namespace bnr::broker

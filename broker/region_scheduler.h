@@ -71,6 +71,11 @@ class RegionScheduler {
   // Work per column (any length; resampled), e.g. from a previous render of the same scene.
   void set_cost_prior(const std::vector<double>& cost_per_column);
 
+  // Columns [x0, x1) are already rendered (a resumed job's spool): they are never handed out
+  // and count as done, but not in regions_done(). False, and no change, when the range is
+  // invalid or any of its columns was handed out or marked before.
+  bool mark_done(int x0, int x1);
+
   // The next region for `agent`, or nullopt when there is nothing useful for it to do.
   [[nodiscard]] std::optional<Assignment> next_region(AgentId agent, Clock::time_point now);
 

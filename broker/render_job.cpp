@@ -13,6 +13,7 @@
 #include "exr_file.h"
 #include "frame_buffer.h"
 #include "png_file.h"
+#include "region_spool.h"
 #include "split_check.h"
 #include "transport.h"
 #include "view_layout.h"
@@ -40,7 +41,14 @@ struct Link {
   std::map<RegionId, protocol::Rect> rendering;  // rendered rectangle (margin included)
   std::string agent_id;                          // stable id the agent reported
   AgentReport report;
+  int busy_refusals = 0;                         // "busy" answers to OpenJob so far
+  std::optional<Clock::time_point> reopen_at;    // when to send OpenJob again after one
 };
+
+// A busy agent may be serving a broker that was just killed: agents hand over after a few
+// silent heartbeats, so ask again a few times before giving up on it.
+constexpr int kBusyRetries = 6;
+constexpr auto kBusyRetryDelay = std::chrono::seconds(1);
 
 class Job {
  public:
@@ -66,10 +74,26 @@ class Job {
   }
 
   JobSummary run(const volatile std::sig_atomic_t& stop) {
-    protocol::OpenJob open{job_id_, options_.scene.filename().string(), !options_.exr.empty(), options_.no_denoise,
-                           options_.frame.has_value(), options_.frame.value_or(1)};
-    open.files = manifest_.wire_files();
-    for (AgentId a = 0; a < links_.size(); ++a) send(a, open);
+    try {
+      return run_loop(stop);
+    } catch (const std::runtime_error& e) {
+      if (!spool_) throw;
+      if (spooled_ + resumed_ == 0) {
+        spool_->remove();  // nothing to resume: leave no directory behind
+        throw;
+      }
+      throw std::runtime_error(std::string(e.what()) + "; " + std::to_string(spooled_ + resumed_) +
+                               " finished regions are kept in " + spool_->dir().string() +
+                               ": the same command resumes from them");
+    }
+  }
+
+ private:
+  JobSummary run_loop(const volatile std::sig_atomic_t& stop) {
+    open_ = protocol::OpenJob{job_id_, options_.scene.filename().string(), !options_.exr.empty(),
+                              options_.no_denoise, options_.frame.has_value(), options_.frame.value_or(1)};
+    open_.files = manifest_.wire_files();
+    for (AgentId a = 0; a < links_.size(); ++a) send(a, open_);
 
     Clock::time_point last_progress = started_;
     while (!scheduler_ || !scheduler_->finished()) {
@@ -92,7 +116,6 @@ class Job {
     return finish();
   }
 
- private:
   static std::chrono::milliseconds progress_interval() {
     return isatty(STDERR_FILENO) ? std::chrono::milliseconds(250) : std::chrono::milliseconds(5000);
   }
@@ -161,6 +184,11 @@ class Job {
     } else if (const auto* fetch = std::get_if<protocol::FetchChunk>(&message)) {
       if (fetch->job_id == job_id_ && link.state == Link::State::kOpening) send_chunk(a, *fetch, now);
     } else if (const auto* refused = std::get_if<protocol::Refused>(&message)) {
+      if (link.state == Link::State::kOpening && refused->reason.find("busy") != std::string::npos &&
+          ++link.busy_refusals <= kBusyRetries) {
+        link.reopen_at = now + kBusyRetryDelay;
+        return;
+      }
       drop(a, "refused: " + refused->reason, now);
     }
   }
@@ -203,6 +231,7 @@ class Job {
       scheduler_.emplace(scene_->width, scene_->height, sc);
       scheduler_->set_cost_prior(options_.cost_prior);
       frame_.emplace(scene_->width, scene_->height, scene_->view_count(), !options_.exr.empty());
+      if (options_.spool) resume_from_spool();
       log("rendering " + options_.scene.filename().string() + ": " + std::to_string(scene_->width) + "x" +
           std::to_string(scene_->height) +
           (scene_->views.size() > 1 ? ", " + std::to_string(scene_->views.size()) + " views" : "") +
@@ -243,6 +272,10 @@ class Job {
     const auto completion = scheduler_->complete(done.region_id, a, now, Seconds(done.render_seconds));
     if (completion.accepted) {
       (void)frame_->merge(core, done.rect, done.views, done.has_exr, bulk);
+      if (spool_) {
+        spool_->append(core, done.rect, done.views, done.has_exr, bulk);
+        ++spooled_;
+      }
       ++link.report.regions;
       link.report.pixels += core.area();
     }
@@ -268,6 +301,34 @@ class Job {
     if (failure.times > 0) log("region at columns " + std::to_string(core.x0) + "-" + std::to_string(core.x1 - 1) +
                           " failed on " + links_[a].endpoint + ": " + failed.reason);
     assign_all(now);
+  }
+
+  // Everything the pixels depend on: another scene, frame or output kind starts afresh.
+  [[nodiscard]] std::string spool_key() const {
+    std::string key = "bnr-job-1";
+    for (const ManifestFile& f : manifest_.files) key += " " + f.hash;
+    key += " exr=" + std::to_string(!options_.exr.empty()) + " no_denoise=" + std::to_string(options_.no_denoise) +
+           " frame=" + (options_.frame ? std::to_string(*options_.frame) : std::string("scene")) +
+           " size=" + std::to_string(scene_->width) + "x" + std::to_string(scene_->height) +
+           " views=" + std::to_string(scene_->view_count());
+    return key;
+  }
+
+  void resume_from_spool() {
+    spool_.emplace(RegionSpool::open(spool_dir_for(options_.png), spool_key()));
+    long long pixels = 0;
+    spool_->replay([&](const SpooledRegion& r) {
+      if (!frame_->fits(r.core, r.rendered, r.views, r.has_exr, r.payload.size()) ||
+          r.core.y0 != 0 || r.core.y1 != scene_->height || !scheduler_->mark_done(r.core.x0, r.core.x1))
+        return;
+      (void)frame_->merge(r.core, r.rendered, r.views, r.has_exr, r.payload);
+      ++resumed_;
+      pixels += r.core.area();
+    });
+    if (resumed_ > 0)
+      log("resuming: " + std::to_string(resumed_) + " regions (" +
+          std::to_string(100 * pixels / (static_cast<long long>(scene_->width) * scene_->height)) +
+          "% of the frame) come from an earlier run's " + spool_->dir().filename().string());
   }
 
   void assign(AgentId a, Clock::time_point now) {
@@ -307,6 +368,10 @@ class Job {
     for (AgentId a = 0; a < links_.size(); ++a) {
       Link& link = links_[a];
       if (link.state == Link::State::kGone) continue;
+      if (link.reopen_at && now >= *link.reopen_at) {
+        link.reopen_at.reset();
+        send(a, open_);
+      }
       if (now - link.last_heard > options_.agent_timeout)
         drop(a, link.state == Link::State::kOpening ? "did not answer" : "went silent", now);
       else if (now - link.last_sent >= options_.heartbeat_interval)
@@ -347,6 +412,8 @@ class Job {
     }
     s.seconds = std::chrono::duration<double>(Clock::now() - started_).count();
     s.scene_bytes_sent = bytes_sent_;
+    s.resumed_regions = resumed_;
+    if (spool_) spool_->remove();  // the outputs are complete: nothing left to resume
     s.cost_per_column = scheduler_->cost_per_column();
     for (AgentId a = 0; a < links_.size(); ++a) {
       s.agents.push_back(links_[a].report);
@@ -367,6 +434,10 @@ class Job {
   std::optional<protocol::SceneInfo> scene_;
   std::optional<RegionScheduler> scheduler_;
   std::optional<FrameBuffer> frame_;
+  protocol::OpenJob open_;
+  std::optional<RegionSpool> spool_;
+  std::size_t resumed_ = 0;
+  std::size_t spooled_ = 0;
 };
 
 }  // namespace

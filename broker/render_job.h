@@ -38,6 +38,9 @@ struct JobOptions {
   bool allow_mixed_versions = false;
   std::vector<double> cost_prior;             // work per column (any length), e.g. from a speed test
   int equal_strips_per_agent = 0;             // > 0: fixed equal regions, as a speed test renders
+  // Journal every accepted region beside the output (spool_dir_for(png)) and resume from one
+  // an interrupted run of the same job left there.
+  bool spool = true;
   // Called each poll turn (e.g. to drain the local agent's log).
   std::function<void()> on_idle;
   std::vector<int> extra_poll_fds;
@@ -50,12 +53,14 @@ struct JobSummary {
   std::vector<std::filesystem::path> written;
   std::vector<AgentReport> agents;
   std::uint64_t scene_bytes_sent = 0;            // to all agents; 0 when every agent had it cached
+  std::size_t resumed_regions = 0;               // taken from an earlier run's spool
   std::map<std::string, double> learned_speeds;  // by agent id, to seed the next job
   std::vector<double> cost_per_column;           // the learned cost map
 };
 
 // Throws std::runtime_error with a one-line reason when the job cannot complete; no output
-// file is written then. `stop` (set by a signal handler) cancels the job.
+// file is written then, and the regions finished so far stay in the spool for the next run.
+// `stop` (set by a signal handler) cancels the job on every agent.
 [[nodiscard]] JobSummary render_job(const JobOptions& options, const volatile std::sig_atomic_t& stop);
 
 }  // namespace bnr::broker

@@ -1,7 +1,6 @@
 #include "scene_file.h"
 
 #include <fstream>
-#include <sstream>
 #include <stdexcept>
 
 namespace bnr::broker {
@@ -38,16 +37,6 @@ void check_scene(const std::filesystem::path& path) {
   if (const std::string why = blend_header_problem(std::string_view(head, static_cast<std::size_t>(in.gcount())));
       !why.empty())
     throw std::runtime_error(path.string() + ": " + why);
-}
-
-std::string read_scene(const std::filesystem::path& path) {
-  std::ifstream in = open_scene(path);
-  std::ostringstream bytes;
-  bytes << in.rdbuf();
-  std::string data = std::move(bytes).str();
-  if (const std::string why = blend_header_problem(data); !why.empty())
-    throw std::runtime_error(path.string() + ": " + why);
-  return data;
 }
 
 }  // namespace bnr::broker

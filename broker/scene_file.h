@@ -12,11 +12,9 @@ namespace bnr::broker {
 [[nodiscard]] std::string blend_header_problem(std::string_view head);
 
 // Checks that the file exists and starts like a .blend, reading only its first bytes, so many
-// large scenes can be checked before any agent is involved. Throws like read_scene.
+// large scenes can be checked before any agent is involved. Throws std::runtime_error with a
+// one-line reason for a missing, empty, unreadable or non-.blend file.
 void check_scene(const std::filesystem::path& path);
 
-// Reads the whole file. Throws std::runtime_error with a one-line reason for a missing, empty,
-// unreadable or non-.blend file.
-[[nodiscard]] std::string read_scene(const std::filesystem::path& path);
 
 }  // namespace bnr::broker

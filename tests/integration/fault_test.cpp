@@ -131,3 +131,44 @@ TEST(Fault, CtrlCCancelsTheJobOnEveryAgentAndWritesNothing) {
 
 }  // namespace
 }  // namespace bnr::testing
+
+namespace bnr::testing {
+namespace {
+
+TEST(Fault, BrokerKilledMidJobResumesFromItsSpoolAndRendersTheSameImage) {
+  TempDir dir;
+  const auto scene = make_scene(dir / "long.blend", {"--size", "320x180", "--samples", "192"});
+  Agent agent;
+  const std::vector<std::string> args = {scene.string(), "--no-local", "--agent", agent.endpoint(),
+                                         "--region-width", "32", "-o", (dir / "out.png").string()};
+  auto broker = start_broker(args);
+  // Wait until a few regions are journaled, then kill the broker as hard as a power cut would.
+  const fs::path journal = dir / "out.png.bnr-spool" / "journal";
+  const std::uintmax_t region_bytes = 32 * 180 * 4 * 2;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  auto journaled = [&] {
+    std::error_code ec;
+    const std::uintmax_t size = fs::file_size(journal, ec);
+    return ec ? 0 : size;
+  };
+  while (journaled() < 3 * region_bytes && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_GE(journaled(), 3 * region_bytes) << "no regions were journaled";
+  broker->send_signal(SIGKILL);
+  (void)broker->wait_or_kill(std::chrono::seconds(10));
+  std::string first_output;
+  (void)tools::read_available(broker->stdout_fd(), first_output);
+  EXPECT_FALSE(fs::exists(dir / "out.png")) << "a killed broker leaves no output file";
+
+  const tools::RunResult r = run_broker(args);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::size_t at = r.output.find("resuming: ");
+  ASSERT_NE(at, std::string::npos) << first_output << "\n---\n" << r.output;
+  EXPECT_GE(std::stoi(r.output.substr(at + 10)), 3) << r.output;
+  const auto reference = blender_reference(scene, dir / "ref");
+  expect_same_png(dir / "out.png", reference.at(0));
+  EXPECT_FALSE(fs::exists(dir / "out.png.bnr-spool")) << "the spool goes once the output is written";
+}
+
+}  // namespace
+}  // namespace bnr::testing

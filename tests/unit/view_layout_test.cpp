@@ -86,8 +86,8 @@ TEST(SceneFile, HeadersOfBlendFilesAreRecognised) {
 }
 
 TEST(SceneFile, MissingFilesAndDirectoriesAreRefused) {
-  EXPECT_THROW((void)read_scene("/nonexistent/scene.blend"), std::runtime_error);
-  EXPECT_THROW((void)read_scene("/tmp"), std::runtime_error);
+  EXPECT_THROW(check_scene("/nonexistent/scene.blend"), std::runtime_error);
+  EXPECT_THROW(check_scene("/tmp"), std::runtime_error);
 }
 
 TEST(Progress, EtaAppearsOnceThereIsARate) {
