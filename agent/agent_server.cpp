@@ -25,6 +25,7 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 constexpr int kMaxBlenderRestarts = 3;  // per job; then the job fails on this agent
+constexpr auto kFetchStall = std::chrono::seconds(30);  // no chunk for this long: the transfer broke
 // Region ids come from the broker and start at 1; 0 never names one of its regions.
 constexpr std::uint64_t kWarmUpRegion = 0;
 
@@ -152,6 +153,10 @@ void AgentServer::run(const volatile std::sig_atomic_t& stop) {
     if (job_ && now - job_->last_sent >= config_.heartbeat_interval)
       send(protocol::Heartbeat{job_->open.job_id});
     if (job_ && now - job_->last_heard > config_.broker_timeout) end_job("the broker went silent");
+    // Chunks travel in order over one connection, so one that never comes means a broken
+    // transfer (a reconnect lost it): waiting on would hang the job while heartbeats go on.
+    if (job_ && job_->receiving && now - job_->last_chunk > kFetchStall)
+      fail_job("the broker stopped sending scene files");
   }
   if (job_) end_job("the agent is stopping");
 }
@@ -246,6 +251,7 @@ void AgentServer::request_chunks() {
     job_->to_fetch.pop_front();
     try {
       job_->receiving = cache_->start_blob(file.hash, file.size);
+      job_->last_chunk = Clock::now();
       job_->next_request = 0;
       job_->in_flight = 0;
       if (file.size == 0) {
@@ -281,6 +287,7 @@ void AgentServer::receive_chunk(const protocol::FileChunk& chunk, std::string_vi
     return;
   }
   --job_->in_flight;
+  job_->last_chunk = Clock::now();
   try {
     w.append(bytes);
     job_->transfer.bytes_fetched += bytes.size();

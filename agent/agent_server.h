@@ -76,6 +76,7 @@ class AgentServer {
     int in_flight = 0;
     protocol::SceneTransfer transfer;
     std::chrono::steady_clock::time_point fetch_started;
+    std::chrono::steady_clock::time_point last_chunk;  // or when the current file was started
     std::deque<protocol::RenderRegion> queue;
     std::optional<protocol::RenderRegion> rendering;
     std::chrono::steady_clock::time_point render_started;

@@ -302,8 +302,11 @@ int main(int argc, char** argv) {
       if (!config.quiet) {
         std::string files;
         for (const auto& p : s.written) files += (files.empty() ? "" : ", ") + p.string();
-        std::fprintf(stderr, "bnr-broker: wrote %s (%dx%d, %zu regions, %.1f s)\n%s", files.c_str(), s.width,
-                     s.height, s.regions, s.seconds,
+        const std::string resumed =
+            s.resumed_regions > 0 ? " + " + std::to_string(s.resumed_regions) + " resumed" : std::string();
+        std::fprintf(stderr, "bnr-broker: wrote %s (%dx%d, %zu regions%s, %.1f s; %.1f MiB of scene files sent)\n%s",
+                     files.c_str(), s.width, s.height, s.regions, resumed.c_str(), s.seconds,
+                     static_cast<double>(s.scene_bytes_sent) / (1 << 20),
                      bnr::broker::summary_table(s.agents, static_cast<long long>(s.width) * s.height, s.seconds)
                          .c_str());
       }

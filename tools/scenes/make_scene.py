@@ -3,13 +3,19 @@
 #   blender -b --factory-startup --python tools/scenes/make_scene.py -- --out PATH.blend \
 #       [--size WxH] [--percent N] [--samples N] [--adaptive] [--denoise] [--transparent]
 #       [--depth 8|16] [--stereo] [--exr] [--blur N] [--glare] [--demo] [--hot-left] [--look]
-#       [--texture PATH] [--floor-texture PATH] [--link-floor LIB.blend]
+#       [--texture PATH] [--floor-texture PATH] [--link-floor LIB.blend] [--pack-noise MIB]
 #   blender -b --factory-startup --python tools/scenes/make_scene.py -- --write-texture PNG
 #
 # External files (for scene shipping tests): --texture gives the red sphere an image texture,
 # --floor-texture the floor; --link-floor takes the floor's material "Floor" linked from
 # another .blend. Each PATH is stored exactly as given: "//..." is relative to the scene's
 # file, anything else absolute. --write-texture only writes a small deterministic PNG.
+#
+# --pack-noise MIB makes the .blend itself large for shipping benchmarks: it packs an image of
+# MIB MiB of pseudo-random pixels (an uncompressed 24-bit TGA, 16384 px wide; deterministic,
+# incompressible; at most 3071 MiB) that nothing uses, kept by a fake user, so it costs
+# nothing to render but every agent must receive it and Blender holds it in memory on loading.
+# The TGA is written beside --out while Blender packs it, then deleted.
 #
 # Default: 320x180, 16 samples, Cycles on the CPU, seed 0, adaptive sampling and denoising
 # off, dithering at Blender's default (1.0), PNG RGBA 8-bit, Filmic view transform. About a
@@ -73,7 +79,10 @@ def parse_args():
     # column than the rest, as in a scene with caustics on one side and sky on the other.
     p.add_argument("--hot-left", action="store_true")
     p.add_argument("--look", action="store_true")
+    p.add_argument("--pack-noise", type=int, default=0, metavar="MIB")
     args = p.parse_args(argv)
+    if not 0 <= args.pack_noise <= 3071:
+        p.error("--pack-noise wants 0..3071 (MiB)")
     try:
         w, h = (int(v) for v in args.size.lower().split("x"))
     except ValueError:
@@ -284,6 +293,34 @@ def build_demo(scene, stereo, hot_left=False):
         add_camera(scene, (0.0, -8.0, 3.4), (0.2, 0.0, 0.7), False)
 
 
+def write_noise_tga(path, mib):
+    """An uncompressed 24-bit TGA of at least `mib` MiB of pixels from a seeded generator."""
+    import random
+    import struct
+    width = 16384
+    height = -(-(mib << 20) // (width * 3))  # rounded up to whole rows
+    rng = random.Random(0)
+    left = width * height * 3
+    with open(path, "wb") as f:
+        # id length, no colour map, type 2 (true colour, uncompressed), origin 0,0, 24 bpp.
+        f.write(struct.pack("<BBB5sHHHHBB", 0, 0, 2, bytes(5), 0, 0, width, height, 24, 0))
+        while left > 0:
+            n = min(left, 1 << 20)
+            f.write(rng.randbytes(n))
+            left -= n
+
+
+def pack_noise(out, mib):
+    """Packs `mib` MiB of noise into the scene as an unused image; returns the TGA to delete."""
+    tga = os.path.abspath(out) + ".noise.tga"
+    write_noise_tga(tga, mib)
+    img = bpy.data.images.load(tga)
+    img.name = "bnr_packed_noise"
+    img.use_fake_user = True  # unused data-blocks are not saved otherwise
+    img.pack()  # the file's bytes as they are: nothing is decoded
+    return tga
+
+
 def setup_render(scene, args):
     r = scene.render
     r.engine = "CYCLES"
@@ -378,8 +415,11 @@ def main():
         build_default(scene, args.stereo, args)
     setup_render(scene, args)
     setup_compositor(scene, args)
+    tga = pack_noise(args.out, args.pack_noise) if args.pack_noise else None
     # Blender's save operator wants an absolute path.
     bpy.ops.wm.save_as_mainfile(filepath=os.path.abspath(args.out), compress=False)
+    if tga:
+        os.remove(tga)
 
 
 try:
