@@ -1,13 +1,18 @@
 #include "scene_manifest.h"
 
+#include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <unordered_set>
+#include <unistd.h>
 
 #include "blender_version.h"
+#include "agent_profiles.h"
 #include "child_process.h"
 #include "content_hash.h"
+#include "manifest_cache.h"
 #include "scene_files_script.h"
 #include "temp_dir.h"
 
@@ -27,11 +32,28 @@ std::vector<std::string> split(std::string_view line, char sep) {
   }
 }
 
-ManifestFile describe(const fs::path& path) {
-  std::error_code ec;
-  const std::uintmax_t size = fs::file_size(path, ec);
-  if (ec) throw std::runtime_error("cannot read " + path.string() + ": " + ec.message());
-  return {path, size, tools::content_hash_of_file(path)};
+ManifestFile describe(const fs::path& path, ManifestCache& cache) {
+  const auto stamp = stamp_of(path);
+  if (!stamp) throw std::runtime_error("cannot read " + path.string());
+  if (auto hash = cache.hash(path, *stamp)) {
+    cache.remember_hash(path, *stamp, *hash);  // keeps it among the most recently used
+    return {path, stamp->size, *hash};
+  }
+  std::string hash = tools::content_hash_of_file(path);
+  // A file written while it was hashed gets a new stamp: remember only what was hashed.
+  if (stamp_of(path) == stamp) cache.remember_hash(path, *stamp, hash);
+  return {path, stamp->size, std::move(hash)};
+}
+
+// The executable `blender` names: its stamp changes when Blender is upgraded.
+fs::path resolve_executable(const std::string& name) {
+  if (name.find('/') != std::string::npos) return fs::absolute(name);
+  const char* path = std::getenv("PATH");
+  for (const std::string& dir : split(path != nullptr ? path : "", ':')) {
+    const fs::path candidate = fs::path(dir.empty() ? "." : dir) / name;
+    if (access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return {};
 }
 
 }  // namespace
@@ -81,35 +103,48 @@ std::vector<protocol::SceneFile> SceneManifest::wire_files() const {
 }
 
 SceneManifest build_manifest(const fs::path& scene, const std::string& blender) {
+  ManifestCache cache(profiles_path().parent_path() / "scenes");
   SceneManifest manifest;
   const fs::path blend = fs::weakly_canonical(fs::absolute(scene));
-  tools::TempDir dir("bnr-broker-list");
-  const fs::path script = dir / "scene_files.py";
-  const fs::path out = dir / "files.tsv";
-  std::ofstream(script, std::ios::binary) << scene_files_script();
-  const tools::RunResult run = tools::run_command(
-      {blender, "-b", "--factory-startup", "--disable-autoexec", blend.string(), "--python-exit-code", "2",
-       "--python", script.string(), "--", "--out", out.string()},
-      std::chrono::minutes(10));
-  std::ifstream in(out, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  if (text.str().empty()) {
-    const std::vector<std::string> lines = split(run.output, '\n');
-    // Blender started and read the file but said no: the agents' Blenders would too.
-    if (run.exit_code != -1 && run.output.find("Read blend") != std::string::npos)
-      throw std::runtime_error(scene.string() + ": Blender cannot load it: " + tools::blender_reason(lines));
-    manifest.warnings.push_back("no usable Blender on this machine (" + blender +
-                                "): only the .blend is sent, not the external files it uses");
-    manifest.files.push_back(describe(blend));
-    return manifest;
+  const fs::path blender_exe = resolve_executable(blender);
+  std::optional<std::string> listed = blender_exe.empty() ? std::nullopt : cache.listing(blend);
+  if (!listed) {
+    tools::TempDir dir("bnr-broker-list");
+    const fs::path script = dir / "scene_files.py";
+    const fs::path out = dir / "files.tsv";
+    std::ofstream(script, std::ios::binary) << scene_files_script();
+    const tools::RunResult run = tools::run_command(
+        {blender, "-b", "--factory-startup", "--disable-autoexec", blend.string(), "--python-exit-code", "2",
+         "--python", script.string(), "--", "--out", out.string()},
+        std::chrono::minutes(10));
+    std::ifstream in(out, std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    if (text.str().empty()) {
+      const std::vector<std::string> lines = split(run.output, '\n');
+      // Blender started and read the file but said no: the agents' Blenders would too.
+      if (run.exit_code != -1 && run.output.find("Read blend") != std::string::npos)
+        throw std::runtime_error(scene.string() + ": Blender cannot load it: " + tools::blender_reason(lines));
+      manifest.warnings.push_back("no usable Blender on this machine (" + blender +
+                                  "): only the .blend is sent, not the external files it uses");
+      manifest.files.push_back(describe(blend, cache));
+      (void)cache.save();
+      return manifest;
+    }
+    listed = text.str();
+    // Libraries decide what else is listed; textures do not.
+    std::vector<fs::path> depends_on = {blender_exe};
+    for (const fs::path& f : parse_scene_listing(*listed).files)
+      if (f.extension() == ".blend") depends_on.push_back(f);
+    if (!blender_exe.empty()) cache.remember_listing(blend, depends_on, *listed);
   }
-  SceneListing listing = parse_scene_listing(text.str());
+  SceneListing listing = parse_scene_listing(*listed);
   manifest.blender_version = listing.blender_version;
   manifest.warnings = std::move(listing.warnings);
-  manifest.files.push_back(describe(blend));
+  manifest.files.push_back(describe(blend, cache));
   for (const fs::path& f : listing.files)
-    if (f != blend) manifest.files.push_back(describe(f));
+    if (f != blend) manifest.files.push_back(describe(f, cache));
+  (void)cache.save();
   return manifest;
 }
 

@@ -44,7 +44,8 @@ struct SceneManifest {
   [[nodiscard]] std::vector<protocol::SceneFile> wire_files() const;
 };
 
-// Lists (with `blender`) and hashes the files `scene` needs. A machine without Blender still
+// Lists (with `blender`) and hashes the files `scene` needs; what it learns is cached beside
+// the agent speeds (see manifest_cache.h), so an unchanged scene costs a few stat() calls. A machine without Blender still
 // renders: the manifest then holds the .blend alone, with a warning that external files are
 // not sent. Throws std::runtime_error with Blender's own reason when it cannot load the scene.
 [[nodiscard]] SceneManifest build_manifest(const std::filesystem::path& scene, const std::string& blender);
