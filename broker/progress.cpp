@@ -30,20 +30,26 @@ std::string progress_line(double fraction_done, std::size_t regions_done, std::s
 }
 
 std::string summary_table(const std::vector<AgentReport>& agents, long long frame_pixels, double wall_seconds) {
-  std::string out = "  agent                        regions   share   busy   finish  vs frame\n";
+  std::string out =
+      "  agent                        regions     pixels   share   load    busy    idle  busy%   finish  vs frame\n";
   for (const AgentReport& a : agents) {
-    char buf[256];
+    char buf[320];
     const double share =
         frame_pixels > 0 ? 100.0 * static_cast<double>(a.pixels) / static_cast<double>(frame_pixels) : 0.0;
-    // Busy against the time the agent could work: from its scene being loaded to the end.
-    const double window = wall_seconds - std::max(a.ready_seconds, 0.0);
-    const double busy = window > 0 ? std::min(100.0, 100.0 * a.busy_seconds / window) : 0.0;
+    // Busy and idle against the time the agent could work: from its scene being loaded (or
+    // re-loaded) to the end of the frame; loading is its own column.
+    const double load = a.ready_seconds >= 0 ? a.ready_seconds : 0.0;
+    const double window = std::max(0.0, wall_seconds - load);
+    const double busy = std::min(a.busy_seconds, window);
+    const double idle = a.ready_seconds >= 0 ? window - busy : 0.0;
+    const double busy_pct = window > 0 ? 100.0 * busy / window : 0.0;
+    const int n = std::snprintf(buf, sizeof buf, "  %-28.28s %7zu %10lld  %5.1f%% %5.1fs %6.1fs %6.1fs %5.1f%%",
+                                a.name.c_str(), a.regions, a.pixels, share, load, busy, idle, busy_pct);
     if (a.finish_seconds >= 0)
-      std::snprintf(buf, sizeof buf, "  %-28.28s %7zu  %5.1f%%  %5.1f%%  %6.1fs  %+6.1fs", a.name.c_str(), a.regions,
-                    share, busy, a.finish_seconds, a.finish_seconds - wall_seconds);
+      std::snprintf(buf + n, sizeof buf - static_cast<std::size_t>(n), "  %6.1fs  %+6.1fs", a.finish_seconds,
+                    a.finish_seconds - wall_seconds);
     else
-      std::snprintf(buf, sizeof buf, "  %-28.28s %7zu  %5.1f%%  %5.1f%%        -         -", a.name.c_str(),
-                    a.regions, share, busy);
+      std::snprintf(buf + n, sizeof buf - static_cast<std::size_t>(n), "        -         -");
     out += buf;
     if (a.wasted > 0) out += "  " + std::to_string(a.wasted) + " copies cancelled (another agent finished them first)";
     if (!a.note.empty()) out += "  (" + a.note + ")";

@@ -28,8 +28,9 @@ struct AgentReport {
   std::string note{};          // e.g. "went silent"
 };
 
-// A table: one row per agent with its share of the frame, how busy it was between loading the
-// scene and the frame's finish, and when it finished against the frame's finish.
+// A table: one row per agent with its regions, pixels and share of the frame, how long it took
+// to load the scene, its busy (inside Blender's render call) and idle time between loading and
+// the frame's finish, and when it finished against the frame's finish.
 [[nodiscard]] std::string summary_table(const std::vector<AgentReport>& agents, long long frame_pixels,
                                         double wall_seconds);
 

@@ -108,6 +108,8 @@ TEST(Progress, SummaryShowsEachAgentsShare) {
   EXPECT_NE(table.find("75.0%"), std::string::npos);
   EXPECT_NE(table.find("100.0%"), std::string::npos) << table;  // busy 9 s of the 9 s after loading
   EXPECT_NE(table.find("-1.5s"), std::string::npos) << table;   // finished 1.5 s before the frame
+  EXPECT_NE(table.find("    750 "), std::string::npos) << table;  // pixels
+  EXPECT_NE(table.find("   6.0s"), std::string::npos) << table;   // slow: idle 9 - 3 s
   EXPECT_NE(table.find("went silent"), std::string::npos);
   EXPECT_NE(table.find("1 copies cancelled"), std::string::npos);
 }
