@@ -90,6 +90,7 @@ AgentServer::AgentServer(AgentConfig config)
 
   socket_.set(zmq::sockopt::maxmsgsize, protocol::kMaxFrameBytes);
   socket_.set(zmq::sockopt::linger, 1000);
+  set_up_curve(config_.config_dir.empty() ? protocol::config_dir() : config_.config_dir);
   const std::string endpoint =
       "tcp://" + config_.bind + ":" + (config_.port == 0 ? std::string("*") : std::to_string(config_.port));
   try {
@@ -102,14 +103,77 @@ AgentServer::AgentServer(AgentConfig config)
   if (config_.mdns) {
     try {
       mdns_ = std::make_unique<MdnsAdvert>(
-          protocol::AgentInfo{config_.name, agent_id_, config_.threads, blender_version_}, port_);
+          protocol::AgentInfo{config_.name, agent_id_, config_.threads, blender_version_}, port_, keys_.public_key);
     } catch (const std::exception& e) {
       // Brokers can still reach this agent with --agent HOST:PORT.
       std::cerr << "bnr-agent: warning: not advertised on the LAN: " << e.what() << std::endl;
     }
   }
   log("listening on port " + std::to_string(port_) + " as '" + config_.name + "', Blender " +
-      blender_version_ + (config_.threads > 0 ? ", " + std::to_string(config_.threads) + " threads" : ""));
+      blender_version_ + (config_.threads > 0 ? ", " + std::to_string(config_.threads) + " threads" : "") +
+      "; key " + keys_.public_key);
+}
+
+// Every connection is CURVE: encrypted, and the broker proves it holds the secret key of the
+// public key the ZAP handler is asked about. Both sockets live in this thread's poll loop.
+void AgentServer::set_up_curve(const fs::path& config_dir) {
+  keys_ = protocol::load_or_create_key_pair(config_dir / "agent.key", "bnr-agent");
+  authorizer_ = std::make_unique<protocol::BrokerAuthorizer>(config_.authorized_brokers,
+                                                             config_dir / "authorized_brokers", config_.trust_any);
+  for (const std::string& problem : authorizer_->take_problems())
+    std::cerr << "bnr-agent: warning: " << problem << std::endl;
+  // The handler must be bound before the first broker connects: without one, libzmq would
+  // accept every CURVE client.
+  zap_ = zmq::socket_t(context_, zmq::socket_type::rep);
+  zap_.set(zmq::sockopt::linger, 0);
+  try {
+    zap_.bind(protocol::kZapEndpoint);
+  } catch (const zmq::error_t& e) {
+    throw std::runtime_error(std::string("cannot start the broker authorization (ZAP) handler: ") + e.what());
+  }
+  protocol::set_curve_server(socket_, keys_);
+  handshakes_ = protocol::monitor_handshakes(socket_, context_, "bnr-agent-handshakes");
+  if (authorizer_->trust_any()) {
+    std::cerr << "bnr-agent: warning: --trust-any: any broker that can reach this agent may use it "
+                 "(connections are still encrypted)"
+              << std::endl;
+  } else if (authorizer_->count() == 0) {
+    std::cerr << "bnr-agent: no broker is authorized yet, so every broker is refused; authorize one with "
+                 "bnr-agent --authorize 'KEY' (bnr-broker --show-key prints KEY) or add KEY to "
+              << authorizer_->file().string() << std::endl;
+  }
+}
+
+void AgentServer::handle_zap() {
+  while (const std::optional<protocol::ZapRequest> request = protocol::receive_zap_request(zap_)) {
+    const protocol::BrokerAuthorizer::Verdict verdict = authorizer_->check(request->client_key);
+    protocol::send_zap_reply(zap_, *request, verdict.allowed, verdict.allowed ? "OK" : "broker key not authorized");
+    for (const std::string& problem : authorizer_->take_problems()) log("warning: " + problem);
+    if (verdict.allowed) {
+      log("broker at " + request->address + " authenticated: key " + protocol::short_key(request->client_key) +
+          " (" + verdict.source + ")");
+    } else {
+      ++refused_;
+      log("refused a broker at " + request->address + " (" + std::to_string(refused_) +
+          " so far): its key is not authorized; to serve it run bnr-agent --authorize " +
+          protocol::shell_quoted(request->client_key) + " or add the key to " + authorizer_->file().string());
+    }
+  }
+}
+
+void AgentServer::handle_handshake_events() {
+  while (const std::optional<protocol::SocketEvent> event = protocol::receive_event(handshakes_)) {
+    std::string why;
+    if (event->event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
+      why = event->value == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC       ? "it does not have this agent's key"
+            : event->value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH ? "it does not use CURVE"
+                                                                         : "protocol error " + std::to_string(event->value);
+    else if (event->event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+      why = "the client hung up (not a CURVE client, or it does not have this agent's key)";
+    if (why.empty()) continue;  // refusals were logged by handle_zap; successes are not news
+    ++failed_handshakes_;
+    log("a connection failed its CURVE handshake (" + std::to_string(failed_handshakes_) + " so far): " + why);
+  }
 }
 
 AgentServer::~AgentServer() {
@@ -131,7 +195,9 @@ void AgentServer::send(const protocol::Message& message, std::string_view bulk) 
 
 void AgentServer::run(const volatile std::sig_atomic_t& stop) {
   while (stop == 0) {
-    std::vector<zmq::pollitem_t> items = {{static_cast<void*>(socket_), 0, ZMQ_POLLIN, 0}};
+    std::vector<zmq::pollitem_t> items = {{static_cast<void*>(socket_), 0, ZMQ_POLLIN, 0},
+                                          {static_cast<void*>(zap_), 0, ZMQ_POLLIN, 0},
+                                          {static_cast<void*>(handshakes_), 0, ZMQ_POLLIN, 0}};
     const std::size_t mdns_item = items.size();
     if (mdns_) items.push_back({nullptr, mdns_->fd(), ZMQ_POLLIN, 0});
     if (job_ && job_->blender) {
@@ -144,6 +210,8 @@ void AgentServer::run(const volatile std::sig_atomic_t& stop) {
       if (e.num() != EINTR) throw;
     }
     const auto now = Clock::now();
+    handle_zap();
+    handle_handshake_events();
     if (mdns_ && (items[mdns_item].revents & ZMQ_POLLIN) != 0) {
       if (auto event = mdns_->process()) log(*event);
       if (mdns_->failed()) mdns_.reset();

@@ -11,10 +11,12 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <zmq.hpp>
 
 #include "blender_process.h"
+#include "curve_auth.h"
 #include "mdns_advert.h"
 #include "messages.h"
 #include "scene_cache.h"
@@ -38,6 +40,12 @@ struct AgentConfig {
   std::uint64_t cache_limit = std::uint64_t{20} << 30;
   int fetch_window = 8;  // FetchChunk requests in flight: the flow control of a transfer
   std::uint64_t chunk_bytes = 1 << 20;
+  // CURVE: the brokers served are those whose public keys (Z85) are given here or listed in
+  // config_dir/authorized_brokers, or any broker with trust_any. The agent's own key pair is
+  // config_dir/agent.key, made on first start. Empty config_dir: protocol::config_dir().
+  std::vector<std::string> authorized_brokers;
+  bool trust_any = false;
+  std::filesystem::path config_dir;
 };
 
 // $BNR_CACHE_DIR, else $XDG_CACHE_HOME/bnr/agent, else ~/.cache/bnr/agent.
@@ -52,6 +60,8 @@ class AgentServer {
   AgentServer& operator=(const AgentServer&) = delete;
 
   [[nodiscard]] int port() const { return port_; }
+  // This agent's CURVE public key (Z85): what brokers need to connect to it.
+  [[nodiscard]] const std::string& public_key() const { return keys_.public_key; }
   // Serves until `stop` becomes non-zero (set from a signal handler).
   void run(const volatile std::sig_atomic_t& stop);
 
@@ -99,6 +109,9 @@ class AgentServer {
   void end_job(const char* why);
   void send(const protocol::Message& message, std::string_view bulk = {});
   void log(const std::string& line) const;
+  void set_up_curve(const std::filesystem::path& config_dir);
+  void handle_zap();
+  void handle_handshake_events();
 
   AgentConfig config_;
   std::string blender_version_;
@@ -109,6 +122,12 @@ class AgentServer {
   zmq::context_t context_;
   zmq::socket_t socket_;
   int port_ = 0;
+  protocol::CurveKeyPair keys_;
+  std::unique_ptr<protocol::BrokerAuthorizer> authorizer_;
+  zmq::socket_t zap_;         // the ZAP handler: libzmq asks it about every broker's key
+  zmq::socket_t handshakes_;  // socket_'s monitor: failed handshakes never reach socket_
+  long long refused_ = 0;
+  long long failed_handshakes_ = 0;
   std::unique_ptr<MdnsAdvert> mdns_;  // null: not advertised (--no-mdns, or no avahi-daemon)
   std::unique_ptr<SceneCache> cache_;
   std::optional<Job> job_;

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "cli_flags.h"
+#include "curve_auth.h"
 
 #include "agent_server.h"
 
@@ -29,8 +30,18 @@ options:
   --cache-size GB  keep at most this much there, least recently used first out
                    (default 20; a scene larger than this is refused)
   --no-mdns        do not advertise on the LAN
+  --authorize KEY  serve the broker with this public key (repeatable; bnr-broker --show-key
+                   prints it); brokers listed in authorized_brokers are served too
+  --trust-any      serve any broker that can reach this port (still encrypted)
+  --show-key       print this agent's public key (brokers need it) and exit
   -q, --quiet      log only errors
   -h, --help       show this help
+
+Connections are encrypted and authenticated (ZeroMQ CURVE). This agent's key pair is
+agent.key in the config directory ($BNR_CONFIG_DIR, else ~/.config/bnr), made on the first
+start; authorized_brokers there lists the brokers it serves, one public key per line with an
+optional note ('#' starts a comment), and is re-read when it changes. With --port 0 the agent
+prints "port N" and "key KEY" on stdout once it listens.
 )";
 
 bnr::agent::AgentConfig parse(int argc, char** argv) {
@@ -60,6 +71,19 @@ bnr::agent::AgentConfig parse(int argc, char** argv) {
       c.cache_limit = static_cast<std::uint64_t>(bnr::tools::parse_int_flag(a, value(), 1, 1 << 20)) << 30;
     } else if (a == "--no-mdns") {
       c.mdns = false;
+    } else if (a == "--authorize") {
+      const std::string key = value();
+      if (!bnr::protocol::is_curve_key(key))
+        throw std::runtime_error("--authorize: '" + key +
+                                 "' is not a broker's public key (40 Z85 characters, as bnr-broker --show-key prints)");
+      c.authorized_brokers.push_back(key);
+    } else if (a == "--trust-any") {
+      c.trust_any = true;
+    } else if (a == "--show-key") {
+      const bnr::protocol::CurveKeyPair keys =
+          bnr::protocol::load_or_create_key_pair(bnr::protocol::config_dir() / "agent.key", "bnr-agent");
+      std::cout << keys.public_key << std::endl;
+      std::exit(0);
     } else if (a == "-q" || a == "--quiet") {
       c.quiet = true;
     } else {
@@ -77,7 +101,8 @@ int main(int argc, char** argv) {
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
     bnr::agent::AgentServer server(config);
-    if (config.port == 0) std::cout << "port " << server.port() << std::endl;  // for a parent process
+    // For a parent process (the broker's local agent, tests): where to connect, and the key.
+    if (config.port == 0) std::cout << "port " << server.port() << "\nkey " << server.public_key() << std::endl;
     server.run(g_stop);
     return 0;
   } catch (const std::exception& e) {

@@ -18,8 +18,9 @@ class MdnsAdvert {
   // Starts registering `port` under the instance name `info.name` (empty: the host name);
   // Avahi renames on a conflict ("name #2"). Throws std::runtime_error with one line such as
   // "mDNS unavailable: is avahi-daemon running? (DNSServiceRegister error -65537)" when the
-  // daemon cannot be reached; the caller warns and goes on without mDNS.
-  MdnsAdvert(const protocol::AgentInfo& info, int port);
+  // daemon cannot be reached; the caller warns and goes on without mDNS. `curve_key` (the
+  // agent's public key, Z85) goes into the TXT record when not empty.
+  MdnsAdvert(const protocol::AgentInfo& info, int port, const std::string& curve_key = {});
   // Withdraws the advert (the daemon sends the goodbye).
   ~MdnsAdvert();
   MdnsAdvert(const MdnsAdvert&) = delete;

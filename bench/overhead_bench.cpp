@@ -174,6 +174,15 @@ Times plain_render(const Config& c, const fs::path& scene, const fs::path& prefi
   return {took, Seconds(0), children_cpu() - cpu_start};
 }
 
+// The public key of the broker this benchmark runs (made on first use, in the same config
+// directory): the agents serve that broker and no other.
+std::string broker_public_key() {
+  const bnr::tools::RunResult r = bnr::tools::run_command({BNR_BROKER_EXE, "--show-key"}, std::chrono::seconds(30));
+  const std::string key = r.output.substr(0, r.output.find('\n'));
+  if (r.exit_code != 0 || key.size() != 40) throw std::runtime_error("bnr-broker --show-key failed: " + r.output);
+  return key;
+}
+
 // N bnr-agents on free loopback ports, started together; ended (SIGTERM, then SIGKILL) with
 // the object.
 class Agents {
@@ -181,13 +190,16 @@ class Agents {
   explicit Agents(const Config& c) {
     ChildProcess::Options options;
     options.capture_stdout = true;
+    const std::string broker_key = broker_public_key();
     for (int i = 0; i < c.agents; ++i)
       children_.push_back(std::make_unique<ChildProcess>(
           std::vector<std::string>{BNR_AGENT_EXE, "--port", "0", "--bind", "127.0.0.1", "--no-mdns", "-q", "--threads",
-                                   "1", "--blender", c.blender},
+                                   "1", "--blender", c.blender, "--authorize", broker_key},
           options));
-    for (auto& child : children_)
-      endpoints_.push_back("127.0.0.1:" + std::to_string(bnr::tools::wait_for_agent_port(*child, kAgentStartTimeout)));
+    for (auto& child : children_) {
+      const bnr::tools::AgentListening agent = bnr::tools::wait_for_agent(*child, kAgentStartTimeout);
+      endpoints_.push_back("127.0.0.1:" + std::to_string(agent.port) + "@" + agent.key);
+    }
   }
   ~Agents() {
     for (auto& child : children_)

@@ -503,6 +503,15 @@ class RegionTrace {
   std::vector<std::vector<TracedRegion>> seen_;
 };
 
+// The public key of the broker this benchmark runs (made on first use, in the same config
+// directory): the agents serve that broker and no other.
+std::string broker_public_key() {
+  const bnr::tools::RunResult r = bnr::tools::run_command({BNR_BROKER_EXE, "--show-key"}, std::chrono::seconds(30));
+  const std::string key = r.output.substr(0, r.output.find('\n'));
+  if (r.exit_code != 0 || key.size() != 40) throw std::runtime_error("bnr-broker --show-key failed: " + r.output);
+  return key;
+}
+
 // N bnr-agents, each on its budget with its own TMPDIR (for the trace); ended (SIGTERM, then
 // SIGKILL) with the object.
 class Agents {
@@ -510,18 +519,20 @@ class Agents {
   Agents(const Config& c, const std::vector<Budget>& budgets, const fs::path& dir) {
     ChildProcess::Options options;
     options.capture_stdout = true;
+    const std::string broker_key = broker_public_key();
     for (const Budget& b : budgets) {
       tmpdirs_.push_back(dir / ("agent-" + b.name));
       fs::create_directories(tmpdirs_.back());
       children_.push_back(std::make_unique<ChildProcess>(
           b.wrap({BNR_AGENT_EXE, "--port", "0", "--bind", "127.0.0.1", "--no-mdns", "-q", "--threads", "1", "--name",
-                  b.name, "--blender", c.blender},
+                  b.name, "--blender", c.blender, "--authorize", broker_key},
                  {"TMPDIR=" + tmpdirs_.back().string()}),
           options));
     }
     for (auto& child : children_) {
-      const int port = bnr::tools::wait_for_agent_port(*child, kAgentStartTimeout, [] { return g_stop != 0; });
-      endpoints_.push_back("127.0.0.1:" + std::to_string(port));
+      const bnr::tools::AgentListening agent =
+          bnr::tools::wait_for_agent(*child, kAgentStartTimeout, [] { return g_stop != 0; });
+      endpoints_.push_back("127.0.0.1:" + std::to_string(agent.port) + "@" + agent.key);
     }
   }
   ~Agents() {

@@ -267,6 +267,15 @@ struct AgentLine {
   std::string text;
 };
 
+// The public key of the broker this benchmark runs (made on first use, in the same config
+// directory): the agents serve that broker and no other.
+std::string broker_public_key() {
+  const bnr::tools::RunResult r = bnr::tools::run_command({BNR_BROKER_EXE, "--show-key"}, std::chrono::seconds(30));
+  const std::string key = r.output.substr(0, r.output.find('\n'));
+  if (r.exit_code != 0 || key.size() != 40) throw std::runtime_error("bnr-broker --show-key failed: " + r.output);
+  return key;
+}
+
 // N bnr-agents on free loopback ports, each with its own empty cache directory under `dir`,
 // stdout and stderr (their log) captured; ended (SIGTERM, then SIGKILL) with the object.
 class Agents {
@@ -275,16 +284,17 @@ class Agents {
     ChildProcess::Options options;
     options.capture_stdout = true;
     options.stderr_to_stdout = true;
+    const std::string broker_key = broker_public_key();
     for (int i = 0; i < c.agents; ++i) {
       const fs::path cache = dir / ("cache" + std::to_string(i));
       fs::create_directories(cache);
       agents_.push_back(Agent{std::make_unique<ChildProcess>(
           std::vector<std::string>{BNR_AGENT_EXE, "--port", "0", "--bind", "127.0.0.1", "--no-mdns", "--threads", "1",
-                                   "--cache-dir", cache.string(), "--blender", c.blender},
+                                   "--cache-dir", cache.string(), "--blender", c.blender, "--authorize", broker_key},
           options)});
     }
     for (std::size_t i = 0; i < agents_.size(); ++i)
-      endpoints_.push_back("127.0.0.1:" + std::to_string(wait_for_port(i)));
+      endpoints_.push_back(wait_for_endpoint(i));
   }
   ~Agents() {
     for (Agent& a : agents_)
@@ -331,12 +341,19 @@ class Agents {
 
   // The N of the line "port N" the agent prints once it listens, skipping any other line (its
   // log, or a key line a later version may print first).
-  int wait_for_port(std::size_t i) {
+  // "127.0.0.1:PORT@KEY" from the "port N" and "key KEY" lines the agent prints.
+  std::string wait_for_endpoint(std::size_t i) {
     const auto deadline = Clock::now() + kAgentStartTimeout;
+    int port = 0;
+    std::string key;
     for (std::size_t seen = 0;;) {
       check_stop();
-      for (; seen < agents_[i].lines.size(); ++seen)
-        if (agents_[i].lines[seen].text.rfind("port ", 0) == 0) return std::stoi(agents_[i].lines[seen].text.substr(5));
+      for (; seen < agents_[i].lines.size(); ++seen) {
+        const std::string& text = agents_[i].lines[seen].text;
+        if (text.rfind("port ", 0) == 0) port = std::stoi(text.substr(5));
+        if (text.rfind("key ", 0) == 0) key = text.substr(4);
+      }
+      if (port > 0 && !key.empty()) return "127.0.0.1:" + std::to_string(port) + "@" + key;
       if (Clock::now() > deadline || agents_[i].child->try_wait())
         throw std::runtime_error("bnr-agent did not start:\n" + log(i) + agents_[i].partial);
       pollfd p{fd(i), POLLIN, 0};

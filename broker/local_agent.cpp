@@ -11,8 +11,10 @@
 namespace bnr::broker {
 namespace {
 
-tools::ChildProcess start_agent(const std::string& exe, int threads, bool quiet) {
-  std::vector<std::string> argv = {exe, "--port", "0", "--bind", "127.0.0.1", "--no-mdns", "--name", "local"};
+tools::ChildProcess start_agent(const std::string& exe, int threads, bool quiet, const std::string& broker_key) {
+  // It serves this broker and no other: nothing for the user to set up.
+  std::vector<std::string> argv = {exe,     "--port", "0",           "--bind",  "127.0.0.1", "--no-mdns",
+                                   "--name", "local",  "--authorize", broker_key};
   if (threads > 0) argv.insert(argv.end(), {"--threads", std::to_string(threads)});
   if (quiet) argv.push_back("-q");
   tools::ChildProcess::Options options;
@@ -33,15 +35,17 @@ std::string default_agent_executable() {
   return "bnr-agent";
 }
 
-LocalAgent::LocalAgent(const std::string& agent_exe, int threads, bool quiet)
-    : child_(start_agent(agent_exe, threads, quiet)) {
+LocalAgent::LocalAgent(const std::string& agent_exe, int threads, bool quiet, const std::string& broker_key)
+    : child_(start_agent(agent_exe, threads, quiet, broker_key)) {
   // The agent checks Blender first, which can take a while on a cold disk.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (port_ == 0) {
+  while (port_ == 0 || key_.empty()) {
     drain();
-    for (const std::string& line : tail_)
+    for (const std::string& line : tail_) {
       if (line.rfind("port ", 0) == 0) port_ = std::stoi(line.substr(5));
-    if (port_ != 0) break;
+      if (line.rfind("key ", 0) == 0) key_ = line.substr(4);
+    }
+    if (port_ != 0 && !key_.empty()) break;
     if (child_.try_wait()) {
       drain();
       std::string why = last_line();

@@ -11,15 +11,18 @@ namespace bnr::broker {
 
 class LocalAgent {
  public:
-  // Starts `agent_exe` on a free loopback port and waits until it listens. Throws
-  // std::runtime_error quoting the agent's own error (e.g. Blender missing) if it does not.
-  LocalAgent(const std::string& agent_exe, int threads, bool quiet);
+  // Starts `agent_exe` on a free loopback port, serving only the broker whose public key is
+  // `broker_key`, and waits until it listens. Throws std::runtime_error quoting the agent's
+  // own error (e.g. Blender missing) if it does not.
+  LocalAgent(const std::string& agent_exe, int threads, bool quiet, const std::string& broker_key);
   // Stops the agent (SIGTERM, then SIGKILL after a grace period).
   ~LocalAgent();
   LocalAgent(const LocalAgent&) = delete;
   LocalAgent& operator=(const LocalAgent&) = delete;
 
   [[nodiscard]] std::string endpoint() const { return "127.0.0.1:" + std::to_string(port_); }
+  // The agent's CURVE public key, as it printed it.
+  [[nodiscard]] const std::string& key() const { return key_; }
   // The agent's log; keep draining it (poll this fd) so the agent never blocks on a full pipe.
   [[nodiscard]] int output_fd() const { return child_.stdout_fd(); }
   void drain();
@@ -28,6 +31,7 @@ class LocalAgent {
  private:
   tools::ChildProcess child_;
   int port_ = 0;
+  std::string key_;
   std::string buffer_;
   std::deque<std::string> tail_;
 };

@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "cli_flags.h"
@@ -18,6 +19,7 @@
 
 #include "agent_profiles.h"
 #include "benchmark_scene.h"
+#include "curve_auth.h"
 #include "local_agent.h"
 #include "mdns_browse.h"
 #include "render_job.h"
@@ -39,7 +41,10 @@ options:
   -o OUT.png           output file (one scene only; default: the scene's name with .png,
                        in the current directory)
   --exr OUT.exr        also write the scene-linear float image
-  --agent HOST:PORT    render on this agent (repeatable; port defaults to 7300)
+  --agent HOST:PORT[@KEY]
+                       render on this agent (repeatable; port defaults to 7300). KEY is its
+                       public key (bnr-agent --show-key prints it; quote it for the shell),
+                       needed until the agent's first connection puts it in known_agents
   --no-local           do not start an agent on this machine
   --local-threads N    render threads of the local agent (default: all cores)
   --no-mdns            do not look for agents on the LAN
@@ -49,7 +54,8 @@ options:
   --allow-mixed-versions
                        also use agents whose Blender version differs from this machine's
                        (different versions can render different pixels: seams)
-  --list               list the agents found on the LAN and exit
+  --list               list the agents found on the LAN, with their keys, and exit
+  --show-key           print this broker's public key (for bnr-agent --authorize) and exit
   --region-width PX    fixed region width instead of adaptive sizing
   --benchmark          first render a small built-in Cycles scene on every agent to measure
                        each machine's speed (kept for later jobs); with no scene given, only
@@ -63,6 +69,12 @@ options:
 
 With no --agent and no agents found, the broker starts a local agent, so
 `bnr-broker scene.blend` alone renders on this machine.
+
+Connections are encrypted and authenticated (ZeroMQ CURVE). This broker's key pair is
+broker.key in the config directory ($BNR_CONFIG_DIR, else ~/.config/bnr), made on the first
+run; an agent serves it once authorized there (bnr-agent --authorize KEY). Agents found on
+the LAN advertise their keys. The key each agent proved to hold is kept in known_agents
+there; a different key later is refused until its line is deleted.
 )";
 
 struct Config {
@@ -70,6 +82,7 @@ struct Config {
   std::string output;
   std::string exr;
   std::vector<std::string> agents;
+  std::map<std::string, std::string> agent_keys;  // endpoint -> the key given with --agent
   bool local = true;
   int local_threads = 0;
   bool mdns = true;
@@ -84,6 +97,11 @@ struct Config {
   bool allow_mixed_versions = false;
   bool list = false;
 };
+
+// This broker's CURVE key pair, made on the first run.
+bnr::protocol::CurveKeyPair broker_keys() {
+  return bnr::protocol::load_or_create_key_pair(bnr::protocol::config_dir() / "broker.key", "bnr-broker");
+}
 
 Config parse(int argc, char** argv) {
   Config c;
@@ -102,8 +120,21 @@ Config parse(int argc, char** argv) {
       c.exr = value();
     } else if (a == "--agent") {
       std::string agent = value();
+      std::string key;
+      // HOST:PORT@KEY: the first '@' ends the address (Z85 keys may contain '@' and ':').
+      if (const std::size_t at = agent.find('@'); at != std::string::npos) {
+        key = agent.substr(at + 1);
+        agent.resize(at);
+        if (!bnr::protocol::is_curve_key(key))
+          throw std::runtime_error("--agent " + agent + "@KEY: '" + key +
+                                   "' is not an agent's public key (40 Z85 characters, as bnr-agent --show-key prints)");
+      }
       if (agent.find(':') == std::string::npos) agent += ":7300";
-      c.agents.push_back(agent);
+      if (std::find(c.agents.begin(), c.agents.end(), agent) == c.agents.end()) c.agents.push_back(agent);
+      if (!key.empty()) c.agent_keys[agent] = key;
+    } else if (a == "--show-key") {
+      std::cout << broker_keys().public_key << std::endl;
+      std::exit(0);
     } else if (a == "--no-local") {
       c.local = false;
     } else if (a == "--local-threads") {
@@ -145,40 +176,155 @@ Config parse(int argc, char** argv) {
   return c;
 }
 
-// Agents advertised on the LAN; agents of another protocol version are named and left out.
-std::vector<bnr::broker::DiscoveredAgent> discover(const Config& config) {
-  std::string error;
-  const auto found = bnr::broker::browse_agents(std::chrono::milliseconds(config.mdns_window_ms), &error);
-  if (!error.empty() && !config.quiet) std::cerr << "bnr-broker: " << error << " (use --agent HOST:PORT)\n";
-  std::vector<bnr::broker::DiscoveredAgent> usable;
-  for (const auto& agent : found) {
-    if (agent.txt.protocol_version != bnr::protocol::kProtocolVersion) {
-      if (!config.quiet)
-        std::cerr << "bnr-broker: skipping agent " << agent.service_name << " at " << agent.endpoint()
-                  << ": protocol version " << agent.txt.protocol_version << ", this broker speaks "
-                  << bnr::protocol::kProtocolVersion << "\n";
-      continue;
-    }
-    usable.push_back(agent);
-  }
-  if (!config.quiet && !found.empty())
-    std::cerr << "bnr-broker: found " << usable.size() << " agent" << (usable.size() == 1 ? "" : "s")
-              << " on the LAN\n";
-  return usable;
+// Whether an agent found on the LAN can serve this broker; says why not (once) if not.
+bool usable(const bnr::broker::DiscoveredAgent& agent, const Config& config) {
+  if (agent.txt.protocol_version == bnr::protocol::kProtocolVersion) return true;
+  if (!config.quiet)
+    std::cerr << "bnr-broker: skipping agent " << agent.service_name << " at " << agent.endpoint()
+              << ": protocol version " << agent.txt.protocol_version << ", this broker speaks "
+              << bnr::protocol::kProtocolVersion << "\n";
+  return false;
 }
 
+// Agents advertised on the LAN within the window; other protocol versions are named and left out.
+std::vector<bnr::broker::DiscoveredAgent> discover(const Config& config, bnr::broker::AgentBrowser& browser) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(config.mdns_window_ms);
+  for (auto now = std::chrono::steady_clock::now(); now < deadline && browser.error().empty();
+       now = std::chrono::steady_clock::now())
+    browser.run_for(std::chrono::ceil<std::chrono::milliseconds>(deadline - now));
+  if (!browser.error().empty() && !config.quiet)
+    std::cerr << "bnr-broker: " << browser.error() << " (use --agent HOST:PORT)\n";
+  const auto found = browser.agents();
+  std::vector<bnr::broker::DiscoveredAgent> agents;
+  for (const auto& agent : found)
+    if (usable(agent, config)) agents.push_back(agent);
+  if (!config.quiet && !found.empty())
+    std::cerr << "bnr-broker: found " << agents.size() << " agent" << (agents.size() == 1 ? "" : "s")
+              << " on the LAN\n";
+  return agents;
+}
+
+// The public key of each agent endpoint, and what to remember in known_agents once an agent
+// proves it holds its key (trust on first use).
+class AgentKeys {
+ public:
+  AgentKeys(const Config& config, const std::filesystem::path& known_agents)
+      : known_(known_agents), quiet_(config.quiet) {
+    for (const std::string& problem : known_.known().problems)
+      if (!quiet_) std::cerr << "bnr-broker: warning: " << known_agents.string() << " " << problem << "\n";
+    // A key given with --agent must agree with known_agents (or nothing starts); without one,
+    // the known key is used.
+    for (const std::string& endpoint : config.agents) {
+      given_.insert(endpoint);
+      const auto given = config.agent_keys.find(endpoint);
+      const bnr::protocol::KnownAgent* known = known_.known().find(bnr::protocol::KnownKind::kEndpoint, endpoint);
+      if (given == config.agent_keys.end()) {
+        if (known != nullptr) keys_[endpoint] = known->key;
+        continue;
+      }
+      if (const std::string why = known_.conflict(bnr::protocol::KnownKind::kEndpoint, endpoint, given->second);
+          !why.empty())
+        throw std::runtime_error("--agent " + endpoint + "@KEY: " + why);
+      keys_[endpoint] = given->second;
+      if (known == nullptr) pending_[endpoint].push_back({bnr::protocol::KnownKind::kEndpoint, endpoint, given->second});
+    }
+  }
+
+  // Why an agent advertised on the LAN cannot be used as it is; empty when it can.
+  [[nodiscard]] std::string advert_problem(const bnr::broker::DiscoveredAgent& agent) const {
+    const std::string& key = agent.txt.curve_key;
+    if (!bnr::protocol::is_curve_key(key)) return "its advert has no CURVE key (a bnr-agent from before CURVE?)";
+    if (!agent.txt.info.agent_id.empty())
+      if (std::string why = known_.conflict(bnr::protocol::KnownKind::kAgentId, agent.txt.info.agent_id, key);
+          !why.empty())
+        return "it advertises key " + bnr::protocol::short_key(key) + ", but " + why;
+    if (std::string why = known_.conflict(bnr::protocol::KnownKind::kEndpoint, agent.endpoint(), key); !why.empty())
+      return "it advertises key " + bnr::protocol::short_key(key) + ", but " + why;
+    return {};
+  }
+
+  // Takes the key an agent found on the LAN advertises. False (after saying why) when it
+  // cannot be used: no key, or not the key known for its agent id or address (a spoofed
+  // advert, or a reinstalled agent). Refusals are printed even with -q.
+  bool accept_advert(const bnr::broker::DiscoveredAgent& agent) {
+    const std::string endpoint = agent.endpoint();
+    if (const std::string why = advert_problem(agent); !why.empty()) {
+      if (bnr::protocol::is_curve_key(agent.txt.curve_key) || !quiet_)
+        std::cerr << "bnr-broker: refusing agent " << agent.service_name << " at " << endpoint << ": " << why << "\n";
+      return false;
+    }
+    const std::string& key = agent.txt.curve_key;
+    const auto have = keys_.find(endpoint);
+    if (have != keys_.end() && have->second != key) {
+      std::cerr << "bnr-broker: warning: agent " << agent.service_name << " at " << endpoint << " advertises key "
+                << bnr::protocol::short_key(key) << ", not " << bnr::protocol::short_key(have->second)
+                << " as given or known; using " << bnr::protocol::short_key(have->second) << "\n";
+      return true;
+    }
+    if (have == keys_.end()) {
+      keys_[endpoint] = key;
+      if (given_.count(endpoint) != 0 && known_.known().find(bnr::protocol::KnownKind::kEndpoint, endpoint) == nullptr)
+        pending_[endpoint].push_back({bnr::protocol::KnownKind::kEndpoint, endpoint, key});
+    }
+    const std::string& id = agent.txt.info.agent_id;
+    if (!id.empty() && known_.known().find(bnr::protocol::KnownKind::kAgentId, id) == nullptr)
+      pending_[endpoint].push_back({bnr::protocol::KnownKind::kAgentId, id, key});
+    return true;
+  }
+
+  // An agent whose key comes from elsewhere (the local agent's output): not remembered.
+  void add(const std::string& endpoint, const std::string& key) { keys_[endpoint] = key; }
+
+  // "" when unknown.
+  [[nodiscard]] std::string key_of(const std::string& endpoint) const {
+    const auto it = keys_.find(endpoint);
+    return it == keys_.end() ? std::string() : it->second;
+  }
+
+  // The agent at `endpoint` proved it holds its key: remember what was new about it.
+  void verified(const std::string& endpoint) {
+    const auto it = pending_.find(endpoint);
+    if (it == pending_.end()) return;
+    for (const bnr::protocol::KnownAgent& entry : it->second) {
+      if (!known_.remember(entry.kind, entry.name, entry.key) && !warned_) {
+        warned_ = true;
+        std::cerr << "bnr-broker: warning: could not save agent keys to " << known_.path().string() << "\n";
+      }
+    }
+    pending_.erase(it);
+  }
+
+ private:
+  bnr::protocol::KnownAgentsFile known_;
+  bool quiet_ = false;
+  bool warned_ = false;
+  std::set<std::string> given_;                          // endpoints from --agent
+  std::map<std::string, std::string> keys_;              // endpoint -> key
+  std::map<std::string, std::vector<bnr::protocol::KnownAgent>> pending_;  // endpoint -> to remember
+};
+
+std::filesystem::path known_agents_path() { return bnr::protocol::config_dir() / "known_agents"; }
+
 int list_agents(const Config& config) {
-  const auto agents = discover(config);
+  bnr::broker::AgentBrowser browser;
+  const auto agents = discover(config, browser);
   const auto profiles = bnr::broker::load_profiles(bnr::broker::profiles_path());
-  std::printf("%-24s %-22s %-9s %-8s %s\n", "agent", "address", "blender", "threads", "learned speed");
+  const AgentKeys keys(config, known_agents_path());
+  std::printf("%-24s %-22s %-9s %-8s %-12s %s\n", "agent", "address", "blender", "threads", "key", "learned speed");
+  std::vector<std::string> refused;
   for (const auto& a : agents) {
     const auto speed = profiles.find(a.txt.info.agent_id);
     const std::string threads = a.txt.info.threads > 0 ? std::to_string(a.txt.info.threads) : "all";
-    std::printf("%-24s %-22s %-9s %-8s %s\n", a.txt.info.name.c_str(), a.endpoint().c_str(),
-                a.txt.info.blender_version.c_str(), threads.c_str(),
+    const std::string why = keys.advert_problem(a);
+    const std::string key = bnr::protocol::is_curve_key(a.txt.curve_key) ? bnr::protocol::short_key(a.txt.curve_key)
+                                                                          : std::string("none");
+    std::printf("%-24s %-22s %-9s %-8s %-12s %s\n", a.txt.info.name.c_str(), a.endpoint().c_str(),
+                a.txt.info.blender_version.c_str(), threads.c_str(), (key + (why.empty() ? "" : "!")).c_str(),
                 speed == profiles.end() ? "-" : std::to_string(speed->second).substr(0, 5).c_str());
+    if (!why.empty()) refused.push_back(a.txt.info.name + " at " + a.endpoint() + ": " + why);
   }
   if (agents.empty()) std::printf("(no agents found on the LAN)\n");
+  for (const std::string& r : refused) std::printf("refused (!) %s\n", r.c_str());
   return 0;
 }
 
@@ -196,6 +342,9 @@ int main(int argc, char** argv) {
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
     std::signal(SIGPIPE, SIG_IGN);
+    // CURVE: this broker's key pair, and each agent's key from --agent, known_agents or adverts.
+    const bnr::protocol::CurveKeyPair own_keys = broker_keys();
+    AgentKeys keys(config, known_agents_path());
 
     // The machine benchmark's scene: made by this machine's Blender from the embedded generator.
     std::optional<bnr::tools::TempDir> benchmark_dir;
@@ -213,8 +362,12 @@ int main(int argc, char** argv) {
 
     std::vector<std::string> agents = config.agents;
     bool this_host_serves = false;  // an agent already runs here: a local one would compete for its cores
-    if (config.mdns) {
-      for (const auto& found : discover(config)) {
+    // Browsing goes on during the jobs: agents that appear later join them.
+    std::unique_ptr<bnr::broker::AgentBrowser> browser;
+    if (config.mdns) browser = std::make_unique<bnr::broker::AgentBrowser>();
+    if (browser) {
+      for (const auto& found : discover(config, *browser)) {
+        if (!keys.accept_advert(found)) continue;
         if (std::find(agents.begin(), agents.end(), found.endpoint()) == agents.end())
           agents.push_back(found.endpoint());
         if (found.txt.info.agent_id.rfind(bnr::tools::host_name() + "/", 0) == 0) this_host_serves = true;
@@ -223,8 +376,9 @@ int main(int argc, char** argv) {
     std::unique_ptr<bnr::broker::LocalAgent> local;
     if (config.local && !this_host_serves) {
       local = std::make_unique<bnr::broker::LocalAgent>(bnr::broker::default_agent_executable(),
-                                                        config.local_threads, config.quiet);
+                                                        config.local_threads, config.quiet, own_keys.public_key);
       agents.push_back(local->endpoint());
+      keys.add(local->endpoint(), local->key());
     }
     if (agents.empty())
       throw std::runtime_error("no agents to render on (start bnr-agent, or drop --no-local)");
@@ -233,6 +387,9 @@ int main(int argc, char** argv) {
     manifests[first_scene] = first_manifest.get();
     // The version agents must match: this machine's Blender, when it has one.
     const std::string local_blender = manifests[first_scene].blender_version;
+    std::set<std::string> considered(agents.begin(), agents.end());  // LAN agents already judged
+    if (browser)
+      for (const auto& found : browser->agents()) considered.insert(found.endpoint());
     const fs::path profiles_file = bnr::broker::profiles_path();
     bnr::broker::SpeedProfiles profiles = bnr::broker::load_profiles(profiles_file);
     auto job_for = [&](const std::string& scene) {
@@ -258,6 +415,24 @@ int main(int argc, char** argv) {
       job.scheduler.region_width = config.region_width;
       job.agent_timeout = std::chrono::seconds(config.agent_timeout_s);
       job.speed_hints = profiles;
+      job.curve = own_keys;
+      job.agent_key = [&](const std::string& endpoint) { return keys.key_of(endpoint); };
+      job.on_agent_verified = [&](const std::string& endpoint) { keys.verified(endpoint); };
+      if (browser) {
+        job.discover_more = [&] {
+          browser->run_for(std::chrono::milliseconds(0));
+          std::vector<std::string> joining;
+          for (const auto& found : browser->agents()) {
+            if (!considered.insert(found.endpoint()).second) continue;
+            // Another agent on this machine would compete with the local one for its cores.
+            const bool here = found.txt.info.agent_id.rfind(bnr::tools::host_name() + "/", 0) == 0;
+            if ((here && local) || !usable(found, config) || !keys.accept_advert(found)) continue;
+            agents.push_back(found.endpoint());  // the next scene starts with it too
+            joining.push_back(found.endpoint());
+          }
+          return joining;
+        };
+      }
       if (local) {
         job.extra_poll_fds = {local->output_fd()};
         job.on_idle = [&] { local->drain(); };

@@ -129,63 +129,73 @@ void DNSSD_API on_browse(DNSServiceRef, DNSServiceFlags flags, uint32_t interfac
 
 }  // namespace
 
+struct AgentBrowser::State {
+  Browse browse;
+};
+
+AgentBrowser::AgentBrowser() : state_(std::make_unique<State>()) {
+  quiet_avahi_compat_warning();
+  DNSServiceRef ref = nullptr;
+  const DNSServiceErrorType started = DNSServiceBrowse(&ref, 0, kDNSServiceInterfaceIndexAny,
+                                                       protocol::kMdnsServiceType, nullptr, &on_browse, &state_->browse);
+  if (started != kDNSServiceErr_NoError)
+    state_->browse.error =
+        "mDNS unavailable: is avahi-daemon running? (DNSServiceBrowse error " + std::to_string(started) + ")";
+  else
+    state_->browse.ref.reset(ref);
+}
+
+AgentBrowser::~AgentBrowser() = default;
+
+const std::string& AgentBrowser::error() const { return state_->browse.error; }
+
+void AgentBrowser::run_for(std::chrono::milliseconds max_wait) {
+  Browse& browse = state_->browse;
+  if (!browse.error.empty()) return;
+  std::vector<pollfd> fds;
+  std::vector<std::pair<DNSServiceRef, Lookup*>> owners;  // parallel to fds; nullptr: the browse
+  fds.push_back({DNSServiceRefSockFD(browse.ref.get()), POLLIN, 0});
+  owners.emplace_back(browse.ref.get(), nullptr);
+  for (const auto& l : browse.lookups) {
+    fds.push_back({DNSServiceRefSockFD(l->ref.get()), POLLIN, 0});
+    owners.emplace_back(l->ref.get(), l.get());
+  }
+  const int ready = poll(fds.data(), fds.size(), static_cast<int>(max_wait.count()));
+  if (ready < 0 && errno != EINTR) {
+    browse.error = std::string("mDNS browse failed: poll: ") + std::strerror(errno);
+    return;
+  }
+  for (std::size_t i = 0; ready > 0 && i < fds.size(); ++i) {
+    if ((fds[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
+    auto [service_ref, lookup] = owners[i];
+    if (lookup != nullptr && lookup->done) continue;
+    const DNSServiceErrorType processed = DNSServiceProcessResult(service_ref);
+    if (processed == kDNSServiceErr_NoError) continue;
+    if (lookup != nullptr)
+      lookup->done = true;
+    else if (browse.error.empty())
+      browse.error = "mDNS browse failed (error " + std::to_string(processed) + "): is avahi-daemon running?";
+  }
+  // Released only here: a callback may not free the reference it was called for.
+  for (auto& l : browse.lookups) l->retired.clear();
+  std::erase_if(browse.lookups, [](const std::unique_ptr<Lookup>& l) { return l->done; });
+}
+
+std::vector<DiscoveredAgent> AgentBrowser::agents() const {
+  std::vector<DiscoveredAgent> out;
+  out.reserve(state_->browse.found.size());
+  for (const auto& [name, agent] : state_->browse.found) out.push_back(agent);
+  return out;
+}
+
 std::vector<DiscoveredAgent> browse_agents(std::chrono::milliseconds window, std::string* error) {
   using Clock = std::chrono::steady_clock;
   const auto deadline = Clock::now() + window;
-  if (error != nullptr) error->clear();
-  quiet_avahi_compat_warning();
-
-  Browse browse;
-  DNSServiceRef ref = nullptr;
-  const DNSServiceErrorType started =
-      DNSServiceBrowse(&ref, 0, kDNSServiceInterfaceIndexAny, protocol::kMdnsServiceType, nullptr, &on_browse, &browse);
-  if (started != kDNSServiceErr_NoError) {
-    if (error != nullptr)
-      *error = "mDNS unavailable: is avahi-daemon running? (DNSServiceBrowse error " + std::to_string(started) + ")";
-    return {};
-  }
-  browse.ref.reset(ref);
-
-  std::vector<pollfd> fds;
-  std::vector<std::pair<DNSServiceRef, Lookup*>> owners;  // parallel to fds; nullptr: the browse
-  while (browse.error.empty()) {
-    const auto now = Clock::now();
-    if (now >= deadline) break;
-    fds.clear();
-    owners.clear();
-    fds.push_back({DNSServiceRefSockFD(browse.ref.get()), POLLIN, 0});
-    owners.emplace_back(browse.ref.get(), nullptr);
-    for (const auto& l : browse.lookups) {
-      fds.push_back({DNSServiceRefSockFD(l->ref.get()), POLLIN, 0});
-      owners.emplace_back(l->ref.get(), l.get());
-    }
-    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - now);
-    const int ready = poll(fds.data(), fds.size(), static_cast<int>(left.count()));
-    if (ready < 0 && errno != EINTR) {
-      browse.error = std::string("mDNS browse failed: poll: ") + std::strerror(errno);
-      break;
-    }
-    for (std::size_t i = 0; ready > 0 && i < fds.size(); ++i) {
-      if ((fds[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
-      auto [service_ref, lookup] = owners[i];
-      if (lookup != nullptr && lookup->done) continue;
-      const DNSServiceErrorType processed = DNSServiceProcessResult(service_ref);
-      if (processed == kDNSServiceErr_NoError) continue;
-      if (lookup != nullptr)
-        lookup->done = true;
-      else if (browse.error.empty())
-        browse.error = "mDNS browse failed (error " + std::to_string(processed) + "): is avahi-daemon running?";
-    }
-    // Released only here: a callback may not free the reference it was called for.
-    for (auto& l : browse.lookups) l->retired.clear();
-    std::erase_if(browse.lookups, [](const std::unique_ptr<Lookup>& l) { return l->done; });
-  }
-  if (error != nullptr) *error = browse.error;
-
-  std::vector<DiscoveredAgent> agents;
-  agents.reserve(browse.found.size());
-  for (auto& [name, agent] : browse.found) agents.push_back(std::move(agent));
-  return agents;
+  AgentBrowser browser;
+  for (auto now = Clock::now(); now < deadline && browser.error().empty(); now = Clock::now())
+    browser.run_for(std::chrono::ceil<std::chrono::milliseconds>(deadline - now));
+  if (error != nullptr) *error = browser.error();
+  return browser.error().empty() ? browser.agents() : std::vector<DiscoveredAgent>{};
 }
 
 }  // namespace bnr::broker

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,29 @@ struct DiscoveredAgent {
 
   // "address:port", what --agent takes.
   [[nodiscard]] std::string endpoint() const { return address + ":" + std::to_string(port); }
+};
+
+// A browse that goes on as long as the object lives, for a broker that lets agents join a
+// job mid-render. Never blocks except inside run_for.
+class AgentBrowser {
+ public:
+  // Starts browsing; when mDNS cannot be used, error() says why in one line.
+  AgentBrowser();
+  ~AgentBrowser();
+  AgentBrowser(const AgentBrowser&) = delete;
+  AgentBrowser& operator=(const AgentBrowser&) = delete;
+
+  // Waits up to `max_wait` for the daemon's answers and takes in what arrived (0: only what
+  // is there already).
+  void run_for(std::chrono::milliseconds max_wait);
+  // The agents whose service, TXT record and address have all arrived and that have not
+  // been withdrawn since, sorted by service name.
+  [[nodiscard]] std::vector<DiscoveredAgent> agents() const;
+  [[nodiscard]] const std::string& error() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
 };
 
 // Browses for `window` (blocking that long) and returns the agents whose service, TXT record

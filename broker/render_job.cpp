@@ -1,5 +1,6 @@
 #include "render_job.h"
 
+#include <algorithm>
 #include <iostream>
 #include <map>
 #include <optional>
@@ -10,6 +11,7 @@
 #include <zmq.hpp>
 
 #include "chunk_reader.h"
+#include "curve_auth.h"
 #include "exr_file.h"
 #include "frame_buffer.h"
 #include "png_file.h"
@@ -43,7 +45,16 @@ struct Link {
   AgentReport report;
   int busy_refusals = 0;                         // "busy" answers to OpenJob so far
   std::optional<Clock::time_point> reopen_at;    // when to send OpenJob again after one
+  std::string key;                               // the agent's CURVE public key; empty: unknown
+  zmq::socket_t handshakes;                      // the socket's monitor: how handshakes went
+  bool verified = false;                         // a CURVE handshake succeeded
+  int failed_handshakes = 0;                     // in a row
 };
+
+// Handshakes an agent ended without a reason, in a row, before the broker gives up on it:
+// the sign of a wrong agent key (the agent cannot read the broker's hello and hangs up).
+// One may be a restarting agent; libzmq retries every 100 ms.
+constexpr int kMaxFailedHandshakes = 3;
 
 // A busy agent may be serving a broker that was just killed: agents hand over after a few
 // silent heartbeats, so ask again a few times before giving up on it.
@@ -53,18 +64,39 @@ constexpr auto kBusyRetryDelay = std::chrono::seconds(1);
 class Job {
  public:
   Job(const JobOptions& options, const SceneManifest& manifest, zmq::context_t& context)
-      : options_(options), manifest_(manifest), chunks_(manifest), job_id_(random_job_id()),
+      : options_(options), manifest_(manifest), chunks_(manifest), context_(context), job_id_(random_job_id()),
         started_(Clock::now()), blender_version_(options.blender_version) {
-    for (const std::string& endpoint : options.agents) {
-      Link link;
-      link.endpoint = endpoint;
-      link.socket = zmq::socket_t(context, zmq::socket_type::dealer);
-      link.socket.set(zmq::sockopt::linger, 1000);  // lets CloseJob out on the way down
-      link.socket.set(zmq::sockopt::maxmsgsize, protocol::kMaxFrameBytes);
-      link.socket.connect("tcp://" + endpoint);
-      link.last_heard = link.last_sent = started_;
-      link.report.name = endpoint;
-      links_.push_back(std::move(link));
+    for (const std::string& endpoint : options.agents) add_link(endpoint, started_);
+  }
+
+  void add_link(const std::string& endpoint, Clock::time_point now) {
+    Link link;
+    link.endpoint = endpoint;
+    link.socket = zmq::socket_t(context_, zmq::socket_type::dealer);
+    link.socket.set(zmq::sockopt::linger, 1000);  // lets CloseJob out on the way down
+    link.socket.set(zmq::sockopt::maxmsgsize, protocol::kMaxFrameBytes);
+    if (options_.curve.public_key.empty()) throw std::runtime_error("this broker has no CURVE key pair");
+    link.key = options_.agent_key ? options_.agent_key(endpoint) : std::string();
+    // Without the agent's key a throw-away one makes sure no handshake can succeed, so nothing
+    // is ever sent; the connection only shows whether something listens there.
+    protocol::set_curve_client(link.socket, options_.curve,
+                               link.key.empty() ? protocol::make_key_pair().public_key : link.key);
+    link.handshakes = protocol::monitor_handshakes(link.socket, context_, "bnr-link-" + std::to_string(links_.size()));
+    link.socket.connect("tcp://" + endpoint);
+    link.last_heard = link.last_sent = now;
+    link.report.name = endpoint;
+    links_.push_back(std::move(link));
+  }
+
+  // Agents started after the job began (a laptop opened mid-render) join it like the others.
+  void welcome_new_agents(Clock::time_point now) {
+    if (!options_.discover_more || now - last_discovery_ < std::chrono::milliseconds(500)) return;
+    last_discovery_ = now;
+    for (const std::string& endpoint : options_.discover_more()) {
+      if (std::any_of(links_.begin(), links_.end(), [&](const Link& l) { return l.endpoint == endpoint; })) continue;
+      log(endpoint + " appeared on the LAN; it joins the job");
+      add_link(endpoint, now);
+      send(links_.size() - 1, open_);
     }
   }
 
@@ -101,7 +133,9 @@ class Job {
       poll_once();
       const auto now = Clock::now();
       for (AgentId a = 0; a < links_.size(); ++a) receive_from(a, now);
+      check_handshakes(now);
       if (options_.on_idle) options_.on_idle();
+      welcome_new_agents(now);
       check_liveness(now);
       if (alive() == 0) throw std::runtime_error(no_agents_reason());
       if (scheduler_ && !options_.quiet && now - last_progress >= progress_interval()) {
@@ -114,6 +148,58 @@ class Job {
       if (isatty(STDERR_FILENO)) std::cerr << "\n";
     }
     return finish();
+  }
+
+  // How each agent connection's CURVE handshake went. ZeroMQ drops a refused connection
+  // without a word on the socket; its monitor is the only place that says why.
+  void check_handshakes(Clock::time_point now) {
+    for (AgentId a = 0; a < links_.size(); ++a) {
+      Link& link = links_[a];
+      while (link.state != Link::State::kGone) {
+        const std::optional<protocol::SocketEvent> event = protocol::receive_event(link.handshakes);
+        if (!event) break;
+        const std::string why = handshake_problem(link, *event);
+        if (why.empty()) continue;
+        drop(a, why, now);
+        // libzmq would go on reconnecting (zmq_disconnect does not stop a retry under way);
+        // the socket of a gone link is not used again, and nothing on it can be delivered.
+        link.socket.set(zmq::sockopt::linger, 0);
+        link.socket.close();
+      }
+    }
+  }
+
+  // Empty while the connection may still work out; otherwise why the agent cannot be used.
+  std::string handshake_problem(Link& link, const protocol::SocketEvent& event) {
+    if (link.key.empty()) {
+      if (event.event != ZMQ_EVENT_CONNECTED) return {};
+      return "this broker does not know the agent's public key: give it as --agent " +
+             protocol::shell_quoted(link.endpoint + "@KEY") + " (bnr-agent --show-key on that machine prints KEY)";
+    }
+    switch (event.event) {
+      case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
+        link.failed_handshakes = 0;
+        if (!link.verified && options_.on_agent_verified) options_.on_agent_verified(link.endpoint);
+        link.verified = true;
+        return {};
+      case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
+        if (event.value == 400)
+          return "the agent refused this broker's key; on that agent run: bnr-agent --authorize " +
+                 protocol::shell_quoted(options_.curve.public_key) + " (or add the key to its authorized_brokers file)";
+        return "the agent refused this broker (ZAP status " + std::to_string(event.value) + ")";
+      case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
+        if (event.value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)
+          return "it does not use CURVE encryption: an older bnr-agent, or not a bnr-agent";
+        [[fallthrough]];
+      case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+        if (++link.failed_handshakes < kMaxFailedHandshakes) return {};
+        return "it hung up during the CURVE handshake " + std::to_string(link.failed_handshakes) +
+               " times: its key is probably not " + protocol::short_key(link.key) +
+               " (check --agent HOST:PORT@KEY and this broker's known_agents; bnr-agent --show-key on that "
+               "machine prints its key)";
+      default:
+        return {};
+    }
   }
 
   static std::chrono::milliseconds progress_interval() {
@@ -426,6 +512,8 @@ class Job {
   const JobOptions& options_;
   const SceneManifest& manifest_;
   ChunkReader chunks_;
+  zmq::context_t& context_;
+  Clock::time_point last_discovery_{};
   std::uint64_t bytes_sent_ = 0;
   std::string job_id_;
   Clock::time_point started_;

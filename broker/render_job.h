@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "curve_keys.h"
 #include "progress.h"
 #include "region_scheduler.h"
 #include "scene_manifest.h"
@@ -41,6 +42,17 @@ struct JobOptions {
   // Journal every accepted region beside the output (spool_dir_for(png)) and resume from one
   // an interrupted run of the same job left there.
   bool spool = true;
+  // Asked twice a second while the job runs: agents that appeared since ("host:port"); they
+  // join the job. Empty: the job keeps the agents it started with.
+  std::function<std::vector<std::string>()> discover_more;
+  // CURVE on every agent connection: this broker's key pair, and the public key of the agent
+  // at an endpoint ("host:port"). An agent whose key is unknown ("") is only asked whether it
+  // is there (nothing is sent), then left out with the reason.
+  protocol::CurveKeyPair curve;
+  std::function<std::string(const std::string& endpoint)> agent_key;
+  // Called when an agent proved it holds the secret key of agent_key(endpoint) (its CURVE
+  // handshake succeeded): the moment to remember its key (trust on first use).
+  std::function<void(const std::string& endpoint)> on_agent_verified;
   // Called each poll turn (e.g. to drain the local agent's log).
   std::function<void()> on_idle;
   std::vector<int> extra_poll_fds;

@@ -9,6 +9,8 @@
 //   threads=8          Blender render threads, 0 = all cores
 //   name=host1         the agent's human-readable name
 //   id=5f0c...         the agent's stable id (AgentInfo::agent_id)
+//   key=rq:rM>}U?...   the agent's CURVE public key, Z85 (40 characters): brokers need it to
+//                      connect; an advert without one is from an agent older than CURVE
 // Keys may only be appended; an old broker ignores keys it does not know.
 #pragma once
 
@@ -28,9 +30,11 @@ inline constexpr const char* kMdnsServiceType = "_bnr._tcp";
 struct AgentTxt {
   std::uint32_t protocol_version = 0;  // 0: the key is missing or not a number
   AgentInfo info{};                    // missing keys keep AgentInfo's defaults
+  std::string curve_key{};             // as advertised: check it with is_curve_key()
   bool operator==(const AgentTxt& o) const {
     return protocol_version == o.protocol_version && info.name == o.info.name && info.agent_id == o.info.agent_id &&
-           info.threads == o.info.threads && info.blender_version == o.info.blender_version;
+           info.threads == o.info.threads && info.blender_version == o.info.blender_version &&
+           curve_key == o.curve_key;
   }
 };
 
@@ -77,15 +81,17 @@ inline bool parse_number(std::string_view text, std::uint64_t max, std::uint64_t
 }  // namespace mdns_txt_detail
 
 // The TXT record an agent advertises (the bytes DNSServiceRegister takes). Values longer than
-// a TXT string allows are cut at a character boundary.
+// a TXT string allows are cut at a character boundary. An empty `curve_key` is left out.
 [[nodiscard]] inline std::string encode_agent_txt(const AgentInfo& info,
-                                                  std::uint32_t protocol_version = kProtocolVersion) {
+                                                  std::uint32_t protocol_version = kProtocolVersion,
+                                                  std::string_view curve_key = {}) {
   std::string record;
   mdns_txt_detail::append_entry(record, "proto", std::to_string(protocol_version));
   mdns_txt_detail::append_entry(record, "blender", info.blender_version);
   mdns_txt_detail::append_entry(record, "threads", std::to_string(info.threads));
   mdns_txt_detail::append_entry(record, "name", info.name);
   mdns_txt_detail::append_entry(record, "id", info.agent_id);
+  if (!curve_key.empty()) mdns_txt_detail::append_entry(record, "key", curve_key);
   return record;
 }
 
@@ -95,7 +101,7 @@ inline bool parse_number(std::string_view text, std::uint64_t max, std::uint64_t
 // end ends the record; a number that is not a plain decimal in range leaves the default
 // (threads: 0..65535).
 [[nodiscard]] inline AgentTxt parse_agent_txt(std::string_view record) {
-  static constexpr std::string_view kKeys[] = {"proto", "blender", "threads", "name", "id"};
+  static constexpr std::string_view kKeys[] = {"proto", "blender", "threads", "name", "id", "key"};
   AgentTxt txt;
   bool seen[std::size(kKeys)] = {};
   std::size_t pos = 0;
@@ -130,6 +136,9 @@ inline bool parse_number(std::string_view text, std::uint64_t max, std::uint64_t
         break;
       case 4:
         txt.info.agent_id = std::string(value);
+        break;
+      case 5:
+        txt.curve_key = std::string(value);
         break;
     }
   }

@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
 #include <poll.h>
@@ -193,11 +194,22 @@ RunResult run_command(const std::vector<std::string>& argv, std::chrono::millise
   return result;
 }
 
-int wait_for_agent_port(ChildProcess& child, std::chrono::milliseconds timeout,
-                        const std::function<bool()>& cancelled) {
+AgentListening wait_for_agent(ChildProcess& child, std::chrono::milliseconds timeout,
+                              const std::function<bool()>& cancelled, std::string* output) {
   std::string out;
+  AgentListening listening;
+  std::size_t scanned = 0;  // complete lines before this offset are parsed
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (out.find('\n') == std::string::npos) {
+  for (;;) {
+    for (std::size_t nl; (nl = out.find('\n', scanned)) != std::string::npos; scanned = nl + 1) {
+      const std::string line = out.substr(scanned, nl - scanned);
+      if (line.rfind("port ", 0) == 0) listening.port = std::atoi(line.c_str() + 5);
+      if (line.rfind("key ", 0) == 0) listening.key = line.substr(4);
+    }
+    if (listening.port > 0 && !listening.key.empty()) {
+      if (output != nullptr) *output = out;
+      return listening;
+    }
     if (cancelled && cancelled()) throw std::runtime_error("interrupted");
     if (std::chrono::steady_clock::now() > deadline || child.try_wait())
       throw std::runtime_error("bnr-agent did not start: " + out);
@@ -205,8 +217,10 @@ int wait_for_agent_port(ChildProcess& child, std::chrono::milliseconds timeout,
     (void)poll(&p, 1, 50);
     (void)read_available(child.stdout_fd(), out);
   }
-  if (out.rfind("port ", 0) != 0) throw std::runtime_error("unexpected bnr-agent output: " + out);
-  return std::stoi(out.substr(5));
+}
+
+int wait_for_agent_port(ChildProcess& child, std::chrono::milliseconds timeout, const std::function<bool()>& cancelled) {
+  return wait_for_agent(child, timeout, cancelled).port;
 }
 
 }  // namespace bnr::tools

@@ -65,9 +65,21 @@ struct RunResult {
 // Reads what is available on a non-blocking fd and appends it; false at end of file.
 bool read_available(int fd, std::string& into);
 
-// For a bnr-agent started with --port 0 and stdout captured: waits for the "port N" line it
-// prints once it listens and returns N. Throws std::runtime_error (with what it printed) when
-// the child exits, prints something else, `timeout` passes, or `cancelled()` becomes true.
+// Where a bnr-agent started with --port 0 listens, and its CURVE public key.
+struct AgentListening {
+  int port = 0;
+  std::string key;  // Z85, what bnr-broker --agent HOST:PORT@KEY takes
+};
+
+// For a bnr-agent started with --port 0 and stdout captured: waits for the "port N" and
+// "key KEY" lines it prints once it listens. Other lines (a log merged into stdout) are
+// skipped; `output` (if given) gets everything read, for a caller that goes on reading.
+// Throws std::runtime_error (with what it printed) when the child exits, `timeout` passes,
+// or `cancelled()` becomes true first.
+[[nodiscard]] AgentListening wait_for_agent(ChildProcess& child, std::chrono::milliseconds timeout,
+                                            const std::function<bool()>& cancelled = {},
+                                            std::string* output = nullptr);
+// The same, for callers that only need the port.
 [[nodiscard]] int wait_for_agent_port(ChildProcess& child, std::chrono::milliseconds timeout,
                                       const std::function<bool()>& cancelled = {});
 

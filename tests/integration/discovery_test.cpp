@@ -8,6 +8,7 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -205,6 +206,56 @@ TEST(Discovery, BrokerFindsAdvertisedAgentsAndRendersWithoutAnyAgentFlag) {
   const tools::ImageDifference d =
       tools::compare(tools::read_png(dir / "out.png"), tools::read_png(reference.at(0)), 3 * 257);
   EXPECT_EQ(d.pixels_over, 0) << tools::describe(d, 3 * 257);
+}
+
+}  // namespace
+}  // namespace bnr::testing
+
+namespace bnr::testing {
+namespace {
+
+TEST(Discovery, AnAgentStartedMidRenderJoinsTheJob) {
+  auto avahi = std::make_unique<AvahiHarness>();
+  if (!avahi->skip_reason().empty()) GTEST_SKIP() << avahi->skip_reason();
+  TempDir dir;
+  // Long enough (about 15 s on one thread) that a late agent still finds work.
+  const auto scene = make_scene(dir / "late.blend", {"--size", "320x180", "--samples", "160"});
+  Agent early(1, {"--name", "early"}, /*advertise=*/true);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  while (broker::browse_agents(std::chrono::milliseconds(300)).empty() && std::chrono::steady_clock::now() < deadline) {
+  }
+  tools::ChildProcess::Options options;
+  options.capture_stdout = true;
+  options.stderr_to_stdout = true;
+  tools::ChildProcess broker({BNR_BROKER_EXE, scene.string(), "--no-local", "--mdns-window", "1000", "--region-width",
+                              "16", "-o", (dir / "out.png").string()},
+                             options);
+  std::string output;
+  auto read_until = [&](const std::string& needle, std::chrono::seconds timeout) {
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    while (output.find(needle) == std::string::npos && std::chrono::steady_clock::now() < until) {
+      pollfd p{broker.stdout_fd(), POLLIN, 0};
+      poll(&p, 1, 100);
+      if (!tools::read_available(broker.stdout_fd(), output)) break;
+    }
+    return output.find(needle) != std::string::npos;
+  };
+  ASSERT_TRUE(read_until("rendering late.blend", std::chrono::seconds(60))) << output;
+  Agent late(1, {"--name", "late"}, /*advertise=*/true);
+  ASSERT_TRUE(read_until("it joins the job", std::chrono::seconds(30))) << output;
+  const int status = broker.wait_or_kill(std::chrono::seconds(120));
+  (void)tools::read_available(broker.stdout_fd(), output);
+  ASSERT_EQ(status, 0) << output;
+  // The late agent rendered part of the frame: its row in the summary has regions.
+  const std::size_t row = output.rfind("late (127.0.0.1:");  // the summary table comes last
+  ASSERT_NE(row, std::string::npos) << output;
+  const std::string line = output.substr(row, output.find('\n', row) - row);
+  std::istringstream fields(line.substr(line.find(')') + 1));
+  int regions = 0;
+  fields >> regions;
+  EXPECT_GT(regions, 0) << output;
+  const auto reference = blender_reference(scene, dir / "ref");
+  expect_same_png(dir / "out.png", reference.at(0));
 }
 
 }  // namespace

@@ -8,10 +8,37 @@
 
 #include <gtest/gtest.h>
 
+#include "curve_auth.h"
 #include "image_compare.h"
 #include "png_file.h"
 
 namespace bnr::testing {
+namespace {
+
+// A directory of this process's own, so no test sees another's keys or known agents (ctest
+// runs tests in parallel processes) and nothing lands in the user's ~/.config/bnr.
+const TempDir& config_dir_holder() {
+  static const TempDir dir("bnr-test-config");
+  return dir;
+}
+
+// Brokers and agents started by tests (children inherit the environment) keep what they learn
+// in test directories.
+const bool kIsolatedConfig = [] {
+  const std::string cache = (fs::temp_directory_path() / "bnr-test-cache").string();
+  return setenv("BNR_CONFIG_DIR", config_dir_holder().path().c_str(), 1) == 0 &&
+         setenv("BNR_CACHE_DIR", cache.c_str(), 1) == 0;
+}();
+
+}  // namespace
+
+fs::path test_config_dir() { return config_dir_holder().path(); }
+
+protocol::CurveKeyPair test_broker_keys() {
+  static const protocol::CurveKeyPair keys =
+      protocol::load_or_create_key_pair(test_config_dir() / "broker.key", "bnr-broker");
+  return keys;
+}
 
 fs::path make_scene(const fs::path& out, const std::vector<std::string>& options) {
   std::vector<std::string> argv = {"blender", "-b", "--factory-startup", "--python-exit-code", "2", "--python",
@@ -65,35 +92,55 @@ void expect_same_png(const fs::path& ours, const fs::path& blender) {
                               << d.first_y;
 }
 
-Agent::Agent(int threads, const std::vector<std::string>& extra, bool advertise,
-             const std::vector<fs::path>& hidden) {
+Agent::Agent(int threads, const std::vector<std::string>& extra, bool advertise, const std::vector<fs::path>& hidden)
+    : Agent(AgentOptions{threads, extra, advertise, hidden}) {}
+
+Agent::Agent(const AgentOptions& o) {
   std::vector<std::string> argv;
-  if (!hidden.empty()) {
+  if (!o.hidden.empty()) {
     // unshare and sh exec in turn, so the PID the test ends is the agent's own.
     argv = {"unshare", "--mount", "--propagation", "private", "sh", "-c",
             "for d in \"$@\"; do [ \"$d\" = -- ] && break; mount -t tmpfs bnr-hidden \"$d\" || exit 1; done; "
             "while [ \"$1\" != -- ]; do shift; done; shift; exec \"$@\"",
             "sh"};
-    for (const fs::path& d : hidden) argv.push_back(d.string());
+    for (const fs::path& d : o.hidden) argv.push_back(d.string());
     argv.push_back("--");
   }
-  argv.insert(argv.end(), {BNR_AGENT_EXE, "--port", "0", "--bind", "127.0.0.1", "-q", "--threads",
-                           std::to_string(threads)});
-  if (!advertise) argv.push_back("--no-mdns");
-  if (std::find(extra.begin(), extra.end(), "--cache-dir") == extra.end()) {
+  // env execs the agent too: still the agent's PID.
+  if (!o.config_dir.empty()) argv.insert(argv.end(), {"env", "BNR_CONFIG_DIR=" + o.config_dir.string()});
+  argv.insert(argv.end(), {BNR_AGENT_EXE, "--port", "0", "--bind", "127.0.0.1", "--threads", std::to_string(o.threads)});
+  if (!o.log) argv.push_back("-q");
+  if (!o.advertise) argv.push_back("--no-mdns");
+  if (o.authorize_test_broker) argv.insert(argv.end(), {"--authorize", test_broker_keys().public_key});
+  if (std::find(o.extra.begin(), o.extra.end(), "--cache-dir") == o.extra.end()) {
     cache_ = std::make_unique<TempDir>("bnr-agent-cache");
     argv.insert(argv.end(), {"--cache-dir", cache_->path().string()});
   }
-  argv.insert(argv.end(), extra.begin(), extra.end());
+  argv.insert(argv.end(), o.extra.begin(), o.extra.end());
   tools::ChildProcess::Options options;
   options.capture_stdout = true;
+  options.stderr_to_stdout = o.log;
   child_ = std::make_unique<tools::ChildProcess>(argv, options);
-  port_ = tools::wait_for_agent_port(*child_, std::chrono::seconds(60));
+  const tools::AgentListening listening = tools::wait_for_agent(*child_, std::chrono::seconds(60), {}, &log_);
+  port_ = listening.port;
+  key_ = listening.key;
+}
+
+const std::string& Agent::log() {
+  (void)tools::read_available(child_->stdout_fd(), log_);
+  return log_;
+}
+
+void Agent::connect(zmq::socket_t& dealer) const {
+  protocol::set_curve_client(dealer, test_broker_keys(), key_);
+  dealer.connect("tcp://" + address());
 }
 
 tools::RunResult run_broker(const std::vector<std::string>& args, const fs::path& working_dir,
-                            std::chrono::seconds timeout) {
-  std::vector<std::string> argv = {BNR_BROKER_EXE, "--no-mdns"};
+                            std::chrono::seconds timeout, const fs::path& config_dir) {
+  std::vector<std::string> argv;
+  if (!config_dir.empty()) argv = {"env", "BNR_CONFIG_DIR=" + config_dir.string()};
+  argv.insert(argv.end(), {BNR_BROKER_EXE, "--no-mdns"});
   argv.insert(argv.end(), args.begin(), args.end());
   return tools::run_command(argv, timeout, working_dir.string());
 }
@@ -136,12 +183,3 @@ int line_count(const std::string& text) {
 
 }  // namespace bnr::testing
 
-namespace {
-// Brokers started by tests keep what they learn about agents in a test directory, never in
-// the user's ~/.config/bnr.
-const bool kIsolatedConfig = [] {
-  const std::string dir = (std::filesystem::temp_directory_path() / "bnr-test-config").string();
-  const std::string cache = (std::filesystem::temp_directory_path() / "bnr-test-cache").string();
-  return setenv("BNR_CONFIG_DIR", dir.c_str(), 1) == 0 && setenv("BNR_CACHE_DIR", cache.c_str(), 1) == 0;
-}();
-}  // namespace

@@ -9,7 +9,10 @@
 #include <string>
 #include <vector>
 
+#include <zmq.hpp>
+
 #include "child_process.h"
+#include "curve_keys.h"
 #include "temp_dir.h"
 
 namespace bnr::testing {
@@ -29,21 +32,50 @@ std::vector<fs::path> blender_reference(const fs::path& scene, const fs::path& d
 // Runs make_scene.py --write-texture: a small deterministic PNG, `stripes` px per stripe.
 fs::path make_texture(const fs::path& out, int stripes = 4);
 
+// Each test process keeps its config directory (BNR_CONFIG_DIR: key pairs, known agents,
+// learned speeds) in a temporary directory of its own, removed at exit.
+[[nodiscard]] fs::path test_config_dir();
+
+// The key pair of the brokers tests run (test_config_dir()/broker.key, made on first use):
+// test agents authorize it unless told otherwise.
+[[nodiscard]] protocol::CurveKeyPair test_broker_keys();
+
+struct AgentOptions {
+  int threads = 1;
+  std::vector<std::string> extra{};  // more bnr-agent flags
+  bool advertise = false;            // on mDNS
+  // Directories the agent must not see, as on another machine; each is covered by an empty
+  // tmpfs in a private mount namespace.
+  std::vector<fs::path> hidden{};
+  bool authorize_test_broker = true;  // --authorize test_broker_keys().public_key
+  bool log = false;                   // no -q; its stderr goes to log()
+  fs::path config_dir{};              // its BNR_CONFIG_DIR; empty: test_config_dir()
+};
+
 // A bnr-agent on a free loopback port, with a scene cache of its own (removed with it) unless
-// `extra` names one with --cache-dir.
+// `extra` names one with --cache-dir. It serves the test broker (real CURVE authorization).
 class Agent {
  public:
-  // Not advertised on mDNS unless `advertise`. `hidden`: directories the agent must not see,
-  // as on another machine; each is covered by an empty tmpfs in a private mount namespace.
+  explicit Agent(const AgentOptions& options);
   explicit Agent(int threads = 1, const std::vector<std::string>& extra = {}, bool advertise = false,
                  const std::vector<fs::path>& hidden = {});
-  [[nodiscard]] std::string endpoint() const { return "127.0.0.1:" + std::to_string(port_); }
+  // What bnr-broker --agent takes: "127.0.0.1:PORT@KEY".
+  [[nodiscard]] std::string endpoint() const { return address() + "@" + key_; }
+  [[nodiscard]] std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  [[nodiscard]] int port() const { return port_; }
+  [[nodiscard]] const std::string& key() const { return key_; }  // its CURVE public key
   [[nodiscard]] tools::ChildProcess& process() { return *child_; }
+  // Everything it printed so far (only with AgentOptions::log; else the "port" and "key" lines).
+  [[nodiscard]] const std::string& log();
+  // Connects `dealer` to the agent with CURVE as the test broker, like a broker would.
+  void connect(zmq::socket_t& dealer) const;
 
  private:
   std::unique_ptr<TempDir> cache_;
   std::unique_ptr<tools::ChildProcess> child_;
   int port_ = 0;
+  std::string key_;
+  std::string log_;
 };
 
 // True when this process may create mount namespaces (Agent's `hidden` needs it).
@@ -52,9 +84,11 @@ bool can_hide_directories();
 // Compares PNGs within 3/255 per channel (Blender's 8-bit dither); a seam is far more.
 void expect_same_png(const fs::path& ours, const fs::path& blender);
 
-// bnr-broker with `args`, run to completion (killed after `timeout`).
+// bnr-broker with `args`, run to completion (killed after `timeout`). `config_dir`: its
+// BNR_CONFIG_DIR (another broker, with other keys); empty: test_config_dir().
 tools::RunResult run_broker(const std::vector<std::string>& args, const fs::path& working_dir = {},
-                            std::chrono::seconds timeout = std::chrono::seconds(240));
+                            std::chrono::seconds timeout = std::chrono::seconds(240),
+                            const fs::path& config_dir = {});
 tools::RunResult run_agent(const std::vector<std::string>& args, std::chrono::seconds timeout = std::chrono::seconds(60));
 
 // Files in `dir` whose names start with `prefix`, sorted.

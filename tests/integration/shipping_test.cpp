@@ -75,9 +75,9 @@ TEST(Shipping, ExternalFilesReachAnAgentThatCannotSeeThemAndAreSentOnce) {
 // A broker speaking to an agent directly, as a hostile one would.
 class RawBroker {
  public:
-  explicit RawBroker(const std::string& endpoint) : socket_(context_, zmq::socket_type::dealer) {
+  explicit RawBroker(const Agent& agent) : socket_(context_, zmq::socket_type::dealer) {
     socket_.set(zmq::sockopt::linger, 0);
-    socket_.connect("tcp://" + endpoint);
+    agent.connect(socket_);  // CURVE, with the key the agent authorizes: hostile, not anonymous
   }
   void send(const protocol::Message& m, std::string_view bulk = {}) {
     ASSERT_TRUE(protocol::send_message(socket_, m, bulk));
@@ -110,7 +110,7 @@ std::string failure_reason(const protocol::Message& m) {
 TEST(Shipping, AgentRefusesPathsThatLeaveItsCacheAndBytesThatDoNotMatchTheirHash) {
   TempDir cache;
   Agent agent(1, {"--cache-dir", cache.path().string()});
-  RawBroker broker(agent.endpoint());
+  RawBroker broker(agent);
   const std::string bytes = "not really a blend file";
   const std::string hash = tools::content_hash(bytes);
 

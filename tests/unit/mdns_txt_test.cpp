@@ -41,6 +41,17 @@ TEST(MdnsTxt, EncodesOneLengthPrefixedKeyValuePerField) {
             record({"proto=7", "blender=3.4.1", "threads=16", "name=render-07", "id=5f0c1e2d"}));
 }
 
+TEST(MdnsTxt, TheAgentsCurveKeyIsAppendedAndParsedBack) {
+  // Z85 keys contain '=' and other punctuation: the first '=' of the entry separates.
+  const std::string key = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7=";
+  const std::string encoded = encode_agent_txt(sample_info(), 7, key);
+  EXPECT_EQ(encoded, record({"proto=7", "blender=3.4.1", "threads=16", "name=render-07", "id=5f0c1e2d", "key=" + key}));
+  const AgentTxt txt = parse_agent_txt(encoded);
+  EXPECT_EQ(txt.curve_key, key);
+  EXPECT_EQ(txt.info.agent_id, "5f0c1e2d");
+  EXPECT_EQ(parse_agent_txt(encode_agent_txt(sample_info())).curve_key, "") << "an agent from before CURVE";
+}
+
 TEST(MdnsTxt, LongValuesAreCutToFitATxtStringAtACharacterBoundary) {
   AgentInfo info = sample_info();
   info.name.clear();
