@@ -3,8 +3,10 @@
 // fixed equal tiles pulled in order, factoring sized in pixels, and ours (RegionScheduler's
 // kPredictedSeconds). The three dynamic schemes run the real RegionScheduler, driven with a
 // fake clock the way bnr-broker drives it (one region rendering plus one prefetched per
-// agent, duplicates cancelled when the other copy wins). Prints makespan / ideal (mean, p95)
-// and the finish spread between the first and the last agent per scenario.
+// agent, duplicates cancelled when the other copy wins, a moved region cancelled on the agent
+// that had it queued, a refused idle agent asked again at retry_after). Prints makespan /
+// ideal (mean, p95) and the finish spread between the first and the last agent to finish its
+// last accepted region, per scenario.
 //
 // Exit status: 0 whenever the simulation ran (targets met or not), 1 on an error, 2 on bad
 // flags.
@@ -78,6 +80,8 @@ constexpr const char* kUsage =
     "                     agents are known before the first hand-out)\n"
     "  --reassign-idle    after every result, offer work to every agent below its quota (bnr-broker\n"
     "                     only asks for the agent that sent the result and those it cancels)\n"
+    "  --no-retry         never ask a refused idle agent again until something happens to it (as\n"
+    "                     bnr-broker did before it used RegionScheduler::retry_after)\n"
     "  -h, --help         show this help\n"
     "\n"
     "Exit status: 0 simulated (targets met or not), 1 error, 2 bad flags.\n";
@@ -195,6 +199,7 @@ World make_world(const Scenario& sc, std::size_t scenario_index, unsigned seed, 
 struct BrokerModel {
   bool one_by_one = false;
   bool reassign_idle = false;
+  bool retry = true;  // re-ask a refused idle agent at RegionScheduler::retry_after
 };
 
 struct Outcome {
@@ -205,6 +210,8 @@ struct Outcome {
   double duplicates = 0;
   double duplicate_wins = 0;
   double wasted = 0;          // agent-seconds spent on copies that lost
+  double busy_spread = 0;     // the spread if time on losing copies counted as work
+  double moves = 0;           // queued regions moved to another agent (Assignment::revoke)
   double speed_error = 0;     // at the end: mean |learned share / true share - 1| of total speed
 };
 
@@ -253,7 +260,7 @@ class DynamicRun {
   }
 
  private:
-  enum class Kind { kReady, kRegionArrives, kCancelArrives, kRenderEnds, kResultArrives };
+  enum class Kind { kReady, kRegionArrives, kCancelArrives, kRenderEnds, kResultArrives, kRetry };
   struct Event {
     double t = 0;
     std::uint64_t seq = 0;
@@ -301,6 +308,9 @@ class DynamicRun {
         start_next(e.agent, e.t);
         break;
       case Kind::kResultArrives: on_result(e.agent, e.copy, e.t); break;
+      case Kind::kRetry:
+        if (e.copy == retry_generation_[e.agent]) assign(e.agent, e.t);
+        break;
     }
   }
 
@@ -317,9 +327,26 @@ class DynamicRun {
   }
 
   void assign(AgentId a, double t) {
+    ++retry_generation_[a];  // a retry planned earlier is superseded
     while (rendering_[a].size() < 1 + kPrefetch) {
       const auto next = sched_.next_region(a, at(t));
-      if (!next) return;
+      if (!next) {
+        // Refused with nothing in flight: ask again when the scheduler says a copy may be worth
+        // it by then (bnr-broker re-asks such agents on its poll timeout).
+        if (broker_.retry && rendering_[a].empty())
+          if (const auto when = sched_.retry_after(a, at(t)))
+            push(std::max(t, Seconds(*when - at(0)).count()) + 1e-6, Kind::kRetry, a, retry_generation_[a]);
+        return;
+      }
+      if (next->revoke) {
+        // The region moves here from an agent that had it queued: cancel it there.
+        const auto [other, copy] = *next->revoke;
+        ++moves_;
+        rendering_[other].erase(copy);
+        records_.at(copy).cancelled_at = t;
+        push(t + kLatency, Kind::kCancelArrives, other, copy);
+        if (trace_) std::printf("%9.3f  agent %zu: queued copy moves to agent %zu\n", t, other, a);
+      }
       rendering_[a].insert(next->id);
       records_[next->id] = Record{a, next->rect, next->duplicate, next->predicted.count(), -1, -1, false, -1};
       if (trace_)
@@ -328,6 +355,7 @@ class DynamicRun {
                     w_.work(next->rect.x0, next->rect.x1), next->predicted.count(),
                     kOverhead + w_.work(next->rect.x0, next->rect.x1) / w_.speed_at(a, t));
       push(t + kLatency, Kind::kRegionArrives, a, next->id);
+      if (next->revoke) assign(next->revoke->first, t);
     }
   }
 
@@ -357,15 +385,21 @@ class DynamicRun {
   [[nodiscard]] Outcome outcome() const {
     Outcome out;
     out.makespan = makespan_;
-    // An agent's finish: the end of its last accepted render, or of its share in a duplicate
-    // race it lost (it was busy until the other copy won). An agent left idle because nothing
-    // was left finished at its last completion: that idleness is what the spread measures.
+    out.moves = moves_;
+    // An agent's finish: the end of its last accepted render, its last useful work. A copy
+    // that lost a duplicate race is not useful work: counting the time spent on it as "still
+    // working" would let a scheme look balanced by keeping idle agents busy on losing copies.
+    // An agent left idle because nothing was left finished at its last accepted render: that
+    // idleness is what the spread measures. `busy` (diagnosis only) also counts lost copies up
+    // to the moment the other copy won.
     std::vector<double> finish(agents_.size(), 0.0);
+    std::vector<double> busy(agents_.size(), 0.0);
     for (const auto& [id, r] : records_) {
       if (r.start < 0) continue;
       if (r.accepted) finish[r.agent] = std::max(finish[r.agent], r.end);
+      busy[r.agent] = std::max(busy[r.agent], finish[r.agent]);
       if (r.cancelled_at >= 0 && r.start < r.cancelled_at) {
-        finish[r.agent] = std::max(finish[r.agent], std::min(r.end, r.cancelled_at));
+        busy[r.agent] = std::max(busy[r.agent], std::min(r.end, r.cancelled_at));
         out.wasted += std::min(r.end, makespan_) - r.start;
       }
       if (r.accepted) ++out.regions;
@@ -373,6 +407,7 @@ class DynamicRun {
       if (r.duplicate && r.accepted) ++out.duplicate_wins;
     }
     out.spread = *std::max_element(finish.begin(), finish.end()) - *std::min_element(finish.begin(), finish.end());
+    out.busy_spread = *std::max_element(busy.begin(), busy.end()) - *std::min_element(busy.begin(), busy.end());
     double learned_sum = 0, true_sum = 0;
     for (AgentId a = 0; a < agents_.size(); ++a) {
       learned_sum += sched_.speed(a);
@@ -382,8 +417,8 @@ class DynamicRun {
       out.speed_error += std::abs(sched_.speed(a) / learned_sum / (w_.speed_at(a, makespan_) / true_sum) - 1);
     out.speed_error /= static_cast<double>(agents_.size());
     if (trace_) {
-      std::printf("makespan %.3f s, ideal %.3f s, ratio %.4f, spread %.3f s\n", makespan_, w_.ideal,
-                  makespan_ / w_.ideal, out.spread);
+      std::printf("makespan %.3f s, ideal %.3f s, ratio %.4f, spread %.3f s (%.3f s counting lost copies)\n",
+                  makespan_, w_.ideal, makespan_ / w_.ideal, out.spread, out.busy_spread);
       for (AgentId a = 0; a < agents_.size(); ++a)
         std::printf("  agent %zu: true speed %.3f (now %.3f), hint %.3f, learned %.3f, finished %.3f s\n", a,
                     w_.speeds[a], w_.speed_at(a, makespan_), w_.hints[a], sched_.speed(a), finish[a]);
@@ -396,11 +431,13 @@ class DynamicRun {
   BrokerModel broker_;
   std::vector<SimAgent> agents_;
   std::vector<std::set<RegionId>> rendering_;  // the broker's view: copies sent, not yet back
+  std::vector<std::uint64_t> retry_generation_ = std::vector<std::uint64_t>(w_.speeds.size(), 0);
   std::map<RegionId, Record> records_;
   std::priority_queue<Event, std::vector<Event>, std::greater<>> events_;
   std::uint64_t seq_ = 0;
   bool done_ = false;
   bool trace_ = false;
+  double moves_ = 0;
   double makespan_ = 0;
 };
 
@@ -484,6 +521,8 @@ ScenarioReport simulate(const Scenario& sc, std::size_t index, const Options& op
       sum.duplicate_wins += o.duplicate_wins;
       sum.wasted += o.wasted;
       sum.speed_error += o.speed_error;
+      sum.busy_spread += o.busy_spread;
+      sum.moves += o.moves;
     }
     const double m = mean(ratios), p95 = percentile(ratios, 0.95), spread = mean(spreads);
     const double limit = std::max(kSpreadShare * mean(makespans), kSpreadFloor);
@@ -496,9 +535,10 @@ ScenarioReport simulate(const Scenario& sc, std::size_t index, const Options& op
     if (scheme == Scheme::kOurs) {
       const double n = static_cast<double>(worlds.size());
       appendf(out,
-              "    ours per run: %.1f regions, %.1f duplicates (%.1f won), %.1f agent-s on lost copies, "
-              "learned speeds %.1f%% off\n",
-              sum.regions / n, sum.duplicates / n, sum.duplicate_wins / n, sum.wasted / n, 100 * sum.speed_error / n);
+              "    ours per run: %.1f regions, %.1f moved, %.1f duplicates (%.1f won), %.1f agent-s on lost "
+              "copies (spread %.2f s if they counted), learned speeds %.1f%% off\n",
+              sum.regions / n, sum.moves / n, sum.duplicates / n, sum.duplicate_wins / n, sum.wasted / n,
+              sum.busy_spread / n, 100 * sum.speed_error / n);
       report.ours_missed = why;
     }
   }
@@ -519,14 +559,17 @@ int run(const Options& options) {
   std::printf("bnr-bench-scheduler: %d columns, %.0f s of work on a speed-1 agent, %.2f s overhead per region, "
               "%.0f ms latency each way, prefetch %d, speed hints off by up to %.0f%%, %d seeds per scenario\n",
               kWidth, kTotalWork, kOverhead, kLatency * 1000, kPrefetch, kProfileError * 100, options.seeds);
-  std::printf("broker: %s; after a result, regions go to %s\n",
+  std::printf("broker: %s; after a result, regions go to %s; a refused idle agent is %s\n",
               options.broker.one_by_one ? "agents added one by one, each served at once (as bnr-broker)"
                                         : "all agents known before the first hand-out",
               options.broker.reassign_idle ? "every agent below its quota"
-                                           : "its sender and the agents it cancels (as bnr-broker)");
+                                           : "its sender and the agents it cancels (as bnr-broker)",
+              options.broker.retry ? "asked again at retry_after" : "not asked again");
   std::printf("ideal = total work / sum of speeds (halving included) + one region's overhead + a round trip\n");
   std::printf("targets for ours: mean <= %.2f, p95 <= %.2f, mean spread <= max(%.0f%% of mean makespan, %.0f s)\n",
               kTargetMean, kTargetP95, kSpreadShare * 100, kSpreadFloor);
+  std::printf("spread = last - first agent to finish its last accepted region (time on copies that lost "
+              "is not work)\n");
   std::fflush(stdout);
 
   // Scenarios are independent: one thread each, as many at a time as there are cores.
@@ -581,6 +624,8 @@ Options parse(int argc, char** argv) {
       o.broker.one_by_one = true;
     } else if (a == "--reassign-idle") {
       o.broker.reassign_idle = true;
+    } else if (a == "--no-retry") {
+      o.broker.retry = false;
     } else if (a == "--cost-map") {
       o.cost_map = value();
     } else if (a == "--trace") {

@@ -45,6 +45,7 @@ struct Link {
   AgentReport report;
   int busy_refusals = 0;                         // "busy" answers to OpenJob so far
   std::optional<Clock::time_point> reopen_at;    // when to send OpenJob again after one
+  std::optional<Clock::time_point> retry_at;     // when to ask the scheduler again for an idle agent
   std::string key;                               // the agent's CURVE public key; empty: unknown
   zmq::socket_t handshakes;                      // the socket's monitor: how handshakes went
   bool verified = false;                         // a CURVE handshake succeeded
@@ -137,6 +138,7 @@ class Job {
       if (options_.on_idle) options_.on_idle();
       welcome_new_agents(now);
       check_liveness(now);
+      if (scheduler_) retry_idle_agents(now);
       if (alive() == 0) throw std::runtime_error(no_agents_reason());
       if (scheduler_ && !options_.quiet && now - last_progress >= progress_interval()) {
         print_progress(now);
@@ -419,14 +421,32 @@ class Job {
 
   void assign(AgentId a, Clock::time_point now) {
     Link& link = links_[a];
+    link.retry_at.reset();
     if (link.state != Link::State::kReady) return;
     while (link.rendering.size() < static_cast<std::size_t>(1 + options_.prefetch)) {
       const auto next = scheduler_->next_region(a, now);
-      if (!next) return;
+      if (!next) {
+        // Refused with nothing in flight: no result will come to prompt another request.
+        if (link.rendering.empty()) link.retry_at = scheduler_->retry_after(a, now);
+        return;
+      }
+      if (next->revoke) {
+        // The region was queued behind a late render on another agent and moves here; it had
+        // not started there, so nothing is wasted.
+        const auto [other, copy] = *next->revoke;
+        links_[other].rendering.erase(copy);
+        send(other, protocol::CancelRegion{job_id_, copy});
+      }
       const protocol::Rect rendered = with_margin(next->rect, scene_->margin, scene_->width, scene_->height);
       link.rendering[next->id] = rendered;
       send(a, protocol::RenderRegion{job_id_, next->id, rendered});
+      if (next->revoke) assign(next->revoke->first, now);  // that agent has a free slot now
     }
+  }
+
+  void retry_idle_agents(Clock::time_point now) {
+    for (AgentId a = 0; a < links_.size(); ++a)
+      if (links_[a].retry_at && now >= *links_[a].retry_at) assign(a, now);
   }
 
   void assign_all(Clock::time_point now) {

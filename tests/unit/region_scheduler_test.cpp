@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <deque>
 #include <functional>
+#include <map>
+#include <optional>
 #include <random>
 #include <vector>
 
@@ -53,6 +56,8 @@ SimRun simulate(RegionScheduler& s, const std::vector<double>& speeds, const std
       if (busy[a].active) continue;
       const auto next = s.next_region(a, at(now));
       if (!next) continue;
+      // A queued copy moved here; this loop keeps one region per agent, so it never queued it.
+      EXPECT_FALSE(next->revoke.has_value());
       double work = 0;
       for (int x = next->rect.x0; x < next->rect.x1; ++x) work += cost(x);
       const double speed = speeds[a] * (slowdown ? slowdown(a, now) : 1.0);
@@ -146,6 +151,270 @@ TEST(RegionScheduler, AnAgentThatSlowsDownIsGivenLess) {
   const SimRun run = simulate(s, {1.0, 1.0}, [](int) { return 0.0002; }, slowdown);
   ASSERT_TRUE(s.finished());
   EXPECT_LT(s.speed(1), 0.6 * s.speed(0));
+}
+
+TEST(RegionScheduler, AnAgentThatHalvesMidwayFinishesWithTheOthers) {
+  // Four agents, uniform cost; agent 2 halves its speed 40% into the job. Every agent's last
+  // accepted region should end close to the others', not only the frame on time.
+  RegionScheduler s(40000, 1, {});
+  const auto slowdown = [](std::size_t agent, double now) { return agent == 2 && now > 40.0 ? 0.5 : 1.0; };
+  const SimRun run = simulate(s, {1.0, 1.0, 2.0, 4.0}, [](int) { return 0.02; }, slowdown);
+  ASSERT_TRUE(s.finished());
+  expect_exact_cover(run.accepted, 40000, 1);
+  const double makespan = *std::max_element(run.finish.begin(), run.finish.end());
+  const double first = *std::min_element(run.finish.begin(), run.finish.end());
+  EXPECT_LT(makespan - first, 0.02 * makespan) << "makespan " << makespan << ", first finish " << first;
+  EXPECT_NEAR(s.speed(2) / s.speed(0), 1.0, 0.15);  // 2 x 0.5 against 1
+}
+
+TEST(RegionScheduler, AnAgentWithWorkQueuedGetsNoMoreWhenEvenOneColumnWouldEndAfterTheRest) {
+  // One column is a second of work: 100 s on agent 0, 1 s on agent 1.
+  RegionScheduler s(100, 1, {});
+  s.set_cost_prior(std::vector<double>(100, 1.0));
+  s.add_agent(0, 0.01);
+  s.add_agent(1, 1.0);
+  const auto fast = s.next_region(1, at(0));
+  const auto slow = s.next_region(0, at(0));
+  ASSERT_TRUE(fast && slow);
+  EXPECT_EQ(slow->rect.width(), 1) << "the nearest to its share of the time, and at least a column";
+  // Agent 1 alone would finish the rest at about t=99, before agent 0's column ends at t=100.
+  EXPECT_FALSE(s.next_region(0, at(0)));
+  EXPECT_TRUE(s.next_region(1, at(0)));
+}
+
+TEST(RegionScheduler, ProbesGoOneAtATimePerAgentAndSlowerAgentsGetNarrowerOnes) {
+  RegionScheduler s(16000, 1, {});
+  s.add_agent(0, 1.0);
+  s.add_agent(1, 4.0);
+  const auto slow = s.next_region(0, kT0);
+  ASSERT_TRUE(slow);
+  EXPECT_FALSE(s.next_region(0, kT0)) << "a second blind region would wait behind the first";
+  const auto fast = s.next_region(1, kT0);
+  ASSERT_TRUE(fast);
+  // Mean hint 2.5: the slow agent's probe is 1/2.5 of a full one, the fast agent's full.
+  EXPECT_NEAR(static_cast<double>(slow->rect.width()) / fast->rect.width(), 0.4, 0.05);
+  ASSERT_TRUE(s.complete(slow->id, 0, at(1), Seconds(1)).accepted);
+  EXPECT_TRUE(s.next_region(0, at(1))) << "its probe reported";
+}
+
+TEST(RegionScheduler, ASingleComparisonDoesNotOverrideTheHintButTwoThatAgreeDo) {
+  // Fixed regions of 10 columns, left to right, alternating agents: each region sits next to
+  // one of the other agent. Agent 1 takes 4x as long per column.
+  RegionScheduler s(100, 1, {.region_width = 10});
+  s.add_agent(0, 1.0);
+  s.add_agent(1, 1.0);
+  const auto render_pair = [&](double t) {
+    const auto a = s.next_region(0, at(t));
+    const auto b = s.next_region(1, at(t));
+    ASSERT_TRUE(a && b);
+    ASSERT_TRUE(s.complete(a->id, 0, at(t + 1), Seconds(1)).accepted);
+    ASSERT_TRUE(s.complete(b->id, 1, at(t + 4), Seconds(4)).accepted);
+  };
+  render_pair(0);
+  // One comparison: it may straddle a cost edge, so the hints stand.
+  EXPECT_DOUBLE_EQ(s.speed(0), 1.0);
+  EXPECT_DOUBLE_EQ(s.speed(1), 1.0);
+  render_pair(4);
+  EXPECT_NEAR(s.speed(0) / s.speed(1), 4.0, 0.1);
+}
+
+TEST(RegionScheduler, ASlowdownSeenOnBothSidesOfARegionIsBelievedAtOnce) {
+  RegionScheduler s(200, 1, {.region_width = 10});
+  s.add_agent(0, 1.0);
+  s.add_agent(1, 1.0);
+  // Agent 1 renders every other region; each takes 1 s until it slows down to half speed.
+  std::vector<std::optional<Assignment>> regions;
+  double t = 0;
+  for (int i = 0; i < 6; ++i) {
+    const auto a = s.next_region(0, at(t));
+    const auto b = s.next_region(1, at(t));
+    ASSERT_TRUE(a && b);
+    ASSERT_TRUE(s.complete(a->id, 0, at(t + 1), Seconds(1)).accepted);
+    ASSERT_TRUE(s.complete(b->id, 1, at(t + 1), Seconds(1)).accepted);
+    t += 1;
+  }
+  EXPECT_NEAR(s.speed(1) / s.speed(0), 1.0, 0.05);
+  // Agent 1's next region, between two regions of agent 0 measured at the usual cost, takes 2 s.
+  const auto a = s.next_region(0, at(t));
+  const auto b = s.next_region(1, at(t));
+  const auto c = s.next_region(0, at(t));
+  ASSERT_TRUE(a && b && c);
+  ASSERT_EQ(b->rect.x0, a->rect.x1);
+  ASSERT_EQ(c->rect.x0, b->rect.x1);
+  ASSERT_TRUE(s.complete(a->id, 0, at(t + 1), Seconds(1)).accepted);
+  ASSERT_TRUE(s.complete(c->id, 0, at(t + 2), Seconds(1)).accepted);
+  ASSERT_TRUE(s.complete(b->id, 1, at(t + 2), Seconds(2)).accepted);
+  EXPECT_NEAR(s.speed(1) / s.speed(0), 0.5, 0.05);
+}
+
+TEST(RegionScheduler, AOneSidedSlowdownMakesPredictionsCautiousAndTheNextRegionConfirmsIt) {
+  RegionScheduler s(200, 1, {.region_width = 10});
+  s.add_agent(0, 1.0);
+  s.add_agent(1, 1.0);
+  double t = 0;
+  const auto render = [&](AgentId agent, double seconds) {
+    const auto r = s.next_region(agent, at(t));
+    EXPECT_TRUE(r.has_value());
+    EXPECT_TRUE(r && s.complete(r->id, agent, at(t + seconds), Seconds(seconds)).accepted);
+    return r;
+  };
+  for (int i = 0; i < 4; ++i) {  // [0,10) agent 0, [10,20) agent 1, ...: 1 s each
+    render(0, 1);
+    render(1, 1);
+    t += 1;
+  }
+  // [80,90) agent 1 takes 2 s. Its left neighbour is its own, so only agent 0's [90,100) on
+  // the right compares with it: a cost edge between them would look just the same.
+  const auto slow = s.next_region(1, at(t));
+  const auto right = s.next_region(0, at(t));
+  ASSERT_TRUE(slow && right);
+  ASSERT_EQ(right->rect.x0, slow->rect.x1);
+  ASSERT_TRUE(s.complete(right->id, 0, at(t + 1), Seconds(1)).accepted);
+  ASSERT_TRUE(s.complete(slow->id, 1, at(t + 2), Seconds(2)).accepted);
+  t += 2;
+  EXPECT_NEAR(s.speed(1) / s.speed(0), 1.0, 0.05) << "not yet a new speed";
+  render(0, 1);  // [100,110)
+  // Agent 1's next region, [110,120), costs what [100,110) cost agent 0: 1 s at full speed.
+  const auto next = s.next_region(1, at(t));
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->rect.x0, 110);
+  EXPECT_NEAR(next->predicted.count(), 2.0, 0.1) << "predicted at the lower speed";
+  ASSERT_TRUE(s.complete(next->id, 1, at(t + 2), Seconds(2)).accepted);
+  EXPECT_NEAR(s.speed(1) / s.speed(0), 0.5, 0.05) << "confirmed: a new speed";
+}
+
+TEST(RegionScheduler, AOneSidedSlowdownIsBelievedOnlyUpToHalfAndForgottenWhenTheNextRegionRefutesIt) {
+  RegionScheduler s(200, 1, {.region_width = 10});
+  s.add_agent(0, 1.0);
+  s.add_agent(1, 1.0);
+  double t = 0;
+  const auto render = [&](AgentId agent, double seconds) {
+    const auto r = s.next_region(agent, at(t));
+    EXPECT_TRUE(r.has_value());
+    EXPECT_TRUE(r && s.complete(r->id, agent, at(t + seconds), Seconds(seconds)).accepted);
+  };
+  for (int i = 0; i < 4; ++i) {
+    render(0, 1);
+    render(1, 1);
+    t += 1;
+  }
+  // [80,90) takes agent 1 ten times as long as [90,100) takes agent 0: more likely a cost edge.
+  const auto slow = s.next_region(1, at(t));
+  const auto right = s.next_region(0, at(t));
+  ASSERT_TRUE(slow && right);
+  ASSERT_TRUE(s.complete(right->id, 0, at(t + 1), Seconds(1)).accepted);
+  ASSERT_TRUE(s.complete(slow->id, 1, at(t + 10), Seconds(10)).accepted);
+  t += 10;
+  render(0, 1);  // [100,110)
+  const auto next = s.next_region(1, at(t));  // [110,120): 1 s at agent 1's usual speed
+  ASSERT_TRUE(next);
+  EXPECT_NEAR(next->predicted.count(), 2.0, 0.1) << "half speed at most, not a tenth";
+  ASSERT_TRUE(s.complete(next->id, 1, at(t + 1), Seconds(1)).accepted);  // as usual after all
+  t += 1;
+  render(0, 1);  // [120,130)
+  const auto after = s.next_region(1, at(t));
+  ASSERT_TRUE(after);
+  EXPECT_NEAR(after->predicted.count(), 1.0, 0.1) << "the slowdown is forgotten";
+  EXPECT_NEAR(s.speed(1) / s.speed(0), 1.0, 0.05);
+}
+
+TEST(RegionScheduler, AQueuedRegionExpectedToEndLastMovesToAnAgentThatFinishesItSooner) {
+  RegionScheduler s(30, 1, {.region_width = 10});
+  s.add_agent(0, 1.0);
+  s.add_agent(1, 0.1);
+  const auto first = s.next_region(1, at(0));
+  const auto queued = s.next_region(1, at(0));  // prefetched behind the first
+  const auto a = s.next_region(0, at(0));
+  ASSERT_TRUE(first && queued && a);
+  ASSERT_TRUE(s.complete(a->id, 0, at(1), Seconds(1)).accepted);
+  // Agent 1 would start the queued region at t=10 and end it at t=20; agent 0 ends it at t=2.
+  const auto moved = s.next_region(0, at(1));
+  ASSERT_TRUE(moved);
+  EXPECT_EQ(moved->rect, queued->rect);
+  EXPECT_FALSE(moved->duplicate);
+  ASSERT_TRUE(moved->revoke.has_value());
+  EXPECT_EQ(*moved->revoke, (std::pair<AgentId, RegionId>{1, queued->id}));
+  EXPECT_EQ(s.in_flight(1), 1U);
+  EXPECT_FALSE(s.complete(queued->id, 1, at(20), Seconds(10)).accepted) << "revoked: its result is not used";
+  EXPECT_TRUE(s.complete(moved->id, 0, at(2), Seconds(1)).accepted);
+  EXPECT_TRUE(s.complete(first->id, 1, at(10), Seconds(10)).accepted);
+  EXPECT_TRUE(s.finished());
+}
+
+TEST(RegionScheduler, RetryAfterSaysWhenARenderRunningLateBecomesWorthCopying) {
+  RegionScheduler s(20, 1, {.region_width = 10, .min_region = Seconds(0.5)});
+  s.add_agent(0, 1.0);
+  s.add_agent(1, 1.0);
+  const auto a = s.next_region(0, at(0));
+  const auto b = s.next_region(1, at(0));
+  ASSERT_TRUE(a && b);
+  EXPECT_FALSE(s.retry_after(0, at(0))) << "busy agents are asked again when their results come";
+  ASSERT_TRUE(s.complete(a->id, 0, at(1), Seconds(1)).accepted);
+  // Agent 1's region should take 1 s like agent 0's: copying it at t=1 gains nothing.
+  EXPECT_FALSE(s.next_region(0, at(1)));
+  const auto retry = s.retry_after(0, at(1));
+  ASSERT_TRUE(retry);
+  // Still running at t, it is expected to end at 1.5 t; agent 0 would end it at t + 1 and
+  // wants a margin of 0.5 s: worth it from t = 3.
+  EXPECT_NEAR(Seconds(*retry - kT0).count(), 3.0, 1e-3);
+  EXPECT_FALSE(s.next_region(0, at(2.9)));
+  const auto copy = s.next_region(0, *retry);
+  ASSERT_TRUE(copy);
+  EXPECT_TRUE(copy->duplicate);
+  EXPECT_EQ(copy->rect, b->rect);
+}
+
+TEST(RegionScheduler, CopyingARunningRegionMustGainAtLeastOnePercentOfTheJobSoFar) {
+  // The job started at t=0; agent 1 starts its region at t=1000, predicted to take 1000 s,
+  // as long as agent 0 would take. Late, it is expected to end at 1000 + 3/2 of the time
+  // since; a copy must beat that by 1% of the job's age (30 s at t=3000), not just 0.5 s.
+  RegionScheduler s(20, 1, {.region_width = 10, .min_region = Seconds(0.5)});
+  s.add_agent(0, 1.0);
+  s.add_agent(1, 1.0);
+  const auto a = s.next_region(0, at(0));
+  ASSERT_TRUE(a);
+  ASSERT_TRUE(s.complete(a->id, 0, at(1000), Seconds(1000)).accepted);
+  const auto b = s.next_region(1, at(1000));
+  ASSERT_TRUE(b);
+  EXPECT_FALSE(s.next_region(0, at(1000)));
+  const auto retry = s.retry_after(0, at(1000));
+  ASSERT_TRUE(retry);
+  // 1000 + 3/2 u > 1000 + u + 1000 + (1000 + u) / 100  <=>  u > 101000 / 49
+  EXPECT_NEAR(Seconds(*retry - kT0).count(), 1000 + 101000.0 / 49, 1e-3);
+  EXPECT_FALSE(s.next_region(0, at(3001))) << "a 0.5 s margin would have copied it here";
+  const auto copy = s.next_region(0, *retry);
+  ASSERT_TRUE(copy);
+  EXPECT_TRUE(copy->duplicate);
+}
+
+TEST(RegionScheduler, RetryAfterIsEmptyWhileColumnsAreLeftToHandOut) {
+  RegionScheduler s(30, 1, {.region_width = 10});
+  s.add_agent(0, 1.0);
+  s.add_agent(1, 1.0);
+  const auto a = s.next_region(0, at(0));
+  ASSERT_TRUE(a);
+  EXPECT_FALSE(s.retry_after(1, at(0))) << "agent 1 gets work whenever it asks";
+}
+
+TEST(RegionScheduler, AFasterIdleAgentMayCopyARegionSlowerAgentsAlreadyCopied) {
+  RegionScheduler s(10, 1, {.region_width = 10, .min_region = Seconds(0)});
+  s.set_cost_prior(std::vector<double>(10, 1.0));  // 10 reference seconds of work
+  s.add_agent(0, 0.01);
+  s.add_agent(1, 0.1);
+  s.add_agent(2, 0.5);
+  s.add_agent(3, 1.0);
+  const auto original = s.next_region(0, at(0));  // ends at t=1000
+  ASSERT_TRUE(original);
+  std::optional<Assignment> copy;
+  for (AgentId a : {1, 2, 3}) {
+    copy = s.next_region(a, at(1));  // each would end sooner than the copies before: 101, 21, 11
+    ASSERT_TRUE(copy) << "agent " << a;
+    EXPECT_TRUE(copy->duplicate);
+  }
+  const auto done = s.complete(copy->id, 3, at(11), Seconds(10));
+  EXPECT_TRUE(done.accepted);
+  EXPECT_EQ(done.cancel.size(), 3U);
+  EXPECT_TRUE(s.finished());
 }
 
 TEST(RegionScheduler, IdleAgentDuplicatesTheRegionExpectedToFinishLastAndTheFirstResultWins) {
@@ -250,7 +519,12 @@ TEST(RegionScheduler, RandomSpeedsCostsFailuresAndDeparturesAlwaysCompleteTheIma
     for (int step = 0; step < 100000 && !s.finished(); ++step) {
       now += 0.01;
       const AgentId agent = agents[rng() % agents.size()];
-      if (auto a = s.next_region(agent, at(now))) pending.emplace_back(a->id, agent);
+      if (auto a = s.next_region(agent, at(now))) {
+        pending.emplace_back(a->id, agent);
+        // A moved copy: usually dropped, as the broker does; sometimes its result comes anyway.
+        if (a->revoke && rng() % 2 == 0)
+          std::erase(pending, std::pair<RegionId, AgentId>{a->revoke->second, a->revoke->first});
+      }
       if (pending.empty()) continue;
       const std::size_t pick = rng() % pending.size();
       const auto [id, who] = pending[pick];
@@ -273,6 +547,145 @@ TEST(RegionScheduler, RandomSpeedsCostsFailuresAndDeparturesAlwaysCompleteTheIma
     ASSERT_TRUE(s.finished()) << "round " << round;
     expect_exact_cover(accepted, width, 3);
   }
+}
+
+TEST(RegionScheduler, RandomRunsWithPrefetchMovesCopiesAndRetriesCoverTheFrameOnce) {
+  // Closer to bnr-broker than the test above: every agent renders one region and holds one
+  // more, on a consistent fake clock; moved copies are dropped from their old agent's queue
+  // (or, sometimes, rendered anyway, as when the cancel comes too late), cancelled copies that
+  // are rendering finish and are reported, refused idle agents ask again at retry_after.
+  std::mt19937 rng(99);
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  int moved = 0, copied = 0, retried = 0;
+  for (int round = 0; round < 150; ++round) {
+    const int width = 50 + static_cast<int>(rng() % 2000);
+    const std::size_t n = 2 + rng() % 5;
+    SchedulerConfig config;
+    if (rng() % 4 == 0) config.region_width = 1 + static_cast<int>(rng() % 60);
+    RegionScheduler s(width, 2, config);
+    std::vector<double> cost(static_cast<std::size_t>(width));
+    const int band = static_cast<int>(rng() % static_cast<unsigned>(width));
+    for (int x = 0; x < width; ++x)
+      cost[static_cast<std::size_t>(x)] = (std::abs(x - band) < width / 10 ? 20.0 : 1.0) * (0.9 + 0.2 * unit(rng));
+    struct Sim {
+      double speed = 1, halves_at = 1e300;
+      std::deque<RegionId> queue;
+      std::optional<RegionId> rendering;
+      double end = 0;
+      std::optional<double> retry;
+      bool gone = false;
+    };
+    std::vector<Sim> agents(n);
+    for (std::size_t a = 0; a < n; ++a) {
+      agents[a].speed = 0.25 * std::pow(16.0, unit(rng));
+      if (rng() % 3 == 0) agents[a].halves_at = unit(rng) * width / 4.0;
+      s.add_agent(a, rng() % 2 ? agents[a].speed * (0.4 + 2.1 * unit(rng)) : 0.0);
+    }
+    std::map<RegionId, AgentId> sent;  // copies the "broker" is waiting for, and their agent
+    std::vector<protocol::Rect> accepted;
+    double now = 0;
+    const auto assign = [&](AgentId a) {
+      agents[a].retry.reset();
+      while (!agents[a].gone && agents[a].queue.size() + (agents[a].rendering ? 1 : 0) < 2) {
+        const auto next = s.next_region(a, at(now));
+        if (!next) {
+          if (!agents[a].rendering && agents[a].queue.empty())
+            if (const auto t = s.retry_after(a, at(now))) agents[a].retry = Seconds(*t - kT0).count() + 1e-6;
+          return;
+        }
+        sent[next->id] = a;
+        agents[a].queue.push_back(next->id);
+        copied += next->duplicate;
+        if (next->revoke) {
+          ++moved;
+          const auto [other, copy] = *next->revoke;
+          if (rng() % 5 != 0) {
+            std::erase(agents[other].queue, copy);
+            sent.erase(copy);
+          }
+        }
+      }
+    };
+    const auto start = [&](AgentId a) {
+      Sim& g = agents[a];
+      if (g.gone || g.rendering || g.queue.empty()) return;
+      g.rendering = g.queue.front();
+      g.queue.pop_front();
+      const protocol::Rect r = s.rect_of(*g.rendering);
+      double work = 0;
+      for (int x = r.x0; x < r.x1; ++x) work += cost[static_cast<std::size_t>(x)];
+      g.end = now + work / (g.speed * (now >= g.halves_at ? 0.5 : 1.0)) + 0.01;
+    };
+    for (AgentId a = 0; a < n; ++a) {
+      assign(a);
+      start(a);
+    }
+    for (int step = 0; step < 200000 && !s.finished(); ++step) {
+      // The next event: a render ends, or a refused agent asks again.
+      std::optional<AgentId> who;
+      double when = 1e300;
+      bool is_retry = false;
+      for (AgentId a = 0; a < n; ++a) {
+        if (agents[a].rendering && agents[a].end < when) {
+          when = agents[a].end;
+          who = a;
+          is_retry = false;
+        }
+        if (agents[a].retry && *agents[a].retry < when) {
+          when = *agents[a].retry;
+          who = a;
+          is_retry = true;
+        }
+      }
+      ASSERT_TRUE(who.has_value()) << "stalled, round " << round;
+      now = std::max(now, when);
+      const AgentId a = *who;
+      if (is_retry) {
+        ++retried;
+        assign(a);
+        start(a);
+        continue;
+      }
+      const RegionId id = *agents[a].rendering;
+      agents[a].rendering.reset();
+      start(a);
+      const unsigned event = rng() % 50;
+      if (sent.erase(id) == 0) {
+        // Cancelled or moved: the broker drops it. The scheduler must not take it either.
+        EXPECT_FALSE(s.complete(id, a, at(now), Seconds(1)).accepted);
+      } else if (event == 0) {
+        (void)s.fail(id, a);
+      } else if (event == 1 && std::count_if(agents.begin(), agents.end(), [](const Sim& g) { return !g.gone; }) > 1) {
+        (void)s.remove_agent(a);
+        agents[a].gone = true;
+        agents[a].queue.clear();
+        agents[a].rendering.reset();
+        std::erase_if(sent, [&](const auto& e) { return e.second == a; });
+      } else {
+        const protocol::Rect r = s.rect_of(id);
+        const auto done = s.complete(id, a, at(now), Seconds(1));
+        if (done.accepted) accepted.push_back(r);
+        for (const auto& [other, copy] : done.cancel) {
+          sent.erase(copy);
+          std::erase(agents[other].queue, copy);  // a rendering copy finishes anyway
+          assign(other);
+          start(other);
+        }
+      }
+      for (AgentId b = 0; b < n; ++b) {
+        if (b != a && !agents[b].rendering && agents[b].queue.empty()) continue;
+        assign(b);
+        start(b);
+      }
+      assign(a);
+      start(a);
+    }
+    ASSERT_TRUE(s.finished()) << "round " << round;
+    expect_exact_cover(accepted, width, 2);
+  }
+  EXPECT_GT(moved, 0) << "the runs should move some queued copies";
+  EXPECT_GT(copied, 0);
+  EXPECT_GT(retried, 0);
 }
 
 }  // namespace
