@@ -552,27 +552,32 @@ class Agents {
   std::vector<fs::path> tmpdirs_;
 };
 
-// One row of the broker's closing table ("  NAME (HOST:PORT)  regions  share%  busy%  finish s
-// vs-frame s  [N duplicate(s) lost the race]"), found by the agent's endpoint.
+// One row of the broker's closing table ("  NAME (HOST:PORT)  regions pixels share% load busy
+// idle busy% finish vs-frame  [N copies cancelled ...]"), found by the agent's address.
 std::optional<AgentResult> broker_row(const std::string& log, const std::string& endpoint) {
   const std::size_t table = log.find("bnr-broker: wrote");
   if (table == std::string::npos) return std::nullopt;
   std::istringstream lines(log.substr(table));
   std::string line;
   while (std::getline(lines, line)) {
-    const std::size_t at = line.find("(" + endpoint + ")");
+    // The summary names agents by address only ("@KEY" is how --agent takes them).
+    const std::string address = endpoint.substr(0, endpoint.find('@'));
+    const std::size_t at = line.find("(" + address + ")");
     if (at == std::string::npos || line.size() < 30) continue;
     AgentResult a;
     std::size_t regions = 0;
-    double share = 0, busy = 0, finish = 0, vs = 0;
-    const int n = std::sscanf(line.c_str() + 30, "%zu %lf%% %lf%% %lfs %lfs", &regions, &share, &busy, &finish, &vs);
-    if (n < 3) continue;
+    long long pixels = 0;
+    double share = 0, load = 0, busy_s = 0, idle_s = 0, busy = 0, finish = 0, vs = 0;
+    // Columns: regions pixels share load busy idle busy% finish vs-frame (broker/progress.cpp).
+    const int n = std::sscanf(line.c_str() + 30, "%zu %lld %lf%% %lfs %lfs %lfs %lf%% %lfs %lfs", &regions, &pixels,
+                              &share, &load, &busy_s, &idle_s, &busy, &finish, &vs);
+    if (n < 7) continue;
     char work[64];
     std::snprintf(work, sizeof work, "%.1f%% in %zu regions", share, regions);
     a.work = work;
     a.busy = busy;
-    a.finish = n == 5 ? finish : -1;
-    if (const std::size_t d = line.find(" duplicate(s) lost the race"); d != std::string::npos) {
+    a.finish = n == 9 ? finish : -1;
+    if (const std::size_t d = line.find(" copies cancelled"); d != std::string::npos) {
       std::size_t b = d;
       while (b > 0 && std::isdigit(static_cast<unsigned char>(line[b - 1]))) --b;
       a.duplicates_lost = std::stoul(line.substr(b, d - b));
