@@ -502,7 +502,7 @@ BrokerRun run_broker(const fs::path& scene, const fs::path& png, Agents& agents)
     (void)poll(fds.data() + 1, fds.size() - 1, 20);
     agents.read_all();
   }
-  static const std::regex wrote(R"(wrote .*\([0-9]+x[0-9]+, [0-9]+ regions, ([0-9.]+) s\))");
+  static const std::regex wrote(R"(wrote .*\([0-9]+x[0-9]+, [0-9]+ regions[^,]*, ([0-9.]+) s[;)])");
   std::smatch m;
   if (!std::regex_search(run.output, m, wrote))
     throw std::runtime_error("the broker's log has no \"wrote\" line:\n" + tail(run.output));
