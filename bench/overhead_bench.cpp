@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_cli.h"
 #include "child_process.h"
 #include "cli_flags.h"
 #include "image_compare.h"
@@ -72,16 +73,8 @@ struct Config {
   bool help = false;
 };
 
-struct UsageError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
 int positive_int(const std::string& flag, const std::string& value) {
-  try {
-    return bnr::tools::parse_int_flag(flag, value, 1, 1 << 20);
-  } catch (const std::runtime_error& e) {
-    throw UsageError(e.what());
-  }
+  return bnr::bench::int_flag(flag, value, 1, 1 << 20);
 }
 
 Config parse(int argc, char** argv) {
@@ -89,7 +82,7 @@ Config parse(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     auto value = [&]() -> std::string {
-      if (i + 1 >= argc) throw UsageError(arg + " needs a value");
+      if (i + 1 >= argc) throw bnr::bench::UsageError(arg + " needs a value");
       return argv[++i];
     };
     if (arg == "-h" || arg == "--help") c.help = true;
@@ -100,7 +93,7 @@ Config parse(int argc, char** argv) {
     else if (arg == "--blender") c.blender = value();
     else if (arg == "--verbose") c.verbose = true;
     else if (arg == "--keep") c.keep = true;
-    else throw UsageError("unknown option '" + arg + "'");
+    else throw bnr::bench::UsageError("unknown option '" + arg + "'");
   }
   return c;
 }
@@ -314,18 +307,5 @@ int run(const Config& c) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    const Config config = parse(argc, argv);
-    if (config.help) {
-      std::printf("%s", kUsage);
-      return 0;
-    }
-    return run(config);
-  } catch (const UsageError& e) {
-    std::fprintf(stderr, "bnr-bench-overhead: %s\n%s", e.what(), kUsage);
-    return 2;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "bnr-bench-overhead: %s\n", e.what());
-    return 1;
-  }
+  return bnr::bench::bench_main("bnr-bench-overhead", kUsage, argc, argv, parse, run);
 }

@@ -37,6 +37,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_cli.h"
 #include "child_process.h"
 #include "temp_dir.h"
 #include "cli_flags.h"
@@ -95,16 +96,8 @@ struct Config {
   bool help = false;
 };
 
-struct UsageError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
 int positive_int(const std::string& flag, const std::string& value) {
-  try {
-    return bnr::tools::parse_int_flag(flag, value, 1, 1 << 20);
-  } catch (const std::runtime_error& e) {
-    throw UsageError(e.what());
-  }
+  return bnr::bench::int_flag(flag, value, 1, 1 << 20);
 }
 
 Config parse(int argc, char** argv) {
@@ -112,7 +105,7 @@ Config parse(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     auto value = [&]() -> std::string {
-      if (i + 1 >= argc) throw UsageError(arg + " needs a value");
+      if (i + 1 >= argc) throw bnr::bench::UsageError(arg + " needs a value");
       return argv[++i];
     };
     if (arg == "-h" || arg == "--help") {
@@ -120,7 +113,7 @@ Config parse(int argc, char** argv) {
     } else if (arg == "--size") {
       const std::string v = value();
       const std::size_t x = v.find('x');
-      if (x == std::string::npos) throw UsageError("--size wants WxH, got '" + v + "'");
+      if (x == std::string::npos) throw bnr::bench::UsageError("--size wants WxH, got '" + v + "'");
       c.width = positive_int(arg, v.substr(0, x));
       c.height = positive_int(arg, v.substr(x + 1));
     } else if (arg == "--samples") {
@@ -130,11 +123,11 @@ Config parse(int argc, char** argv) {
       char* end = nullptr;
       c.slow_share = std::strtod(v.c_str(), &end);
       if (end != v.c_str() + v.size() || !(c.slow_share >= 0.05 && c.slow_share <= 1.0))
-        throw UsageError("--slow-share wants a number from 0.05 to 1, got '" + v + "'");
+        throw bnr::bench::UsageError("--slow-share wants a number from 0.05 to 1, got '" + v + "'");
     } else if (arg == "--slowdown") {
       c.slowdown = value();
       if (c.slowdown != "auto" && c.slowdown != "cgroup" && c.slowdown != "hog")
-        throw UsageError("--slowdown wants cgroup, hog or auto, got '" + c.slowdown + "'");
+        throw bnr::bench::UsageError("--slowdown wants cgroup, hog or auto, got '" + c.slowdown + "'");
     } else if (arg == "--blender") {
       c.blender = value();
     } else if (arg == "--verbose") {
@@ -142,7 +135,7 @@ Config parse(int argc, char** argv) {
     } else if (arg == "--keep") {
       c.keep = true;
     } else {
-      throw UsageError("unknown option '" + arg + "'");
+      throw bnr::bench::UsageError("unknown option '" + arg + "'");
     }
   }
   return c;
@@ -820,20 +813,5 @@ int run(const Config& c) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    const Config config = parse(argc, argv);
-    if (config.help) {
-      std::printf("%s", kUsage);
-      return 0;
-    }
-    std::signal(SIGINT, on_signal);
-    std::signal(SIGTERM, on_signal);
-    return run(config);
-  } catch (const UsageError& e) {
-    std::fprintf(stderr, "bnr-bench-real-balance: %s\n%s", e.what(), kUsage);
-    return 2;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "bnr-bench-real-balance: %s\n", e.what());
-    return 1;
-  }
+  return bnr::bench::bench_main("bnr-bench-real-balance", kUsage, argc, argv, parse, run, on_signal);
 }

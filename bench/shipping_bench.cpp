@@ -31,6 +31,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_cli.h"
 #include "child_process.h"
 #include "cli_flags.h"
 #include "content_hash.h"
@@ -91,24 +92,14 @@ struct Config {
   bool help = false;
 };
 
-struct UsageError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-int int_flag(const std::string& flag, const std::string& value, int lo, int hi) {
-  try {
-    return bnr::tools::parse_int_flag(flag, value, lo, hi);
-  } catch (const std::runtime_error& e) {
-    throw UsageError(e.what());
-  }
-}
+using bnr::bench::int_flag;
 
 Config parse(int argc, char** argv) {
   Config c;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     auto value = [&]() -> std::string {
-      if (i + 1 >= argc) throw UsageError(arg + " needs a value");
+      if (i + 1 >= argc) throw bnr::bench::UsageError(arg + " needs a value");
       return argv[++i];
     };
     if (arg == "-h" || arg == "--help") c.help = true;
@@ -119,7 +110,7 @@ Config parse(int argc, char** argv) {
     else if (arg == "--cache-root") c.cache_root = value();
     else if (arg == "--verbose") c.verbose = true;
     else if (arg == "--keep") c.keep = true;
-    else throw UsageError("unknown option '" + arg + "'");
+    else throw bnr::bench::UsageError("unknown option '" + arg + "'");
   }
   return c;
 }
@@ -675,20 +666,5 @@ int run(const Config& c) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    const Config config = parse(argc, argv);
-    if (config.help) {
-      std::printf("%s", kUsage);
-      return 0;
-    }
-    std::signal(SIGINT, on_signal);
-    std::signal(SIGTERM, on_signal);
-    return run(config);
-  } catch (const UsageError& e) {
-    std::fprintf(stderr, "bnr-bench-shipping: %s\n%s", e.what(), kUsage);
-    return 2;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "bnr-bench-shipping: %s\n", e.what());
-    return 1;
-  }
+  return bnr::bench::bench_main("bnr-bench-shipping", kUsage, argc, argv, parse, run, on_signal);
 }
