@@ -56,9 +56,11 @@ class ManifestCache {
   bool save() const;
 
   static constexpr std::size_t kMaxEntries = 4096;
+  static constexpr std::size_t kMaxListings = 256;  // the most recently written are kept
 
  private:
   [[nodiscard]] std::filesystem::path listing_file(const std::filesystem::path& blend) const;
+  void prune_listings() const;
   std::filesystem::path dir_;
   std::map<std::string, std::pair<HashEntry, std::uint64_t>> hashes_;  // by path; use order
   std::uint64_t uses_ = 0;

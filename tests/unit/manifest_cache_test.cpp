@@ -65,6 +65,25 @@ TEST(ManifestCache, AListingIsValidUntilTheBlendOrALibraryChanges) {
   EXPECT_FALSE(cache.listing(blend));
 }
 
+TEST(ManifestCache, OnlyTheNewestListingsAreKept) {
+  tools::TempDir dir;
+  ManifestCache cache(dir / "cache");
+  const std::size_t n = ManifestCache::kMaxListings + 5;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (i == n - 1)  // the others were written long ago: the file system's clock is coarse
+      for (const auto& e : fs::directory_iterator(dir / "cache"))
+        fs::last_write_time(e.path(), fs::file_time_type::clock::now() - std::chrono::hours(1));
+    const fs::path blend = dir / ("s" + std::to_string(i) + ".blend");
+    write(blend, "scene");
+    cache.remember_listing(blend, {}, "version\t3.4.1\n");
+  }
+  std::size_t listings = 0;
+  for (const auto& e : fs::directory_iterator(dir / "cache"))
+    listings += e.path().filename().string().rfind("listing-", 0) == 0;
+  EXPECT_EQ(listings, ManifestCache::kMaxListings);
+  EXPECT_TRUE(cache.listing(dir / ("s" + std::to_string(n - 1) + ".blend"))) << "the newest stays";
+}
+
 TEST(ManifestCache, WithoutADirectoryNothingIsRemembered) {
   ManifestCache cache{fs::path()};
   cache.remember_listing("/nonexistent.blend", {}, "version\t3.4.1\n");
