@@ -1,5 +1,6 @@
 #include "scene_manifest.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <optional>
@@ -73,6 +74,7 @@ SceneListing parse_scene_listing(std::string_view text) {
       else if (seen.insert(p.lexically_normal().string()).second)
         listing.files.push_back(p.lexically_normal());
     } else if (f[0] == "missing") {
+      listing.missing.emplace_back(f[1]);
       listing.warnings.push_back((f.size() > 2 ? f[2] + " uses " : "") + f[1] +
                                  ", which is missing on this machine (it renders as missing, as in Blender)");
     } else if (f[0] == "warning") {
@@ -108,6 +110,15 @@ SceneManifest build_manifest(const fs::path& scene, const std::string& blender) 
   const fs::path blend = fs::weakly_canonical(fs::absolute(scene));
   const fs::path blender_exe = resolve_executable(blender);
   std::optional<std::string> listed = blender_exe.empty() ? std::nullopt : cache.listing(blend);
+  if (listed) {
+    // Textures do not change the .blend: one added or removed since means listing again.
+    const SceneListing cached = parse_scene_listing(*listed);
+    std::error_code ec;
+    const bool stale =
+        std::any_of(cached.files.begin(), cached.files.end(), [&](const fs::path& f) { return !fs::exists(f, ec); }) ||
+        std::any_of(cached.missing.begin(), cached.missing.end(), [&](const fs::path& f) { return fs::exists(f, ec); });
+    if (stale) listed.reset();
+  }
   if (!listed) {
     tools::TempDir dir("bnr-broker-list");
     const fs::path script = dir / "scene_files.py";

@@ -18,6 +18,7 @@ struct SceneListing {
   std::string blender_version;              // of the Blender that listed the scene
   std::vector<std::filesystem::path> files;  // absolute, normalised, without the .blend itself
   std::vector<std::string> warnings;         // missing files, things that are not sent
+  std::vector<std::filesystem::path> missing;  // referenced, absent when it was listed
 };
 
 // Parses the script's output. Unknown line kinds are ignored (a newer script may add some);

@@ -1,0 +1,48 @@
+#include "scene_manifest.h"
+
+#include <gtest/gtest.h>
+
+namespace bnr::broker {
+namespace {
+
+TEST(SceneManifest, ListingLinesBecomeFilesWarningsAndMissingPaths) {
+  const SceneListing l = parse_scene_listing(
+      "version\t3.4.1\n"
+      "file\t/proj/lib/props.blend\n"
+      "file\t/proj/tex/../tex/wood.png\n"
+      "file\t/proj/tex/wood.png\n"          // the same file again: listed once
+      "file\trelative/oops.png\n"            // never shipped
+      "missing\t/proj/tex/gone.png\timage gone\n"
+      "warning\timage sequence seq is not sent to agents\n"
+      "future-kind\twhatever\n");
+  EXPECT_EQ(l.blender_version, "3.4.1");
+  ASSERT_EQ(l.files.size(), 2U);
+  EXPECT_EQ(l.files[0], "/proj/lib/props.blend");
+  EXPECT_EQ(l.files[1], "/proj/tex/wood.png");
+  ASSERT_EQ(l.missing.size(), 1U);
+  EXPECT_EQ(l.missing[0], "/proj/tex/gone.png");
+  ASSERT_EQ(l.warnings.size(), 3U);
+  EXPECT_NE(l.warnings[0].find("relative/oops.png"), std::string::npos);
+  EXPECT_NE(l.warnings[1].find("image gone uses /proj/tex/gone.png"), std::string::npos);
+  EXPECT_NE(l.warnings[2].find("image sequence"), std::string::npos);
+}
+
+TEST(SceneManifest, TreePathsMirrorTheAbsolutePathWithoutItsRoot) {
+  EXPECT_EQ(tree_path_of("/home/u/proj/scene.blend"), "home/u/proj/scene.blend");
+  EXPECT_EQ(tree_path_of("/home/u/proj/../lib/x.blend"), "home/u/lib/x.blend");
+  EXPECT_EQ(tree_path_of("//srv/share/t.png"), "srv/share/t.png");
+}
+
+TEST(SceneManifest, WireFilesKeepTheBlendFirstWithSizesAndHashes) {
+  SceneManifest m;
+  m.files = {{"/p/s.blend", 10, std::string(64, 'a')}, {"/p/t.png", 5, std::string(64, 'b')}};
+  const auto wire = m.wire_files();
+  ASSERT_EQ(wire.size(), 2U);
+  EXPECT_EQ(wire[0].path, "p/s.blend");
+  EXPECT_EQ(wire[1].size, 5U);
+  EXPECT_EQ(wire[1].hash, std::string(64, 'b'));
+  EXPECT_EQ(m.total_bytes(), 15U);
+}
+
+}  // namespace
+}  // namespace bnr::broker
