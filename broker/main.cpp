@@ -70,6 +70,10 @@ options:
 With no --agent and no agents found, the broker starts a local agent, so
 `bnr-broker scene.blend` alone renders on this machine.
 
+Finished regions are journaled in OUT.png.bnr-spool/ as they arrive: if the broker is
+killed or interrupted, the same command resumes and renders only what is missing. The
+journal is removed once the output is written. Agents started mid-render join the job.
+
 Connections are encrypted and authenticated (ZeroMQ CURVE). This broker's key pair is
 broker.key in the config directory ($BNR_CONFIG_DIR, else ~/.config/bnr), made on the first
 run; an agent serves it once authorized there (bnr-agent --authorize KEY). Agents found on
