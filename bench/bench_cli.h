@@ -1,13 +1,16 @@
 // What the benchmarks' command lines share: usage errors (exit 2, with the usage text),
-// integer flags, and a main that turns every failure into one line and an exit code.
+// integer flags, the broker key their agents authorize, and a main that turns every failure
+// into one line and an exit code.
 #pragma once
 
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <exception>
 #include <stdexcept>
 #include <string>
 
+#include "child_process.h"
 #include "cli_flags.h"
 
 namespace bnr::bench {
@@ -23,6 +26,17 @@ inline int int_flag(const std::string& flag, const std::string& value, int lo, i
   } catch (const std::runtime_error& e) {
     throw UsageError(e.what());
   }
+}
+
+inline int positive_int(const std::string& flag, const std::string& value) { return int_flag(flag, value, 1, 1 << 20); }
+
+// The public key of the bnr-broker at `broker_exe` (made on first use, in its config
+// directory): benchmark agents serve that broker and no other.
+inline std::string broker_public_key(const std::string& broker_exe) {
+  const tools::RunResult r = tools::run_command({broker_exe, "--show-key"}, std::chrono::seconds(30));
+  const std::string key = r.output.substr(0, r.output.find('\n'));
+  if (r.exit_code != 0 || key.size() != 40) throw std::runtime_error("bnr-broker --show-key failed: " + r.output);
+  return key;
 }
 
 // parse(argc, argv) -> Config (with a `help` member), then run(config) -> exit status.

@@ -73,9 +73,7 @@ struct Config {
   bool help = false;
 };
 
-int positive_int(const std::string& flag, const std::string& value) {
-  return bnr::bench::int_flag(flag, value, 1, 1 << 20);
-}
+using bnr::bench::positive_int;
 
 Config parse(int argc, char** argv) {
   Config c;
@@ -167,14 +165,6 @@ Times plain_render(const Config& c, const fs::path& scene, const fs::path& prefi
   return {took, Seconds(0), children_cpu() - cpu_start};
 }
 
-// The public key of the broker this benchmark runs (made on first use, in the same config
-// directory): the agents serve that broker and no other.
-std::string broker_public_key() {
-  const bnr::tools::RunResult r = bnr::tools::run_command({BNR_BROKER_EXE, "--show-key"}, std::chrono::seconds(30));
-  const std::string key = r.output.substr(0, r.output.find('\n'));
-  if (r.exit_code != 0 || key.size() != 40) throw std::runtime_error("bnr-broker --show-key failed: " + r.output);
-  return key;
-}
 
 // N bnr-agents on free loopback ports, started together; ended (SIGTERM, then SIGKILL) with
 // the object.
@@ -183,7 +173,7 @@ class Agents {
   explicit Agents(const Config& c) {
     ChildProcess::Options options;
     options.capture_stdout = true;
-    const std::string broker_key = broker_public_key();
+    const std::string broker_key = bnr::bench::broker_public_key(BNR_BROKER_EXE);
     for (int i = 0; i < c.agents; ++i)
       children_.push_back(std::make_unique<ChildProcess>(
           std::vector<std::string>{BNR_AGENT_EXE, "--port", "0", "--bind", "127.0.0.1", "--no-mdns", "-q", "--threads",

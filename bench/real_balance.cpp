@@ -96,9 +96,7 @@ struct Config {
   bool help = false;
 };
 
-int positive_int(const std::string& flag, const std::string& value) {
-  return bnr::bench::int_flag(flag, value, 1, 1 << 20);
-}
+using bnr::bench::positive_int;
 
 Config parse(int argc, char** argv) {
   Config c;
@@ -496,14 +494,6 @@ class RegionTrace {
   std::vector<std::vector<TracedRegion>> seen_;
 };
 
-// The public key of the broker this benchmark runs (made on first use, in the same config
-// directory): the agents serve that broker and no other.
-std::string broker_public_key() {
-  const bnr::tools::RunResult r = bnr::tools::run_command({BNR_BROKER_EXE, "--show-key"}, std::chrono::seconds(30));
-  const std::string key = r.output.substr(0, r.output.find('\n'));
-  if (r.exit_code != 0 || key.size() != 40) throw std::runtime_error("bnr-broker --show-key failed: " + r.output);
-  return key;
-}
 
 // N bnr-agents, each on its budget with its own TMPDIR (for the trace); ended (SIGTERM, then
 // SIGKILL) with the object.
@@ -512,7 +502,7 @@ class Agents {
   Agents(const Config& c, const std::vector<Budget>& budgets, const fs::path& dir) {
     ChildProcess::Options options;
     options.capture_stdout = true;
-    const std::string broker_key = broker_public_key();
+    const std::string broker_key = bnr::bench::broker_public_key(BNR_BROKER_EXE);
     for (const Budget& b : budgets) {
       tmpdirs_.push_back(dir / ("agent-" + b.name));
       fs::create_directories(tmpdirs_.back());

@@ -258,14 +258,6 @@ struct AgentLine {
   std::string text;
 };
 
-// The public key of the broker this benchmark runs (made on first use, in the same config
-// directory): the agents serve that broker and no other.
-std::string broker_public_key() {
-  const bnr::tools::RunResult r = bnr::tools::run_command({BNR_BROKER_EXE, "--show-key"}, std::chrono::seconds(30));
-  const std::string key = r.output.substr(0, r.output.find('\n'));
-  if (r.exit_code != 0 || key.size() != 40) throw std::runtime_error("bnr-broker --show-key failed: " + r.output);
-  return key;
-}
 
 // N bnr-agents on free loopback ports, each with its own empty cache directory under `dir`,
 // stdout and stderr (their log) captured; ended (SIGTERM, then SIGKILL) with the object.
@@ -275,7 +267,7 @@ class Agents {
     ChildProcess::Options options;
     options.capture_stdout = true;
     options.stderr_to_stdout = true;
-    const std::string broker_key = broker_public_key();
+    const std::string broker_key = bnr::bench::broker_public_key(BNR_BROKER_EXE);
     for (int i = 0; i < c.agents; ++i) {
       const fs::path cache = dir / ("cache" + std::to_string(i));
       fs::create_directories(cache);

@@ -1,5 +1,7 @@
 #include "agent_profiles.h"
 
+#include "curve_auth.h"
+
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
@@ -46,13 +48,7 @@ SpeedProfiles merge_profiles(const SpeedProfiles& old_profiles, const SpeedProfi
   return out;
 }
 
-std::filesystem::path profiles_path() {
-  if (const char* dir = std::getenv("BNR_CONFIG_DIR"); dir && *dir) return std::filesystem::path(dir) / "agent-speeds.tsv";
-  if (const char* xdg = std::getenv("XDG_CONFIG_HOME"); xdg && *xdg)
-    return std::filesystem::path(xdg) / "bnr" / "agent-speeds.tsv";
-  const char* home = std::getenv("HOME");
-  return std::filesystem::path(home && *home ? home : "/tmp") / ".config" / "bnr" / "agent-speeds.tsv";
-}
+std::filesystem::path profiles_path() { return protocol::config_dir() / "agent-speeds.tsv"; }
 
 SpeedProfiles load_profiles(const std::filesystem::path& path) {
   std::ifstream in(path);
