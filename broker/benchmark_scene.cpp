@@ -18,18 +18,9 @@ std::filesystem::path make_benchmark_scene(const std::filesystem::path& dir) {
                                                  "--python", script.string(), "--", "--out", scene.string(), "--demo",
                                                  "--size", "480x270", "--samples", "24"},
                                                 std::chrono::minutes(5));
-  if (r.exit_code != 0 || !std::filesystem::exists(scene)) {
-    std::vector<std::string> lines;
-    std::size_t start = 0;
-    while (start < r.output.size()) {
-      const std::size_t end = r.output.find('\n', start);
-      lines.push_back(r.output.substr(start, end == std::string::npos ? std::string::npos : end - start));
-      if (end == std::string::npos) break;
-      start = end + 1;
-    }
+  if (r.exit_code != 0 || !std::filesystem::exists(scene))
     throw std::runtime_error("cannot make the benchmark scene with this machine's Blender: " +
-                             (r.exit_code == -1 ? r.output : tools::blender_reason(lines)));
-  }
+                             (r.exit_code == -1 ? r.output : tools::blender_reason_in(r.output)));
   return scene;
 }
 

@@ -8,21 +8,12 @@
 #include "content_hash.h"
 #include "image_file_util.h"
 #include "messages.h"
+#include "split_text.h"
 
 namespace bnr::broker {
 namespace fs = std::filesystem;
 
 namespace {
-
-std::vector<std::string_view> split(std::string_view text, char sep) {
-  std::vector<std::string_view> out;
-  for (std::size_t start = 0;;) {
-    const std::size_t end = text.find(sep, start);
-    out.push_back(text.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start));
-    if (end == std::string_view::npos) return out;
-    start = end + 1;
-  }
-}
 
 template <typename T>
 bool parse_number(std::string_view s, T& out) {
@@ -57,8 +48,8 @@ std::string format_hash_line(const fs::path& file, const FileStamp& s, const std
 
 std::vector<HashEntry> parse_hash_lines(std::string_view text) {
   std::vector<HashEntry> out;
-  for (std::string_view line : split(text, '\n')) {
-    const auto f = split(line, '\t');
+  for (std::string_view line : tools::split(text, '\n')) {
+    const auto f = tools::split(line, '\t');
     if (f.size() != 6 || f[0] != "hash" || !protocol::is_content_hash(f[1]) || f[5].empty()) continue;
     HashEntry e{fs::path(std::string(f[5])), {}, std::string(f[1])};
     if (!parse_number(f[2], e.stamp.size) || !parse_number(f[3], e.stamp.mtime_ns) ||

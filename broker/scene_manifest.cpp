@@ -15,23 +15,13 @@
 #include "content_hash.h"
 #include "manifest_cache.h"
 #include "scene_files_script.h"
+#include "split_text.h"
 #include "temp_dir.h"
 
 namespace bnr::broker {
 namespace fs = std::filesystem;
 
 namespace {
-
-std::vector<std::string> split(std::string_view line, char sep) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  for (;;) {
-    const std::size_t end = line.find(sep, start);
-    out.emplace_back(line.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start));
-    if (end == std::string_view::npos) return out;
-    start = end + 1;
-  }
-}
 
 ManifestFile describe(const fs::path& path, ManifestCache& cache) {
   const auto stamp = stamp_of(path);
@@ -50,8 +40,8 @@ ManifestFile describe(const fs::path& path, ManifestCache& cache) {
 fs::path resolve_executable(const std::string& name) {
   if (name.find('/') != std::string::npos) return fs::absolute(name);
   const char* path = std::getenv("PATH");
-  for (const std::string& dir : split(path != nullptr ? path : "", ':')) {
-    const fs::path candidate = fs::path(dir.empty() ? "." : dir) / name;
+  for (const std::string_view dir : tools::split(path != nullptr ? path : "", ':')) {
+    const fs::path candidate = fs::path(dir.empty() ? std::string_view(".") : dir) / name;
     if (access(candidate.c_str(), X_OK) == 0) return candidate;
   }
   return {};
@@ -62,8 +52,9 @@ fs::path resolve_executable(const std::string& name) {
 SceneListing parse_scene_listing(std::string_view text) {
   SceneListing listing;
   std::unordered_set<std::string> seen;
-  for (const std::string& line : split(text, '\n')) {
-    const std::vector<std::string> f = split(line, '\t');
+  for (const std::string_view line : tools::split(text, '\n')) {
+    const std::vector<std::string_view> fields = tools::split(line, '\t');
+    const std::vector<std::string> f(fields.begin(), fields.end());
     if (f.size() < 2) continue;
     if (f[0] == "version") {
       listing.blender_version = f[1];
@@ -104,56 +95,72 @@ std::vector<protocol::SceneFile> SceneManifest::wire_files() const {
   return out;
 }
 
+namespace {
+
+// scene_files.py's output for `blend`, or nullopt when `blender` is not a usable Blender.
+// Throws with Blender's reason when it read the file and refused it.
+std::optional<std::string> list_with_blender(const fs::path& scene, const fs::path& blend, const std::string& blender) {
+  tools::TempDir dir("bnr-broker-list");
+  const fs::path script = dir / "scene_files.py";
+  const fs::path out = dir / "files.tsv";
+  std::ofstream(script, std::ios::binary) << scene_files_script();
+  const tools::RunResult run = tools::run_command(
+      {blender, "-b", "--factory-startup", "--disable-autoexec", blend.string(), "--python-exit-code", "2", "--python",
+       script.string(), "--", "--out", out.string()},
+      std::chrono::minutes(10));
+  std::ifstream in(out, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  if (!text.str().empty()) return text.str();
+  // Blender started and read the file but said no: the agents' Blenders would too.
+  if (run.exit_code != -1 && run.output.find("Read blend") != std::string::npos)
+    throw std::runtime_error(scene.string() + ": Blender cannot load it: " + tools::blender_reason_in(run.output));
+  return std::nullopt;
+}
+
+// Textures do not change the .blend: a listed file gone, or a missing one there now, means
+// a cached listing is out of date.
+bool still_true(const SceneListing& listing) {
+  std::error_code ec;
+  return std::all_of(listing.files.begin(), listing.files.end(), [&](const fs::path& f) { return fs::exists(f, ec); }) &&
+         std::none_of(listing.missing.begin(), listing.missing.end(), [&](const fs::path& f) { return fs::exists(f, ec); });
+}
+
+}  // namespace
+
 SceneManifest build_manifest(const fs::path& scene, const std::string& blender) {
   ManifestCache cache(profiles_path().parent_path() / "scenes");
   SceneManifest manifest;
   const fs::path blend = fs::weakly_canonical(fs::absolute(scene));
   const fs::path blender_exe = resolve_executable(blender);
-  std::optional<std::string> listed = blender_exe.empty() ? std::nullopt : cache.listing(blend);
-  if (listed) {
-    // Textures do not change the .blend: one added or removed since means listing again.
-    const SceneListing cached = parse_scene_listing(*listed);
-    std::error_code ec;
-    const bool stale =
-        std::any_of(cached.files.begin(), cached.files.end(), [&](const fs::path& f) { return !fs::exists(f, ec); }) ||
-        std::any_of(cached.missing.begin(), cached.missing.end(), [&](const fs::path& f) { return fs::exists(f, ec); });
-    if (stale) listed.reset();
-  }
-  if (!listed) {
-    tools::TempDir dir("bnr-broker-list");
-    const fs::path script = dir / "scene_files.py";
-    const fs::path out = dir / "files.tsv";
-    std::ofstream(script, std::ios::binary) << scene_files_script();
-    const tools::RunResult run = tools::run_command(
-        {blender, "-b", "--factory-startup", "--disable-autoexec", blend.string(), "--python-exit-code", "2",
-         "--python", script.string(), "--", "--out", out.string()},
-        std::chrono::minutes(10));
-    std::ifstream in(out, std::ios::binary);
-    std::stringstream text;
-    text << in.rdbuf();
-    if (text.str().empty()) {
-      const std::vector<std::string> lines = split(run.output, '\n');
-      // Blender started and read the file but said no: the agents' Blenders would too.
-      if (run.exit_code != -1 && run.output.find("Read blend") != std::string::npos)
-        throw std::runtime_error(scene.string() + ": Blender cannot load it: " + tools::blender_reason(lines));
+  std::optional<SceneListing> listing;
+  if (!blender_exe.empty())
+    if (const auto cached = cache.listing(blend)) {
+      listing = parse_scene_listing(*cached);
+      if (!still_true(*listing)) listing.reset();
+    }
+  if (!listing) {
+    const std::optional<std::string> text = list_with_blender(scene, blend, blender);
+    if (!text) {
       manifest.warnings.push_back("no usable Blender on this machine (" + blender +
                                   "): only the .blend is sent, not the external files it uses");
       manifest.files.push_back(describe(blend, cache));
       (void)cache.save();
       return manifest;
     }
-    listed = text.str();
-    // Libraries decide what else is listed; textures do not.
-    std::vector<fs::path> depends_on = {blender_exe};
-    for (const fs::path& f : parse_scene_listing(*listed).files)
-      if (f.extension() == ".blend") depends_on.push_back(f);
-    if (!blender_exe.empty()) cache.remember_listing(blend, depends_on, *listed);
+    listing = parse_scene_listing(*text);
+    if (!blender_exe.empty()) {
+      // Libraries decide what else is listed; textures do not.
+      std::vector<fs::path> depends_on = {blender_exe};
+      for (const fs::path& f : listing->files)
+        if (f.extension() == ".blend") depends_on.push_back(f);
+      cache.remember_listing(blend, depends_on, *text);
+    }
   }
-  SceneListing listing = parse_scene_listing(*listed);
-  manifest.blender_version = listing.blender_version;
-  manifest.warnings = std::move(listing.warnings);
+  manifest.blender_version = listing->blender_version;
+  manifest.warnings = std::move(listing->warnings);
   manifest.files.push_back(describe(blend, cache));
-  for (const fs::path& f : listing.files)
+  for (const fs::path& f : listing->files)
     if (f != blend) manifest.files.push_back(describe(f, cache));
   (void)cache.save();
   return manifest;

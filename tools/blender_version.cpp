@@ -1,5 +1,7 @@
 #include "blender_version.h"
 
+#include "split_text.h"
+
 #include <regex>
 #include <stdexcept>
 
@@ -43,6 +45,12 @@ std::string blender_reason(std::span<const std::string> lines) {
   for (auto it = lines.rbegin(); it != lines.rend(); ++it)
     if (it->find("Error") != std::string::npos || it->find("error:") != std::string::npos) return *it;
   return lines.empty() ? std::string("Blender exited without a message") : lines.back();
+}
+
+std::string blender_reason_in(std::string_view output) {
+  std::vector<std::string> lines;
+  for (std::string_view line : split(output, '\n')) lines.emplace_back(line);
+  return blender_reason(lines);
 }
 
 }  // namespace bnr::tools

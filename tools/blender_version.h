@@ -4,6 +4,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 
 namespace bnr::tools {
 
@@ -21,6 +22,8 @@ inline constexpr BlenderVersion kMinimumBlender{3, 0, 0};
 // Blender's own reason for failing, from the last lines it printed (oldest first): the last
 // line that reports an error, else the last line.
 [[nodiscard]] std::string blender_reason(std::span<const std::string> lines);
+// The same, from everything Blender printed.
+[[nodiscard]] std::string blender_reason_in(std::string_view output);
 
 // Runs `blender --version`. Throws std::runtime_error with a one-line, actionable message when
 // Blender is missing, does not answer, or is older than kMinimumBlender.

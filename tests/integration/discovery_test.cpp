@@ -224,27 +224,15 @@ TEST(Discovery, AnAgentStartedMidRenderJoinsTheJob) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
   while (broker::browse_agents(std::chrono::milliseconds(300)).empty() && std::chrono::steady_clock::now() < deadline) {
   }
-  tools::ChildProcess::Options options;
-  options.capture_stdout = true;
-  options.stderr_to_stdout = true;
-  tools::ChildProcess broker({BNR_BROKER_EXE, scene.string(), "--no-local", "--mdns-window", "1000", "--region-width",
-                              "16", "-o", (dir / "out.png").string()},
-                             options);
+  auto broker = start_broker({scene.string(), "--no-local", "--mdns-window", "1000", "--region-width", "16", "-o",
+                               (dir / "out.png").string()},
+                              /*mdns=*/true);
   std::string output;
-  auto read_until = [&](const std::string& needle, std::chrono::seconds timeout) {
-    const auto until = std::chrono::steady_clock::now() + timeout;
-    while (output.find(needle) == std::string::npos && std::chrono::steady_clock::now() < until) {
-      pollfd p{broker.stdout_fd(), POLLIN, 0};
-      poll(&p, 1, 100);
-      if (!tools::read_available(broker.stdout_fd(), output)) break;
-    }
-    return output.find(needle) != std::string::npos;
-  };
-  ASSERT_TRUE(read_until("rendering late.blend", std::chrono::seconds(60))) << output;
+  ASSERT_TRUE(wait_for_output(*broker, output, "rendering late.blend", std::chrono::seconds(60))) << output;
   Agent late(1, {"--name", "late"}, /*advertise=*/true);
-  ASSERT_TRUE(read_until("it joins the job", std::chrono::seconds(30))) << output;
-  const int status = broker.wait_or_kill(std::chrono::seconds(120));
-  (void)tools::read_available(broker.stdout_fd(), output);
+  ASSERT_TRUE(wait_for_output(*broker, output, "it joins the job", std::chrono::seconds(30))) << output;
+  const int status = broker->wait_or_kill(std::chrono::seconds(120));
+  (void)tools::read_available(broker->stdout_fd(), output);
   ASSERT_EQ(status, 0) << output;
   // The late agent rendered part of the frame: its row in the summary has regions.
   const std::size_t row = output.rfind("late (127.0.0.1:");  // the summary table comes last

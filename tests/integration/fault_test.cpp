@@ -12,30 +12,6 @@
 namespace bnr::testing {
 namespace {
 
-// Starts the broker without waiting for it; its output is collected by `drain`.
-std::unique_ptr<tools::ChildProcess> start_broker(const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {BNR_BROKER_EXE, "--no-mdns"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  tools::ChildProcess::Options options;
-  options.capture_stdout = true;
-  options.stderr_to_stdout = true;
-  return std::make_unique<tools::ChildProcess>(argv, options);
-}
-
-// Collects the broker's output until `needle` appears or it exits; false on timeout.
-bool wait_for_output(tools::ChildProcess& broker, std::string& output, const std::string& needle,
-                     std::chrono::seconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    pollfd p{broker.stdout_fd(), POLLIN, 0};
-    poll(&p, 1, 100);
-    const bool open = tools::read_available(broker.stdout_fd(), output);
-    if (output.find(needle) != std::string::npos) return true;
-    if (!open) return false;
-  }
-  return false;
-}
-
 // The Blender processes an agent runs (its direct children).
 std::vector<int> children_of(pid_t parent) {
   const tools::RunResult r = tools::run_command({"pgrep", "-P", std::to_string(parent)}, std::chrono::seconds(5));

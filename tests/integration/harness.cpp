@@ -145,6 +145,29 @@ tools::RunResult run_broker(const std::vector<std::string>& args, const fs::path
   return tools::run_command(argv, timeout, working_dir.string());
 }
 
+std::unique_ptr<tools::ChildProcess> start_broker(const std::vector<std::string>& args, bool mdns) {
+  std::vector<std::string> argv = {BNR_BROKER_EXE};
+  if (!mdns) argv.push_back("--no-mdns");
+  argv.insert(argv.end(), args.begin(), args.end());
+  tools::ChildProcess::Options options;
+  options.capture_stdout = true;
+  options.stderr_to_stdout = true;
+  return std::make_unique<tools::ChildProcess>(argv, options);
+}
+
+bool wait_for_output(tools::ChildProcess& broker, std::string& output, const std::string& needle,
+                     std::chrono::seconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    pollfd p{broker.stdout_fd(), POLLIN, 0};
+    poll(&p, 1, 100);
+    const bool open = tools::read_available(broker.stdout_fd(), output);
+    if (output.find(needle) != std::string::npos) return true;
+    if (!open) return false;
+  }
+  return false;
+}
+
 tools::RunResult run_agent(const std::vector<std::string>& args, std::chrono::seconds timeout) {
   std::vector<std::string> argv = {BNR_AGENT_EXE};
   argv.insert(argv.end(), args.begin(), args.end());

@@ -89,6 +89,14 @@ void expect_same_png(const fs::path& ours, const fs::path& blender);
 tools::RunResult run_broker(const std::vector<std::string>& args, const fs::path& working_dir = {},
                             std::chrono::seconds timeout = std::chrono::seconds(240),
                             const fs::path& config_dir = {});
+// bnr-broker with `args` (and --no-mdns unless `mdns`), not waited for: read its output (stdout
+// and stderr together) with wait_for_output.
+std::unique_ptr<tools::ChildProcess> start_broker(const std::vector<std::string>& args, bool mdns = false);
+// Collects the broker's output into `output` until `needle` appears (true) or it exits or
+// `timeout` passes (false).
+bool wait_for_output(tools::ChildProcess& broker, std::string& output, const std::string& needle,
+                     std::chrono::seconds timeout);
+
 tools::RunResult run_agent(const std::vector<std::string>& args, std::chrono::seconds timeout = std::chrono::seconds(60));
 
 // Files in `dir` whose names start with `prefix`, sorted.
