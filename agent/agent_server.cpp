@@ -177,7 +177,8 @@ void AgentServer::handle_handshake_events() {
 }
 
 AgentServer::~AgentServer() {
-  job_.reset();  // stops Blender before its files go
+  if (job_) end_job(nullptr, /*keep_warm=*/false);  // stops Blender before its files go
+  if (warm_) discard_warm(nullptr);
   std::error_code ec;
   if (owns_work_dir_) fs::remove_all(work_dir_, ec);
 }
@@ -200,9 +201,10 @@ void AgentServer::run(const volatile std::sig_atomic_t& stop) {
                                           {static_cast<void*>(handshakes_), 0, ZMQ_POLLIN, 0}};
     const std::size_t mdns_item = items.size();
     if (mdns_) items.push_back({nullptr, mdns_->fd(), ZMQ_POLLIN, 0});
-    if (job_ && job_->blender) {
-      items.push_back({nullptr, job_->blender->reply_fd(), ZMQ_POLLIN, 0});
-      items.push_back({nullptr, job_->blender->log_fd(), ZMQ_POLLIN, 0});
+    BlenderProcess* blender = job_ && job_->blender ? job_->blender.get() : warm_ ? warm_->blender.get() : nullptr;
+    if (blender != nullptr) {
+      items.push_back({nullptr, blender->reply_fd(), ZMQ_POLLIN, 0});
+      items.push_back({nullptr, blender->log_fd(), ZMQ_POLLIN, 0});
     }
     try {
       zmq::poll(items, std::chrono::milliseconds(200));
@@ -218,6 +220,7 @@ void AgentServer::run(const volatile std::sig_atomic_t& stop) {
     }
     handle_network(now);
     if (job_ && job_->blender) handle_worker(now);
+    if (warm_) handle_warm(now);
     if (job_ && now - job_->last_sent >= config_.heartbeat_interval)
       send(protocol::Heartbeat{job_->open.job_id});
     if (job_ && now - job_->last_heard > config_.broker_timeout) end_job("the broker went silent");
@@ -226,7 +229,8 @@ void AgentServer::run(const volatile std::sig_atomic_t& stop) {
     if (job_ && job_->receiving && now - job_->last_chunk > kFetchStall)
       fail_job("the broker stopped sending scene files");
   }
-  if (job_) end_job("the agent is stopping");
+  if (job_) end_job("the agent is stopping", /*keep_warm=*/false);
+  if (warm_) discard_warm("the agent is stopping");
 }
 
 void AgentServer::handle_network(Clock::time_point now) {
@@ -238,15 +242,15 @@ void AgentServer::handle_network(Clock::time_point now) {
       protocol::send_message(socket_, protocol::Refused{received->decoded.error}, {}, received->routing_id);
       continue;
     }
-    handle_message(received->routing_id, received->decoded.packet->message,
+    handle_message(received->routing_id, received->user_id, received->decoded.packet->message,
                    received->decoded.packet->bulk, now);
   }
 }
 
-void AgentServer::handle_message(const std::string& from, const protocol::Message& message,
+void AgentServer::handle_message(const std::string& from, const std::string& key, const protocol::Message& message,
                                  std::string_view bulk, Clock::time_point now) {
   if (const auto* open = std::get_if<protocol::OpenJob>(&message)) {
-    open_job(from, *open, now);
+    open_job(from, key, *open, now);
     return;
   }
   const bool ours = job_ && job_->broker == from;
@@ -267,23 +271,33 @@ void AgentServer::handle_message(const std::string& from, const protocol::Messag
     // A region already rendering finishes (Blender cannot stop one cheaply); queued ones go.
     std::erase_if(job_->queue, [&](const protocol::RenderRegion& r) { return r.region_id == cancel->region_id; });
   } else if (const auto* close = std::get_if<protocol::CloseJob>(&message)) {
-    if (close->job_id == job_->open.job_id) end_job("the broker closed the job");
+    if (close->job_id == job_->open.job_id)
+      end_job(close->discard ? "the broker cancelled the job" : "the broker closed the job", !close->discard);
   }
 }
 
-void AgentServer::open_job(const std::string& from, const protocol::OpenJob& open, Clock::time_point now) {
-  if (job_ && job_->broker != from) {
-    // A live broker is heard every heartbeat; one silent for several was killed or cut off,
-    // and its restarted self (resuming from its spool) should not wait for broker_timeout.
-    if (now - job_->last_heard < 3 * config_.heartbeat_interval) {
+void AgentServer::open_job(const std::string& from, const std::string& key, const protocol::OpenJob& open,
+                           Clock::time_point now) {
+  std::optional<HeldJob> held;
+  if (job_) held = HeldJob{job_->broker, job_->broker_key, job_->open.fingerprint, job_->last_heard};
+  // A live broker is heard every heartbeat; one silent for several was killed or cut off,
+  // and its restarted self (resuming from its spool) should not wait for broker_timeout.
+  const OpenAction action = decide_open(held, {from, key, open.fingerprint}, now, 3 * config_.heartbeat_interval);
+  switch (action) {
+    case OpenAction::kRefuseBusy:
       protocol::send_message(socket_, protocol::Refused{"busy with another broker's job"}, {}, from);
       return;
-    }
-    end_job("its broker went silent and another one opened a job");
+    case OpenAction::kTakeOver: end_job("a restarted run of its broker took it over"); break;
+    case OpenAction::kReplaceSilent: end_job("its broker went silent and another one opened a job"); break;
+    case OpenAction::kNextJob: end_job("the broker opened a new job"); break;
+    case OpenAction::kOpen: break;
   }
-  if (job_) end_job("the broker opened a new job");
+  // One Blender at a time: a warm one for another scene makes way for this job's.
+  if (warm_ && !same_blender_job(warm_->open, open)) discard_warm("a job of another scene or setting opened");
   job_.emplace();
   job_->broker = from;
+  job_->broker_key = key;
+  job_->transfer.took_over = action == OpenAction::kTakeOver;
   job_->open = open;
   job_->last_heard = now;
   job_->last_sent = now;
@@ -305,11 +319,12 @@ void AgentServer::open_job(const std::string& from, const protocol::OpenJob& ope
       return;
     }
     total += f.size;
-    if (cache_->has(f.hash)) ++job_->transfer.files_cached;
+    if (cache_->has(f.hash) || warm_) ++job_->transfer.files_cached;
     else job_->to_fetch.push_back(f);
   }
   log("job " + open.job_id + ": " + open.scene_name + ", " + std::to_string(open.files.size()) + " files (" +
       mib(total) + "), " + std::to_string(job_->to_fetch.size()) + " to fetch");
+  if (adopt_warm_blender(now)) return;
   request_chunks();
 }
 
@@ -407,7 +422,9 @@ void AgentServer::start_blender() {
 void AgentServer::handle_worker(Clock::time_point now) {
   job_->blender->read_log();
   for (const WorkerLine& line : job_->blender->read_replies()) {
-    if (line.kind == "ready") {
+    if (drop_abandoned(line, job_->abandoned, job_->dir)) {
+      start_next_region(now);
+    } else if (line.kind == "ready") {
       try {
         job_->scene = scene_info_from_ready(line);
       } catch (const std::exception& e) {
@@ -465,6 +482,7 @@ void AgentServer::handle_worker(Clock::time_point now) {
       send(protocol::RegionFailed{job_->open.job_id, job_->rendering->region_id, reason});
       job_->rendering.reset();
     }
+    job_->abandoned.reset();
     ++job_->restarts;
     log("job " + job_->open.job_id + ": " + reason + "; restarting Blender (" + std::to_string(job_->restarts) +
         " of " + std::to_string(kMaxBlenderRestarts) + ")");
@@ -525,7 +543,7 @@ void AgentServer::finish_region(const WorkerLine& done) {
 }
 
 void AgentServer::start_next_region(Clock::time_point now) {
-  if (!job_ || !job_->ready || job_->rendering || job_->queue.empty()) return;
+  if (!job_ || !job_->ready || job_->rendering || job_->abandoned || job_->queue.empty()) return;
   protocol::RenderRegion region = job_->queue.front();
   job_->queue.pop_front();
   const protocol::Rect frame{0, 0, job_->scene.width, job_->scene.height};
@@ -547,19 +565,98 @@ void AgentServer::start_next_region(Clock::time_point now) {
 void AgentServer::fail_job(const std::string& reason) {
   log("job " + job_->open.job_id + " failed: " + reason);
   send(protocol::JobFailed{job_->open.job_id, reason});
-  end_job(nullptr);
+  end_job(nullptr, /*keep_warm=*/false);
 }
 
-void AgentServer::end_job(const char* why) {
+void AgentServer::end_job(const char* why, bool keep_warm) {
   if (why != nullptr)
     log("job " + job_->open.job_id + " ended (" + why + ") after " + std::to_string(job_->regions_done) +
         " regions");
+  // A Blender that is loaded and answering is worth keeping; one still loading, fetching or
+  // restarting after a crash is not (a reload costs what waiting for it would).
+  Job& j = *job_;
+  if (keep_warm && config_.keep_warm.count() > 0 && j.blender && j.ready && !j.warming_up && !j.blender->ended()) {
+    if (warm_) discard_warm("another Blender is kept warm");
+    warm_.emplace();
+    warm_->open = j.open;
+    warm_->blender_config = j.blender_config;
+    warm_->blender = std::move(j.blender);
+    warm_->scene = j.scene;
+    warm_->dir = j.dir;
+    warm_->tree = j.tree;
+    warm_->abandoned = j.rendering ? j.rendering : j.abandoned;
+    warm_->parked_at = Clock::now();
+    log("keeping job " + j.open.job_id + "'s Blender warm for " + std::to_string(config_.keep_warm.count()) +
+        " s (--keep-warm)" +
+        (warm_->abandoned ? "; region " + std::to_string(warm_->abandoned->region_id) + " still renders" : ""));
+    job_.reset();
+    return;
+  }
   const fs::path dir = job_->dir;
   const fs::path tree = job_->tree;
   job_.reset();  // stops Blender and drops a half-received file
   std::error_code ec;
   fs::remove_all(dir, ec);
   fs::remove_all(tree, ec);
+}
+
+}  // namespace bnr::agent
+
+namespace bnr::agent {
+
+// The warm Blender serves the job just opened (the caller checked same_blender_job): the
+// scene is loaded, so the job is ready at once with the SceneInfo of the earlier "ready".
+bool AgentServer::adopt_warm_blender(Clock::time_point now) {
+  if (!warm_ || !job_) return false;
+  WarmBlender warm = std::move(*warm_);
+  warm_.reset();
+  Job& j = *job_;
+  j.blender_config = warm.blender_config;
+  j.blender = std::move(warm.blender);
+  j.scene = warm.scene;
+  // The Blender loaded its scene from this tree (named after its first job's id): keep it.
+  j.dir = warm.dir;
+  j.tree = warm.tree;
+  j.abandoned = warm.abandoned;
+  j.ready = j.ready_once = true;
+  j.transfer.warm_blender = true;
+  j.transfer.fetch_seconds = 0;
+  log("job " + j.open.job_id + ": reusing the warm Blender of job " + warm.open.job_id + " (scene loaded" +
+      (j.transfer.took_over ? ", taken over from an earlier run of the same broker" : "") + ")");
+  send(protocol::JobReady{j.open.job_id, {config_.name, agent_id_, config_.threads, blender_version_}, j.scene,
+                          j.transfer});
+  start_next_region(now);
+  return true;
+}
+
+// The warm Blender says nothing unless it finishes an abandoned region or dies.
+void AgentServer::handle_warm(Clock::time_point now) {
+  warm_->blender->read_log();
+  for (const WorkerLine& line : warm_->blender->read_replies()) (void)drop_abandoned(line, warm_->abandoned, warm_->dir);
+  if (warm_->blender->ended()) discard_warm("its Blender exited");
+  else if (warm_expired(warm_->parked_at, config_.keep_warm, now)) discard_warm("--keep-warm time is up");
+}
+
+void AgentServer::discard_warm(const char* why) {
+  if (why != nullptr) log("stopping the warm Blender of job " + warm_->open.job_id + " (" + why + ")");
+  const fs::path dir = warm_->dir;
+  const fs::path tree = warm_->tree;
+  warm_.reset();  // stops Blender before its files go
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  fs::remove_all(tree, ec);
+}
+
+// A result for `abandoned` (the one region Blender renders for a job that is gone): nobody
+// wants it. True when `line` was that result.
+bool AgentServer::drop_abandoned(const WorkerLine& line, std::optional<protocol::RenderRegion>& abandoned,
+                                 const fs::path& dir) {
+  if (!abandoned || (line.kind != "done" && line.kind != "failed")) return false;
+  log("dropped region " + std::to_string(abandoned->region_id) + " of an earlier broker run (" + line.kind + ")");
+  std::error_code ec;
+  fs::remove_all(dir / ("r" + std::to_string(abandoned->region_id)), ec);
+  abandoned.reset();
+  return true;
 }
 
 }  // namespace bnr::agent

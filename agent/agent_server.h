@@ -20,6 +20,7 @@
 #include "mdns_advert.h"
 #include "messages.h"
 #include "scene_cache.h"
+#include "warm_job.h"
 
 namespace bnr::agent {
 
@@ -33,6 +34,9 @@ struct AgentConfig {
   bool quiet = false;
   std::chrono::milliseconds heartbeat_interval{1000};
   std::chrono::milliseconds broker_timeout{30000};  // a silent broker's job is dropped
+  // How long a finished job's Blender stays loaded for a next job of the same scene (files,
+  // frame, settings); zero stops it with its job. Its files stay under the cache until then.
+  std::chrono::seconds keep_warm{300};
   std::filesystem::path work_dir;  // empty: a fresh directory under the system temp dir
   // Scene files by content hash, kept between jobs. Empty: default_cache_dir(), or a private
   // one under work_dir when another agent on this machine holds that.
@@ -67,7 +71,8 @@ class AgentServer {
 
  private:
   struct Job {
-    std::string broker;  // ZeroMQ routing id of the broker that opened it
+    std::string broker;      // ZeroMQ routing id of the broker that opened it
+    std::string broker_key;  // its CURVE public key, from the ZAP handler
     protocol::OpenJob open;
     std::filesystem::path dir;
     BlenderConfig blender_config;
@@ -89,16 +94,35 @@ class AgentServer {
     std::chrono::steady_clock::time_point last_chunk;  // or when the current file was started
     std::deque<protocol::RenderRegion> queue;
     std::optional<protocol::RenderRegion> rendering;
+    // A region of the job this Blender served before (a warm Blender's, or the same job's for
+    // an earlier broker run) that Blender is still rendering: its result is dropped, and no
+    // other region starts before it ends (region ids of the two jobs may collide).
+    std::optional<protocol::RenderRegion> abandoned;
     std::chrono::steady_clock::time_point render_started;
     std::chrono::steady_clock::time_point last_heard;
     std::chrono::steady_clock::time_point last_sent;
     int regions_done = 0;
   };
 
+  // A finished job's Blender with its scene loaded, kept for a next job of the same scene.
+  // Only while no job is open: a new job either takes it over or stops it.
+  struct WarmBlender {
+    protocol::OpenJob open;  // the job it was loaded for
+    BlenderConfig blender_config;
+    std::unique_ptr<BlenderProcess> blender;
+    protocol::SceneInfo scene;
+    std::filesystem::path dir;   // the job's work directory, named after its first job id
+    std::filesystem::path tree;  // the files Blender loaded: kept while it lives
+    std::optional<protocol::RenderRegion> abandoned;
+    std::chrono::steady_clock::time_point parked_at;
+  };
+
   void handle_network(std::chrono::steady_clock::time_point now);
-  void handle_message(const std::string& from, const protocol::Message& message,
+  // `key`: the sender's CURVE public key (the ZAP user id of its connection).
+  void handle_message(const std::string& from, const std::string& key, const protocol::Message& message,
                       std::string_view bulk, std::chrono::steady_clock::time_point now);
-  void open_job(const std::string& from, const protocol::OpenJob& open, std::chrono::steady_clock::time_point now);
+  void open_job(const std::string& from, const std::string& key, const protocol::OpenJob& open,
+                std::chrono::steady_clock::time_point now);
   void request_chunks();
   void receive_chunk(const protocol::FileChunk& chunk, std::string_view bytes);
   void start_blender();
@@ -106,7 +130,14 @@ class AgentServer {
   void finish_region(const WorkerLine& done);
   void start_next_region(std::chrono::steady_clock::time_point now);
   void fail_job(const std::string& reason);
-  void end_job(const char* why);
+  // Ends the open job; its Blender stays warm (unless `keep_warm` is false or it is not
+  // ready), otherwise its files go.
+  void end_job(const char* why, bool keep_warm = true);
+  [[nodiscard]] bool adopt_warm_blender(std::chrono::steady_clock::time_point now);
+  void handle_warm(std::chrono::steady_clock::time_point now);
+  void discard_warm(const char* why);
+  [[nodiscard]] bool drop_abandoned(const WorkerLine& line, std::optional<protocol::RenderRegion>& abandoned,
+                                    const std::filesystem::path& dir);
   void send(const protocol::Message& message, std::string_view bulk = {});
   void log(const std::string& line) const;
   void set_up_curve(const std::filesystem::path& config_dir);
@@ -131,6 +162,7 @@ class AgentServer {
   std::unique_ptr<MdnsAdvert> mdns_;  // null: not advertised (--no-mdns, or no avahi-daemon)
   std::unique_ptr<SceneCache> cache_;
   std::optional<Job> job_;
+  std::optional<WarmBlender> warm_;
   long long malformed_ = 0;
   protocol::SceneTransfer lifetime_;  // all jobs since start: what "nothing re-sent" is checked by
 };

@@ -29,6 +29,10 @@ options:
                    (default: $BNR_CACHE_DIR, else ~/.cache/bnr/agent)
   --cache-size GB  keep at most this much there, least recently used first out
                    (default 20; a scene larger than this is refused)
+  --keep-warm S    keep a finished job's Blender (scene loaded) for S seconds (default
+                   300; 0: stop it with the job): a next job of the same scene, frame and
+                   settings starts at once, and a restarted broker resuming the same job
+                   takes it over without waiting
   --no-mdns        do not advertise on the LAN
   --authorize KEY  serve the broker with this public key (repeatable; bnr-broker --show-key
                    prints it); brokers listed in authorized_brokers are served too
@@ -69,6 +73,8 @@ bnr::agent::AgentConfig parse(int argc, char** argv) {
       c.cache_dir = value();
     } else if (a == "--cache-size") {
       c.cache_limit = static_cast<std::uint64_t>(bnr::tools::parse_int_flag(a, value(), 1, 1 << 20)) << 30;
+    } else if (a == "--keep-warm") {
+      c.keep_warm = std::chrono::seconds(bnr::tools::parse_int_flag(a, value(), 0, 7 * 86400));
     } else if (a == "--no-mdns") {
       c.mdns = false;
     } else if (a == "--authorize") {

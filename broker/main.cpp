@@ -190,12 +190,33 @@ bool usable(const bnr::broker::DiscoveredAgent& agent, const Config& config) {
   return false;
 }
 
-// Agents advertised on the LAN within the window; other protocol versions are named and left out.
+bool on_this_host(const bnr::broker::DiscoveredAgent& agent) {
+  return agent.txt.info.agent_id.rfind(bnr::tools::host_name() + "/", 0) == 0;
+}
+
+// Whether what the browse found so far settles what the broker needs before its first job;
+// agents advertised later still join mid-render (JobOptions::discover_more), so the window
+// need not be waited out. With --agent the job has agents already; with --no-local one
+// agent is enough to start; otherwise the local agent is needed unless one runs on this host.
+bool enough_agents(const Config& config, const std::vector<bnr::broker::DiscoveredAgent>& found) {
+  if (config.list) return false;  // --list shows everything the window finds
+  if (!config.agents.empty()) return true;
+  if (!config.local) return !found.empty();
+  return std::any_of(found.begin(), found.end(), on_this_host);
+}
+
+// Agents advertised on the LAN within the window (or until enough_agents); other protocol
+// versions are named and left out.
 std::vector<bnr::broker::DiscoveredAgent> discover(const Config& config, bnr::broker::AgentBrowser& browser) {
+  // Short steps, so the browse ends as soon as enough_agents says so.
+  constexpr auto kStep = std::chrono::milliseconds(50);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(config.mdns_window_ms);
+  browser.run_for(std::chrono::milliseconds(0));
   for (auto now = std::chrono::steady_clock::now(); now < deadline && browser.error().empty();
-       now = std::chrono::steady_clock::now())
-    browser.run_for(std::chrono::ceil<std::chrono::milliseconds>(deadline - now));
+       now = std::chrono::steady_clock::now()) {
+    if (enough_agents(config, browser.agents())) break;
+    browser.run_for(std::min(kStep, std::chrono::ceil<std::chrono::milliseconds>(deadline - now)));
+  }
   if (!browser.error().empty() && !config.quiet)
     std::cerr << "bnr-broker: " << browser.error() << " (use --agent HOST:PORT)\n";
   const auto found = browser.agents();
@@ -336,6 +357,7 @@ int list_agents(const Config& config) {
 
 int main(int argc, char** argv) {
   namespace fs = std::filesystem;
+  const auto launched = std::chrono::steady_clock::now();
   try {
     const Config config = parse(argc, argv);
     if (config.list) return list_agents(config);
@@ -374,7 +396,7 @@ int main(int argc, char** argv) {
         if (!keys.accept_advert(found)) continue;
         if (std::find(agents.begin(), agents.end(), found.endpoint()) == agents.end())
           agents.push_back(found.endpoint());
-        if (found.txt.info.agent_id.rfind(bnr::tools::host_name() + "/", 0) == 0) this_host_serves = true;
+        if (on_this_host(found)) this_host_serves = true;
       }
     }
     std::unique_ptr<bnr::broker::LocalAgent> local;
@@ -420,6 +442,7 @@ int main(int argc, char** argv) {
       job.agent_timeout = std::chrono::seconds(config.agent_timeout_s);
       job.speed_hints = profiles;
       job.curve = own_keys;
+      job.launched = launched;
       job.agent_key = [&](const std::string& endpoint) { return keys.key_of(endpoint); };
       job.on_agent_verified = [&](const std::string& endpoint) { keys.verified(endpoint); };
       if (browser) {
@@ -429,8 +452,13 @@ int main(int argc, char** argv) {
           for (const auto& found : browser->agents()) {
             if (!considered.insert(found.endpoint()).second) continue;
             // Another agent on this machine would compete with the local one for its cores.
-            const bool here = found.txt.info.agent_id.rfind(bnr::tools::host_name() + "/", 0) == 0;
+            const bool here = on_this_host(found);
             if ((here && local) || !usable(found, config) || !keys.accept_advert(found)) continue;
+            // The same agent under another address (an --agent 127.0.0.1:PORT advertised as
+            // its LAN address): a second connection would only compete with the first.
+            if (std::any_of(agents.begin(), agents.end(),
+                            [&](const std::string& e) { return keys.key_of(e) == found.txt.curve_key; }))
+              continue;
             agents.push_back(found.endpoint());  // the next scene starts with it too
             joining.push_back(found.endpoint());
           }
@@ -483,8 +511,12 @@ int main(int argc, char** argv) {
         for (const auto& p : s.written) files += (files.empty() ? "" : ", ") + p.string();
         const std::string resumed =
             s.resumed_regions > 0 ? " + " + std::to_string(s.resumed_regions) + " resumed" : std::string();
-        std::fprintf(stderr, "bnr-broker: wrote %s (%dx%d, %zu regions%s, %.1f s; %.1f MiB of scene files sent)\n%s",
-                     files.c_str(), s.width, s.height, s.regions, resumed.c_str(), s.seconds,
+        char first[64] = "";
+        if (s.first_region_seconds >= 0)
+          std::snprintf(first, sizeof first, "; first region at %.2f s", s.first_region_seconds);
+        std::fprintf(stderr,
+                     "bnr-broker: wrote %s (%dx%d, %zu regions%s, %.1f s%s; %.1f MiB of scene files sent)\n%s",
+                     files.c_str(), s.width, s.height, s.regions, resumed.c_str(), s.seconds, first,
                      static_cast<double>(s.scene_bytes_sent) / (1 << 20),
                      bnr::broker::summary_table(s.agents, static_cast<long long>(s.width) * s.height, s.seconds)
                          .c_str());

@@ -14,6 +14,7 @@
 #include "curve_auth.h"
 #include "exr_file.h"
 #include "frame_buffer.h"
+#include "job_fingerprint.h"
 #include "png_file.h"
 #include "region_spool.h"
 #include "split_check.h"
@@ -103,7 +104,7 @@ class Job {
 
   ~Job() {
     for (AgentId a = 0; a < links_.size(); ++a)
-      if (links_[a].state != Link::State::kGone) send(a, protocol::CloseJob{job_id_});
+      if (links_[a].state != Link::State::kGone) send(a, protocol::CloseJob{job_id_, cancelled_});
   }
 
   JobSummary run(const volatile std::sig_atomic_t& stop) {
@@ -126,11 +127,15 @@ class Job {
     open_ = protocol::OpenJob{job_id_, options_.scene.filename().string(), !options_.exr.empty(),
                               options_.no_denoise, options_.frame.has_value(), options_.frame.value_or(1)};
     open_.files = manifest_.wire_files();
+    open_.fingerprint = job_fingerprint(open_, options_.png, options_.exr, std::filesystem::current_path());
     for (AgentId a = 0; a < links_.size(); ++a) send(a, open_);
 
     Clock::time_point last_progress = started_;
     while (!scheduler_ || !scheduler_->finished()) {
-      if (stop != 0) throw std::runtime_error("interrupted; the job was cancelled on every agent");
+      if (stop != 0) {
+        cancelled_ = true;  // agents stop their Blenders rather than keep them warm
+        throw std::runtime_error("interrupted; the job was cancelled on every agent");
+      }
       poll_once();
       const auto now = Clock::now();
       for (AgentId a = 0; a < links_.size(); ++a) receive_from(a, now);
@@ -274,6 +279,7 @@ class Job {
     } else if (const auto* refused = std::get_if<protocol::Refused>(&message)) {
       if (link.state == Link::State::kOpening && refused->reason.find("busy") != std::string::npos &&
           ++link.busy_refusals <= kBusyRetries) {
+        log(link.endpoint + " is busy with another broker's job; asking again in 1 s");
         link.reopen_at = now + kBusyRetryDelay;
         return;
       }
@@ -339,7 +345,7 @@ class Job {
     log(link.report.name + " ready after " + std::to_string(link.report.ready_seconds).substr(0, 4) +
         " s; scene files: " + std::to_string(t.files_cached) + " cached, " + std::to_string(t.files_fetched) +
         " fetched (" + std::to_string(t.bytes_fetched) + " bytes in " +
-        std::to_string(t.fetch_seconds).substr(0, 4) + " s)");
+        std::to_string(t.fetch_seconds).substr(0, 4) + " s)" + ready_note(t));
     const auto hint = options_.speed_hints.find(link.agent_id);
     scheduler_->add_agent(a, hint == options_.speed_hints.end() ? 0.0 : hint->second);
     assign(a, now);
@@ -440,6 +446,7 @@ class Job {
       const protocol::Rect rendered = with_margin(next->rect, scene_->margin, scene_->width, scene_->height);
       link.rendering[next->id] = rendered;
       send(a, protocol::RenderRegion{job_id_, next->id, rendered});
+      if (!first_region_) note_first_region(now);
       if (next->revoke) assign(next->revoke->first, now);  // that agent has a free slot now
     }
   }
@@ -485,6 +492,20 @@ class Job {
     }
   }
 
+  // How the agent got ready, when it is news: what a warm start or a takeover saved.
+  [[nodiscard]] static std::string ready_note(const protocol::SceneTransfer& t) {
+    if (t.took_over) return "; took the job over from an earlier run (Blender kept warm)";
+    if (t.warm_blender) return "; its Blender was warm (scene already loaded)";
+    return {};
+  }
+
+  void note_first_region(Clock::time_point now) {
+    first_region_ = now;
+    const Clock::time_point launched = options_.launched.value_or(started_);
+    log("first region sent " + std::to_string(std::chrono::duration<double>(now - launched).count()).substr(0, 5) +
+        " s after the broker started");
+  }
+
   [[nodiscard]] double seconds_since_start(Clock::time_point now) const {
     return std::chrono::duration<double>(now - started_).count();
   }
@@ -519,6 +540,9 @@ class Job {
     s.seconds = std::chrono::duration<double>(Clock::now() - started_).count();
     s.scene_bytes_sent = bytes_sent_;
     s.resumed_regions = resumed_;
+    if (first_region_)
+      s.first_region_seconds =
+          std::chrono::duration<double>(*first_region_ - options_.launched.value_or(started_)).count();
     if (spool_) spool_->remove();  // the outputs are complete: nothing left to resume
     s.cost_per_column = scheduler_->cost_per_column();
     for (AgentId a = 0; a < links_.size(); ++a) {
@@ -546,6 +570,8 @@ class Job {
   std::optional<RegionSpool> spool_;
   std::size_t resumed_ = 0;
   std::size_t spooled_ = 0;
+  std::optional<Clock::time_point> first_region_;
+  bool cancelled_ = false;
 };
 
 }  // namespace

@@ -56,6 +56,9 @@ struct JobOptions {
   // Called each poll turn (e.g. to drain the local agent's log).
   std::function<void()> on_idle;
   std::vector<int> extra_poll_fds;
+  // When the broker program started: the log's "first region sent" and the summary's
+  // first_region_seconds count from there. Unset: from the job's start.
+  std::optional<std::chrono::steady_clock::time_point> launched;
 };
 
 struct JobSummary {
@@ -66,6 +69,7 @@ struct JobSummary {
   std::vector<AgentReport> agents;
   std::uint64_t scene_bytes_sent = 0;            // to all agents; 0 when every agent had it cached
   std::size_t resumed_regions = 0;               // taken from an earlier run's spool
+  double first_region_seconds = -1;              // first RenderRegion sent, since `launched`
   std::map<std::string, double> learned_speeds;  // by agent id, to seed the next job
   std::vector<double> cost_per_column;           // the learned cost map
 };

@@ -30,6 +30,7 @@ std::string check(const OpenJob& m, std::string_view bulk) {
     if (f.path.empty() || f.path.size() > kMaxPathBytes) return "OpenJob with an empty or overlong file path";
     if (!is_content_hash(f.hash)) return "OpenJob with a malformed content hash";
   }
+  if (!m.fingerprint.empty() && !is_content_hash(m.fingerprint)) return "OpenJob with a malformed fingerprint";
   return {};
 }
 std::string check(const JobReady& m, std::string_view) {

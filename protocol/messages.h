@@ -119,7 +119,12 @@ struct OpenJob {
   std::int32_t frame = 1;
   std::vector<SceneFile> files{};
   std::uint32_t main_file = 0;
-  MSGPACK_DEFINE(job_id, scene_name, want_exr, no_denoise, set_frame, frame, files, main_file)
+  // The same for every run of the same job (content hash of the files, frame, settings and
+  // output paths; tools/content_hash.h format): a restarted broker with the same key that
+  // sends the same fingerprint takes the job over on an agent at once. Empty (an older
+  // broker): never taken over.
+  std::string fingerprint{};
+  MSGPACK_DEFINE(job_id, scene_name, want_exr, no_denoise, set_frame, frame, files, main_file, fingerprint)
 };
 
 // What an agent did to get a job's files: the counters a test or a summary reads.
@@ -128,7 +133,12 @@ struct SceneTransfer {
   std::uint32_t files_fetched = 0;
   std::uint64_t bytes_fetched = 0;
   double fetch_seconds = 0.0;
-  MSGPACK_DEFINE(files_cached, files_fetched, bytes_fetched, fetch_seconds)
+  // The scene was already loaded in a Blender kept warm from an earlier job: nothing loaded.
+  bool warm_blender = false;
+  // The agent was serving this job (same fingerprint) to an earlier run of this broker (same
+  // key) and handed it over without waiting for that run to go silent.
+  bool took_over = false;
+  MSGPACK_DEFINE(files_cached, files_fetched, bytes_fetched, fetch_seconds, warm_blender, took_over)
 };
 
 // agent -> broker: the scene is loaded.
@@ -182,10 +192,12 @@ struct Heartbeat {
   MSGPACK_DEFINE(job_id)
 };
 
-// broker -> agent: the job is over; stop Blender and forget queued regions.
+// broker -> agent: the job is over; forget queued regions. The agent may keep the job's
+// Blender warm for a next job of the same scene (bnr-agent --keep-warm) unless `discard`.
 struct CloseJob {
   std::string job_id{};
-  MSGPACK_DEFINE(job_id)
+  bool discard = false;  // the user cancelled: stop Blender now
+  MSGPACK_DEFINE(job_id, discard)
 };
 
 // agent -> broker: the request was not accepted (wrong protocol version, busy with another

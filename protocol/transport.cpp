@@ -35,6 +35,13 @@ std::optional<Received> receive_message(zmq::socket_t& socket, bool router) {
     r.routing_id = r.frames.front().to_string();
     first = 1;
   }
+  // libzmq attaches the ZAP reply's user id to every message of that connection; it is read
+  // here, per message, so it always belongs to the connection that sent this one.
+  try {
+    if (const char* user = r.frames.back().gets("User-Id"); user != nullptr) r.user_id = user;
+  } catch (const zmq::error_t&) {
+    // No ZAP handler on this socket: no user id.
+  }
   std::vector<std::string_view> views;
   for (std::size_t i = first; i < r.frames.size(); ++i) views.push_back(r.frames[i].to_string_view());
   r.decoded = decode(views);

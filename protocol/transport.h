@@ -19,6 +19,9 @@ bool send_message(zmq::socket_t& socket, const Message& message, std::string_vie
 
 struct Received {
   std::string routing_id;                // ROUTER sockets: the sender
+  // The ZAP handler's user id for the sender's connection (bnr's agents set the broker's
+  // CURVE public key, Z85); empty when there is none.
+  std::string user_id;
   std::vector<zmq::message_t> frames;    // keeps the bulk's bytes alive
   Decoded decoded;                       // decoded.packet->bulk points into frames
 };

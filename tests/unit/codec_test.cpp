@@ -177,6 +177,48 @@ TEST(Codec, SceneTransferMessagesWithBadHashesOrSizesAreRejected) {
   EXPECT_FALSE(decode_frames(frames_of(FileChunk{"j", hash, 0}, std::string(kMaxChunkBytes + 1, 'x'))).packet);
 }
 
+TEST(Codec, OpenJobFingerprintIsEmptyOrAContentHash) {
+  OpenJob open{"j", "s", false, false};
+  open.files = {{"a/s.blend", 1, std::string(64, 'c')}};
+  EXPECT_TRUE(decode_frames(frames_of(open)).packet) << "an older broker sends none";
+  open.fingerprint = std::string(64, 'd');
+  const Decoded d = decode_frames(frames_of(open));
+  ASSERT_TRUE(d.packet) << d.error;
+  EXPECT_EQ(std::get<OpenJob>(d.packet->message).fingerprint, open.fingerprint);
+  open.fingerprint = "not-a-hash";
+  EXPECT_FALSE(decode_frames(frames_of(open)).packet);
+}
+
+TEST(Codec, MessagesFromAPeerBeforeTheAppendedFieldsKeepTheirDefaults) {
+  // An OpenJob as a broker without fingerprints packs it: eight fields.
+  msgpack::sbuffer b;
+  msgpack::pack(b, std::make_tuple(std::string("j"), std::string("s"), false, false, false, 1,
+                                   std::vector<SceneFile>{{"a/s.blend", 1, std::string(64, 'c')}}, 0U));
+  auto frames = frames_of(OpenJob{});
+  frames[1] = std::string(b.data(), b.size());
+  const Decoded open = decode_frames(frames);
+  ASSERT_TRUE(open.packet) << open.error;
+  EXPECT_TRUE(std::get<OpenJob>(open.packet->message).fingerprint.empty());
+  // A CloseJob with its job id only keeps the Blender warm.
+  msgpack::sbuffer c;
+  msgpack::pack(c, std::make_tuple(std::string("j")));
+  frames = frames_of(CloseJob{});
+  frames[1] = std::string(c.data(), c.size());
+  const Decoded close = decode_frames(frames);
+  ASSERT_TRUE(close.packet) << close.error;
+  EXPECT_FALSE(std::get<CloseJob>(close.packet->message).discard);
+}
+
+TEST(Codec, JobReadySaysWhetherTheBlenderWasWarmAndTheJobTakenOver) {
+  SceneTransfer t;
+  t.warm_blender = true;
+  t.took_over = true;
+  const Decoded d = decode_frames(frames_of(JobReady{"j", {}, SceneInfo{.width = 4, .height = 4}, t}));
+  ASSERT_TRUE(d.packet) << d.error;
+  EXPECT_TRUE(std::get<JobReady>(d.packet->message).transfer.warm_blender);
+  EXPECT_TRUE(std::get<JobReady>(d.packet->message).transfer.took_over);
+}
+
 TEST(Codec, FieldsAppendedByANewerPeerAreIgnored) {
   auto frames = frames_of(Heartbeat{"j"});
   msgpack::sbuffer b;
