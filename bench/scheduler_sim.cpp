@@ -41,7 +41,7 @@ using bnr::broker::RegionId;
 using bnr::broker::RegionScheduler;
 using bnr::broker::SchedulerConfig;
 using bnr::broker::Seconds;
-using bnr::broker::SizingPolicy;
+using bnr::broker::SizingKind;
 using bnr::protocol::Rect;
 
 // The simulated frame and machines. Times are plain doubles in seconds inside the simulator
@@ -446,8 +446,8 @@ Outcome run_scheme(Scheme scheme, const World& w, BrokerModel broker, bool trace
   switch (scheme) {
     case Scheme::kStaticStrips: return run_static_strips(w);
     case Scheme::kFixedTiles: config.region_width = kFixedTileWidth; break;
-    case Scheme::kFactoringPixels: config.policy = SizingPolicy::kFactoringPixels; break;
-    case Scheme::kOurs: config.policy = SizingPolicy::kPredictedSeconds; break;
+    case Scheme::kFactoringPixels: config.sizing = SizingKind::kFactoringPixels; break;
+    case Scheme::kOurs: config.sizing = SizingKind::kPredictedSeconds; break;
   }
   return DynamicRun(w, config, broker, trace).run();
 }

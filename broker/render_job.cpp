@@ -313,16 +313,7 @@ class Job {
         throw std::runtime_error(options_.scene.string() + ": " + why);
       scene_ = ready.scene;
       for (const std::string& w : scene_->warnings) log("warning: " + w);
-      SchedulerConfig sc = options_.scheduler;
-      // The margin is rendered twice (by both neighbours): keep it a small share of a region.
-      sc.min_width = std::max(sc.min_width, 8 * scene_->margin);
-      if (options_.equal_strips_per_agent > 0) {
-        const auto strips = static_cast<int>(options_.equal_strips_per_agent * links_.size());
-        sc.region_width = (scene_->width + strips - 1) / strips;
-        sc.duplicate_tail = false;  // a speed test measures every agent on its own strips
-      }
-      if (sc.region_width > 0) sc.min_width = 1;
-      scheduler_.emplace(scene_->width, scene_->height, sc);
+      scheduler_.emplace(scene_->width, scene_->height, scheduler_config());
       scheduler_->set_cost_prior(options_.cost_prior);
       frame_.emplace(scene_->width, scene_->height, scene_->view_count(), !options_.exr.empty());
       if (options_.spool) resume_from_spool();
@@ -349,6 +340,18 @@ class Job {
     const auto hint = options_.speed_hints.find(link.agent_id);
     scheduler_->add_agent(a, hint == options_.speed_hints.end() ? 0.0 : hint->second);
     assign(a, now);
+  }
+
+  // What the scheduler is built with: the job's options and what the scene says.
+  [[nodiscard]] SchedulerConfig scheduler_config() const {
+    SchedulerConfig sc = options_.scheduler;
+    sc.margin = scene_->margin;
+    if (options_.equal_strips_per_agent > 0) {
+      const auto strips = static_cast<int>(options_.equal_strips_per_agent * links_.size());
+      sc.region_width = (scene_->width + strips - 1) / strips;
+      sc.duplicate_tail = false;  // a speed test measures every agent on its own strips
+    }
+    return sc;
   }
 
   void on_region_done(AgentId a, const protocol::RegionDone& done, std::string_view bulk, Clock::time_point now) {

@@ -101,7 +101,7 @@ TEST(RegionScheduler, FixedWidthRegionsCoverTheFrameOnce) {
 }
 
 TEST(RegionScheduler, FactoringInPixelsShrinksTowardsTheEnd) {
-  RegionScheduler s(4096, 10, {.policy = SizingPolicy::kFactoringPixels, .min_width = 16});
+  RegionScheduler s(4096, 10, {.sizing = SizingKind::kFactoringPixels, .min_width = 16});
   const SimRun run = simulate(s, {1, 1}, [](int) { return 1.0; });
   ASSERT_TRUE(s.finished());
   EXPECT_GT(run.widths[0].front(), run.widths[0].back());
@@ -506,7 +506,7 @@ TEST(RegionScheduler, RandomSpeedsCostsFailuresAndDeparturesAlwaysCompleteTheIma
     SchedulerConfig config;
     config.min_region = Seconds(0);
     if (rng() % 3 == 0) config.region_width = 1 + static_cast<int>(rng() % 40);
-    if (rng() % 3 == 0) config.policy = SizingPolicy::kFactoringPixels;
+    if (rng() % 3 == 0) config.sizing = SizingKind::kFactoringPixels;
     RegionScheduler s(width, 3, config);
     std::vector<double> cost(static_cast<std::size_t>(width));
     for (double& c : cost) c = 0.001 + (rng() % 100) * 0.001;
