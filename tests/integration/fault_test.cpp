@@ -12,21 +12,6 @@
 namespace bnr::testing {
 namespace {
 
-// The Blender processes an agent runs (its direct children).
-std::vector<int> children_of(pid_t parent) {
-  const tools::RunResult r = tools::run_command({"pgrep", "-P", std::to_string(parent)}, std::chrono::seconds(5));
-  std::vector<int> pids;
-  std::size_t start = 0;
-  while (r.exit_code == 0 && start < r.output.size()) {
-    const std::size_t end = r.output.find('\n', start);
-    const std::string line = r.output.substr(start, end - start);
-    if (!line.empty()) pids.push_back(std::stoi(line));
-    if (end == std::string::npos) break;
-    start = end + 1;
-  }
-  return pids;
-}
-
 TEST(Fault, AgentKilledMidJobLosesNoPixels) {
   TempDir dir;
   const auto scene = make_scene(dir / "long.blend", {"--size", "320x180", "--samples", "96"});

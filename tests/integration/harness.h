@@ -105,6 +105,9 @@ std::vector<fs::path> files_with_prefix(const fs::path& dir, const std::string& 
 // The bit depth in a PNG's IHDR.
 int png_bit_depth(const fs::path& png);
 
+// The processes `parent` started and that still run (an agent's Blender), by PID.
+std::vector<int> children_of(pid_t parent);
+
 // The number of lines in `text` that are not empty.
 int line_count(const std::string& text);
 

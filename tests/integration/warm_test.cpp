@@ -1,0 +1,126 @@
+// Warm Blenders: a second job of the same scene reuses the agent's loaded Blender, and a
+// broker killed mid-job and run again takes its job over at once and resumes from its spool.
+// Behaviour only; the seconds this saves are measured by bench/warm_start.cpp.
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <thread>
+
+#include "harness.h"
+
+namespace bnr::testing {
+namespace {
+
+AgentOptions logging_agent() {
+  AgentOptions o;
+  o.log = true;  // the test reads what the agent says about its Blender
+  return o;
+}
+
+// The one Blender the agent runs, waiting up to 30 s for it to appear; -1 when there is none.
+int blender_of(Agent& agent) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  for (;;) {
+    const std::vector<int> pids = children_of(agent.process().pid());
+    if (pids.size() == 1) return pids[0];
+    if (std::chrono::steady_clock::now() > deadline) return -1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+TEST(Warm, ASecondJobOfTheSameSceneReusesTheLoadedBlender) {
+  TempDir dir;
+  const auto scene = make_scene(dir / "again.blend", {"--size", "160x90", "--samples", "16"});
+  Agent agent(logging_agent());
+  const tools::RunResult first = run_broker({scene.string(), "--no-local", "--agent", agent.endpoint(), "-o",
+                                             (dir / "first.png").string()});
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  EXPECT_EQ(first.output.find("Blender was warm"), std::string::npos) << first.output;
+  const int blender = blender_of(agent);
+  ASSERT_GT(blender, 0) << "the finished job's Blender is kept warm: " << agent.log();
+
+  // Another output file: another job, but the same scene, frame and settings.
+  const tools::RunResult second = run_broker({scene.string(), "--no-local", "--agent", agent.endpoint(), "-o",
+                                              (dir / "second.png").string()});
+  ASSERT_EQ(second.exit_code, 0) << second.output;
+  EXPECT_NE(second.output.find("its Blender was warm"), std::string::npos) << second.output;
+  EXPECT_NE(agent.log().find("reusing the warm Blender"), std::string::npos) << agent.log();
+  EXPECT_EQ(blender_of(agent), blender) << "the same Blender process served both jobs";
+  const auto reference = blender_reference(scene, dir / "ref");
+  expect_same_png(dir / "first.png", reference.at(0));
+  expect_same_png(dir / "second.png", reference.at(0));
+}
+
+TEST(Warm, AnotherFrameGetsAFreshBlenderAndTheWarmOneStops) {
+  TempDir dir;
+  const auto scene = make_scene(dir / "frames.blend", {"--size", "96x54", "--samples", "8"});
+  Agent agent(logging_agent());
+  const tools::RunResult first = run_broker({scene.string(), "--no-local", "--agent", agent.endpoint(), "-o",
+                                             (dir / "first.png").string()});
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  const int warm = blender_of(agent);
+  ASSERT_GT(warm, 0);
+  const tools::RunResult other = run_broker({scene.string(), "--no-local", "--agent", agent.endpoint(), "--frame",
+                                             "2", "-o", (dir / "frame2.png").string()});
+  ASSERT_EQ(other.exit_code, 0) << other.output;
+  EXPECT_EQ(other.output.find("Blender was warm"), std::string::npos) << other.output;
+  EXPECT_NE(agent.log().find("stopping the warm Blender"), std::string::npos) << agent.log();
+  const int fresh = blender_of(agent);
+  EXPECT_GT(fresh, 0);
+  EXPECT_NE(fresh, warm) << "one Blender at a time: the warm one made way";
+}
+
+TEST(Warm, KeepWarmZeroStopsBlenderWithItsJob) {
+  TempDir dir;
+  const auto scene = make_scene(dir / "cold.blend", {"--size", "96x54", "--samples", "8"});
+  AgentOptions o = logging_agent();
+  o.extra = {"--keep-warm", "0"};
+  Agent agent(o);
+  const tools::RunResult r = run_broker({scene.string(), "--no-local", "--agent", agent.endpoint(), "-o",
+                                         (dir / "out.png").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!children_of(agent.process().pid()).empty() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_TRUE(children_of(agent.process().pid()).empty()) << agent.log();
+}
+
+TEST(Warm, ARestartedBrokerTakesItsJobOverAtOnceAndResumesWithTheSameBlender) {
+  TempDir dir;
+  const auto scene = make_scene(dir / "resume.blend", {"--size", "320x180", "--samples", "192"});
+  Agent agent(logging_agent());
+  const std::vector<std::string> args = {scene.string(), "--no-local", "--agent", agent.endpoint(),
+                                         "--region-width", "32", "-o", (dir / "out.png").string()};
+  auto broker = start_broker(args);
+  const fs::path journal = dir / "out.png.bnr-spool" / "journal";
+  const std::uintmax_t region_bytes = 32 * 180 * 4 * 2;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  auto journaled = [&] {
+    std::error_code ec;
+    const std::uintmax_t size = fs::file_size(journal, ec);
+    return ec ? 0 : size;
+  };
+  while (journaled() < 3 * region_bytes && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_GE(journaled(), 3 * region_bytes) << "no regions were journaled";
+  const int blender = blender_of(agent);
+  ASSERT_GT(blender, 0);
+  broker->send_signal(SIGKILL);
+  (void)broker->wait_or_kill(std::chrono::seconds(10));
+
+  // At once: the agent still hears the killed broker's last heartbeat as recent.
+  const tools::RunResult r = run_broker(args);
+  ASSERT_EQ(r.exit_code, 0) << r.output << "\n---\n" << agent.log();
+  EXPECT_EQ(r.output.find("is busy with"), std::string::npos) << "no busy refusal: " << r.output;
+  EXPECT_NE(r.output.find("took the job over"), std::string::npos) << r.output;
+  EXPECT_NE(agent.log().find("reusing the warm Blender"), std::string::npos) << agent.log();
+  EXPECT_EQ(blender_of(agent), blender) << "the scene was not loaded again";
+  const std::size_t at = r.output.find("resuming: ");
+  ASSERT_NE(at, std::string::npos) << r.output;
+  EXPECT_GE(std::stoi(r.output.substr(at + 10)), 3) << r.output;
+  const auto reference = blender_reference(scene, dir / "ref");
+  expect_same_png(dir / "out.png", reference.at(0));
+}
+
+}  // namespace
+}  // namespace bnr::testing
