@@ -6,8 +6,10 @@
 //   - static speed-tested strips: the same, strip widths proportional to a quick speed test
 //     run on each agent's CPU budget (what a one-strip-per-machine tool does).
 // Prints each scheme's makespan, each agent's finish time, the spread of finish times, how
-// busy each agent was, and ours/static makespan ratios. Checks every scheme's image against a
-// plain Blender render (within 3/255).
+// busy each agent was, and ours/static makespan ratios. Then a small frame (~12 s plain with
+// one thread): ours against the ideal, plain single-threaded time / (1 + the slow agent's
+// share), both measured here. Checks every image against a plain Blender render (within
+// 3/255).
 //
 // Exit status: 0 when the measurements ran (whatever the ratios), 1 on an error or when an
 // image differs from Blender's, 2 on bad flags.
@@ -57,6 +59,7 @@ constexpr std::chrono::seconds kAgentStartTimeout{60};
 constexpr std::chrono::seconds kAgentStopTimeout{10};
 constexpr std::chrono::milliseconds kPollInterval{10};  // also the trace's time resolution
 constexpr int kSpeedTestPercent = 25;  // speed test: the scene at 25% size (1/16 of the pixels)
+constexpr double kSmallFrameTarget = 1.10;  // ours' makespan / ideal on the small frame
 
 constexpr const char* kUsage =
     "usage: bnr-bench-real-balance [options]\n"
@@ -66,10 +69,16 @@ constexpr const char* kUsage =
     "--hot-left: the glass in the left third) three ways: bnr (agents + broker),\n"
     "static equal strips and static speed-tested strips (one fresh `blender -b` per strip).\n"
     "Prints makespans, finish times and their spread, busy shares and ours/static ratios.\n"
+    "Then the small frame: plain `blender -b -t 1` on core 0 and ours, alternating, and\n"
+    "ours' makespan / ideal, ideal = plain's time / (1 + slow share).\n"
     "\n"
     "options:\n"
-    "  --size WxH         scene resolution (default 960x540)\n"
-    "  --samples S        Cycles samples (default 64)\n"
+    "  --frame F          large (the three schemes), small or both (default both)\n"
+    "  --size WxH         large frame's resolution (default 960x540)\n"
+    "  --samples S        large frame's Cycles samples (default 64)\n"
+    "  --small-size WxH   small frame's resolution (default 800x300)\n"
+    "  --small-samples S  small frame's samples (default 40: ~12 s plain with one idle core)\n"
+    "  --reps R           small frame: repetitions of plain and ours (default 2)\n"
     "  --slow-share F     CPU share of the slow agent's core, 0.05..1 (default 0.5)\n"
     "  --slowdown M       cgroup (CPU quota), hog (a busy loop on the slow core, ~1/2) or auto\n"
     "                     (default: cgroup if this process may create one, else hog)\n"
@@ -85,9 +94,15 @@ volatile std::sig_atomic_t g_stop = 0;
 void on_signal(int) { g_stop = 1; }
 
 struct Config {
+  bool large = true;  // the three schemes on the large frame
+  bool small = true;  // ours against the ideal on the small frame
   int width = 960;
   int height = 540;
   int samples = 64;
+  int small_width = 800;
+  int small_height = 300;
+  int small_samples = 40;
+  int reps = 2;
   double slow_share = 0.5;
   std::string slowdown = "auto";
   std::string blender = "blender";
@@ -97,6 +112,14 @@ struct Config {
 };
 
 using bnr::bench::positive_int;
+
+// "WxH" into two positive numbers.
+void size_flag(const std::string& flag, const std::string& v, int& width, int& height) {
+  const std::size_t x = v.find('x');
+  if (x == std::string::npos) throw bnr::bench::UsageError(flag + " wants WxH, got '" + v + "'");
+  width = positive_int(flag, v.substr(0, x));
+  height = positive_int(flag, v.substr(x + 1));
+}
 
 Config parse(int argc, char** argv) {
   Config c;
@@ -108,14 +131,22 @@ Config parse(int argc, char** argv) {
     };
     if (arg == "-h" || arg == "--help") {
       c.help = true;
-    } else if (arg == "--size") {
+    } else if (arg == "--frame") {
       const std::string v = value();
-      const std::size_t x = v.find('x');
-      if (x == std::string::npos) throw bnr::bench::UsageError("--size wants WxH, got '" + v + "'");
-      c.width = positive_int(arg, v.substr(0, x));
-      c.height = positive_int(arg, v.substr(x + 1));
+      if (v != "large" && v != "small" && v != "both")
+        throw bnr::bench::UsageError("--frame wants large, small or both, got '" + v + "'");
+      c.large = v != "small";
+      c.small = v != "large";
+    } else if (arg == "--size") {
+      size_flag(arg, value(), c.width, c.height);
     } else if (arg == "--samples") {
       c.samples = positive_int(arg, value());
+    } else if (arg == "--small-size") {
+      size_flag(arg, value(), c.small_width, c.small_height);
+    } else if (arg == "--small-samples") {
+      c.small_samples = positive_int(arg, value());
+    } else if (arg == "--reps") {
+      c.reps = positive_int(arg, value());
     } else if (arg == "--slow-share") {
       const std::string v = value();
       char* end = nullptr;
@@ -309,10 +340,10 @@ std::vector<Ended> run_together(const std::vector<std::vector<std::string>>& com
 
 // ------------------------------------------------------------------ scenes and plain Blender
 
-void make_scene(const Config& c, const fs::path& out) {
+void make_scene(const Config& c, const fs::path& out, int width, int height, int samples) {
   const Ended r = run_together({{c.blender, "-b", "--factory-startup", "--python-exit-code", "2", "--python",
        std::string(BNR_SOURCE_DIR) + "/tools/scenes/make_scene.py", "--", "--out", out.string(), "--hot-left", "--size",
-       std::to_string(c.width) + "x" + std::to_string(c.height), "--samples", std::to_string(c.samples)}})
+       std::to_string(width) + "x" + std::to_string(height), "--samples", std::to_string(samples)}})
                       .front();
   if (r.exit_code != 0 || !fs::exists(out))
     throw std::runtime_error("make_scene.py failed (" + std::to_string(r.exit_code) + "): " + tail(r.output));
@@ -544,9 +575,12 @@ std::optional<AgentResult> broker_row(const std::string& log, const std::string&
   std::string line;
   while (std::getline(lines, line)) {
     // The summary names agents by address only ("@KEY" is how --agent takes them).
+    // An agent that never became ready (a frame done before it loaded the scene) has no
+    // name there: its row starts with the address.
     const std::string address = endpoint.substr(0, endpoint.find('@'));
-    const std::size_t at = line.find("(" + address + ")");
-    if (at == std::string::npos || line.size() < 30) continue;
+    const bool named = line.find("(" + address + ")") != std::string::npos;
+    const bool unnamed = line.compare(0, address.size() + 3, "  " + address + " ") == 0;
+    if (!(named || unnamed) || line.size() < 30) continue;
     AgentResult a;
     std::size_t regions = 0;
     long long pixels = 0;
@@ -574,10 +608,13 @@ struct OursResult {
   SchemeResult scheme;
   std::vector<std::vector<TracedRegion>> trace;
   double broker_started = 0;  // since the scheme started
+  fs::path image;             // the broker's PNG; the caller checks it (check_ours)
 };
 
-OursResult ours(const Config& c, const std::vector<Budget>& budgets, const fs::path& scene, const fs::path& dir,
-                const bnr::tools::Image16& ref) {
+// Agents on their budgets plus the broker, in `dir` (a directory of this run's own: the trace
+// reads the agents' working directories there).
+OursResult ours(const Config& c, const std::vector<Budget>& budgets, const fs::path& scene, const fs::path& dir) {
+  fs::create_directories(dir);
   const fs::path out = dir / "ours.png";
   const auto start = Clock::now();
   Agents agents(c, budgets, dir);
@@ -606,8 +643,14 @@ OursResult ours(const Config& c, const std::vector<Budget>& budgets, const fs::p
     if (row->finish >= 0) row->finish += offset;
     r.scheme.agents.push_back(*row);
   }
-  r.scheme.image_check = check_image(bnr::tools::read_png(out), ref, r.scheme.image_matches);
+  r.image = out;
   return r;
+}
+
+// `o` with its image compared with `ref`.
+OursResult checked(OursResult o, const bnr::tools::Image16& ref) {
+  o.scheme.image_check = check_image(bnr::tools::read_png(o.image), ref, o.scheme.image_matches);
+  return o;
 }
 
 // ------------------------------------------------------------------ report
@@ -667,44 +710,48 @@ double load_average() {
   return text ? std::atof(text->c_str()) : -1.0;
 }
 
-int run(const Config& c) {
-  TempDir dir(c.keep);
-  if (c.keep) std::printf("temporary directory: %s\n", dir.path().c_str());
-  if (std::thread::hardware_concurrency() < 2) throw std::runtime_error("needs at least 2 cores");
-
-  // The slowdown: a quota group for the slow agent, else a busy loop on its core.
+// The slow agent's handicap: a quota group, else a busy loop on its core (started only once
+// the large frame's unpinned reference render is done).
+struct Slowdown {
   std::unique_ptr<CpuQuota> quota;
   std::unique_ptr<CoreHog> hog;
-  std::string how;
-  if (c.slowdown != "hog") {
-    std::string why;
-    quota = CpuQuota::create(c.slow_share, why);
-    if (!quota && c.slowdown == "cgroup") throw std::runtime_error("no CPU quota: " + why);
-    if (quota) {
-      char buf[160];
-      std::snprintf(buf, sizeof buf, "%s, %.0f%% of core 1", quota->kind().c_str(), 100 * c.slow_share);
-      how = buf;
-    } else {
-      how = "busy loop sharing core 1 (" + why + ")";
-    }
-  } else {
-    how = "busy loop sharing core 1";
+  std::string how;  // for the header line
+
+  void start_hog_if_needed() {
+    if (!quota && !hog) hog = std::make_unique<CoreHog>(1);
   }
-  const std::vector<Budget> budgets = {{"fast", 0, nullptr}, {"slow", 1, quota.get()}};
+};
 
-  const double load = load_average();
-  std::printf("scene: hot-left demo %dx%d, %d samples; agents: fast = core 0, slow = core 1 slowed by %s; 1 Blender "
-              "thread each\n",
-              c.width, c.height, c.samples, how.c_str());
-  if (load > 0.5) std::printf("warning: the machine is not idle (load average %.2f); times will be noisy\n", load);
+Slowdown make_slowdown(const Config& c) {
+  Slowdown s;
+  if (c.slowdown == "hog") {
+    s.how = "busy loop sharing core 1";
+    return s;
+  }
+  std::string why;
+  s.quota = CpuQuota::create(c.slow_share, why);
+  if (!s.quota && c.slowdown == "cgroup") throw std::runtime_error("no CPU quota: " + why);
+  if (s.quota) {
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "%s, %.0f%% of core 1", s.quota->kind().c_str(), 100 * c.slow_share);
+    s.how = buf;
+  } else {
+    s.how = "busy loop sharing core 1 (" + why + ")";
+  }
+  return s;
+}
+
+// The large frame: ours against static strips in both orders. True when every image matched.
+bool large_frame(const Config& c, const std::vector<Budget>& budgets, Slowdown& slowdown, const fs::path& dir) {
+  fs::create_directories(dir);
+  std::printf("\nlarge frame: hot-left demo %dx%d, %d samples\n", c.width, c.height, c.samples);
   std::fflush(stdout);
-
-  const fs::path scene = dir.path() / "scene.blend";
-  make_scene(c, scene);
+  const fs::path scene = dir / "scene.blend";
+  make_scene(c, scene, c.width, c.height, c.samples);
 
   // Plain Blender's frame first, untimed: every scheme is checked against it. Unpinned, all
   // cores; nothing else runs meanwhile (the busy loop starts after it).
-  const fs::path ref_prefix = dir.path() / "ref_";
+  const fs::path ref_prefix = dir / "ref_";
   const auto ref_start = Clock::now();
   const Ended ref_run =
       run_together({{c.blender, "-b", "--factory-startup", "-t", "2", scene.string(), "-o", ref_prefix.string(), "-f",
@@ -715,7 +762,7 @@ int run(const Config& c) {
     throw std::runtime_error("plain Blender render failed (" + std::to_string(ref_run.exit_code) + "): " +
                              tail(ref_run.output));
   const bnr::tools::Image16 ref = bnr::tools::read_png(ref_prefix.string() + "0001.png");
-  if (!quota) hog = std::make_unique<CoreHog>(1);
+  slowdown.start_hog_if_needed();
 
   // Speed test on each budget, both at once (separate cores).
   std::vector<std::vector<std::string>> tests;
@@ -760,11 +807,11 @@ int run(const Config& c) {
   std::printf(" px\n");
   std::fflush(stdout);
 
-  const OursResult o = ours(c, budgets, scene, dir.path(), ref);
-  const SchemeResult eq = static_strips(c, "static-equal", budgets, equal, scene, dir.path(), ref);
-  const SchemeResult st = static_strips(c, "static-speed", budgets, tested_edges, scene, dir.path(), ref);
-  const SchemeResult eq_flipped = static_strips(c, "equal-flipped", flipped, equal, scene, dir.path(), ref);
-  const SchemeResult st_flipped = static_strips(c, "speed-flipped", flipped, flipped_tested, scene, dir.path(), ref);
+  const OursResult o = checked(ours(c, budgets, scene, dir / "ours"), ref);
+  const SchemeResult eq = static_strips(c, "static-equal", budgets, equal, scene, dir, ref);
+  const SchemeResult st = static_strips(c, "static-speed", budgets, tested_edges, scene, dir, ref);
+  const SchemeResult eq_flipped = static_strips(c, "equal-flipped", flipped, equal, scene, dir, ref);
+  const SchemeResult st_flipped = static_strips(c, "speed-flipped", flipped, flipped_tested, scene, dir, ref);
 
   std::printf("\n%-14s %-5s %-22s %8s %7s\n", "scheme", "agent", "work", "finish s", "busy");
   for (const SchemeResult* s : {&o.scheme, &eq, &st, &eq_flipped, &st_flipped}) print_scheme(*s);
@@ -793,9 +840,85 @@ int run(const Config& c) {
   std::printf("ratio ours/static-speed: %.3f (strips in the other order: %.3f; mean of both orders %.3f)\n",
               ours_s / st.makespan, ours_s / st_flipped.makespan,
               ours_s / ((st.makespan + st_flipped.makespan) / 2));
-  const bool all_match = o.scheme.image_matches && eq.image_matches && st.image_matches &&
-                         eq_flipped.image_matches && st_flipped.image_matches;
-  std::printf("all images equal plain Blender's (within 3/255): %s\n", all_match ? "yes" : "NO");
+  return o.scheme.image_matches && eq.image_matches && st.image_matches && eq_flipped.image_matches &&
+         st_flipped.image_matches;
+}
+
+// Plain `blender -b -t 1` on the fast agent's core (no quota): the small frame's single-core
+// time, Blender's start-up included as a user would wait for it.
+Seconds plain_single(const Config& c, const Budget& fast, const fs::path& scene, const fs::path& prefix) {
+  const Ended r = run_together({fast.wrap({c.blender, "-b", "--factory-startup", "-t", "1", scene.string(), "-o",
+                                           prefix.string(), "-f", "1"})})
+                      .front();
+  if (r.exit_code != 0 || !fs::exists(prefix.string() + "0001.png"))
+    throw std::runtime_error("plain single-thread render failed (" + std::to_string(r.exit_code) + "): " +
+                             tail(r.output));
+  return r.at;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
+}
+
+// The small frame: ours against the ideal for these two budgets, plain single-core time /
+// (1 + slow share), both measured in every repetition (alternating which goes first). True
+// when every image matched.
+bool small_frame(const Config& c, const std::vector<Budget>& budgets, Slowdown& slowdown, const fs::path& dir) {
+  fs::create_directories(dir);
+  const double cores = 1.0 + c.slow_share;
+  std::printf("\nsmall frame: hot-left demo %dx%d, %d samples; ideal = plain -t 1 on core 0 / %.2f cores; %d reps\n",
+              c.small_width, c.small_height, c.small_samples, cores, c.reps);
+  std::fflush(stdout);
+  const fs::path scene = dir / "scene.blend";
+  make_scene(c, scene, c.small_width, c.small_height, c.small_samples);
+  slowdown.start_hog_if_needed();
+
+  std::vector<double> plain_s, ours_s;
+  bool all_match = true;
+  for (int rep = 0; rep < c.reps; ++rep) {
+    const std::string tag = std::to_string(rep + 1);
+    const fs::path ref_prefix = dir / ("plain" + tag + "_");
+    // Which goes first alternates, so slow drift in the machine hits both alike.
+    std::optional<OursResult> unchecked;
+    if (rep % 2 == 1) unchecked = ours(c, budgets, scene, dir / ("ours" + tag));
+    plain_s.push_back(plain_single(c, budgets.front(), scene, ref_prefix).count());
+    if (rep % 2 == 0) unchecked = ours(c, budgets, scene, dir / ("ours" + tag));
+    const OursResult o = checked(std::move(*unchecked), bnr::tools::read_png(ref_prefix.string() + "0001.png"));
+    all_match = all_match && o.scheme.image_matches;
+    ours_s.push_back(o.scheme.makespan);
+    std::printf("\nrep %d: plain -t 1 %.2f s (ideal %.2f s), ours %.2f s: makespan / ideal %.3f\n", rep + 1,
+                plain_s.back(), plain_s.back() / cores, ours_s.back(), ours_s.back() * cores / plain_s.back());
+    print_scheme(o.scheme);
+    print_trace(budgets, o.trace, o.scheme.makespan, c.verbose);
+    std::fflush(stdout);
+  }
+  const double ideal = median(plain_s) / cores;
+  const double ratio = median(ours_s) / ideal;
+  std::printf("\nsmall frame: plain -t 1 %.2f s (median), ideal %.2f s, ours %.2f s (median)\n", median(plain_s), ideal,
+              median(ours_s));
+  std::printf("ratio makespan/ideal (small frame): %.3f  target <= %.2f: %s\n", ratio, kSmallFrameTarget,
+              ratio <= kSmallFrameTarget ? "met" : "NOT met");
+  return all_match;
+}
+
+int run(const Config& c) {
+  TempDir dir(c.keep);
+  if (c.keep) std::printf("temporary directory: %s\n", dir.path().c_str());
+  if (std::thread::hardware_concurrency() < 2) throw std::runtime_error("needs at least 2 cores");
+  Slowdown slowdown = make_slowdown(c);
+  const std::vector<Budget> budgets = {{"fast", 0, nullptr}, {"slow", 1, slowdown.quota.get()}};
+
+  const double load = load_average();
+  std::printf("agents: fast = core 0, slow = core 1 slowed by %s; 1 Blender thread each\n", slowdown.how.c_str());
+  if (load > 0.5) std::printf("warning: the machine is not idle (load average %.2f); times will be noisy\n", load);
+  std::fflush(stdout);
+
+  bool all_match = true;
+  if (c.large) all_match = large_frame(c, budgets, slowdown, dir.path() / "large") && all_match;
+  if (c.small) all_match = small_frame(c, budgets, slowdown, dir.path() / "small") && all_match;
+  std::printf("\nall images equal plain Blender's (within 3/255): %s\n", all_match ? "yes" : "NO");
   std::printf("load average at the start %.2f, at the end %.2f\n", load, load_average());
   return all_match ? 0 : 1;
 }
