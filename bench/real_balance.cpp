@@ -77,7 +77,7 @@ constexpr const char* kUsage =
     "  --size WxH         large frame's resolution (default 960x540)\n"
     "  --samples S        large frame's Cycles samples (default 64)\n"
     "  --small-size WxH   small frame's resolution (default 800x300)\n"
-    "  --small-samples S  small frame's samples (default 40: ~12 s plain with one idle core)\n"
+    "  --small-samples S  small frame's samples (default 28: ~12 s plain with one idle core)\n"
     "  --reps R           small frame: repetitions of plain and ours (default 2)\n"
     "  --slow-share F     CPU share of the slow agent's core, 0.05..1 (default 0.5)\n"
     "  --slowdown M       cgroup (CPU quota), hog (a busy loop on the slow core, ~1/2) or auto\n"
@@ -101,7 +101,7 @@ struct Config {
   int samples = 64;
   int small_width = 800;
   int small_height = 300;
-  int small_samples = 40;
+  int small_samples = 28;
   int reps = 2;
   double slow_share = 0.5;
   std::string slowdown = "auto";
