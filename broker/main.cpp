@@ -48,7 +48,9 @@ options:
   --no-local           do not start an agent on this machine
   --local-threads N    render threads of the local agent (default: all cores)
   --no-mdns            do not look for agents on the LAN
-  --mdns-window MS     how long to look for agents on the LAN (default 1500)
+  --mdns-window MS     how long to look for agents on the LAN before the first job
+                       (default 1500); not waited out with --agent, nor once an agent
+                       is found (with --no-local) or one runs on this machine
   --frame N            render frame N (default: the frame the scene was saved at)
   --no-denoise         turn off Cycles denoising (per-region denoising would show seams)
   --allow-mixed-versions
@@ -71,8 +73,12 @@ With no --agent and no agents found, the broker starts a local agent, so
 `bnr-broker scene.blend` alone renders on this machine.
 
 Finished regions are journaled in OUT.png.bnr-spool/ as they arrive: if the broker is
-killed or interrupted, the same command resumes and renders only what is missing. The
-journal is removed once the output is written. Agents started mid-render join the job.
+killed or interrupted, the same command resumes and renders only what is missing; agents
+hand the job to it at once (same broker key, same scene, frame, settings and output) and
+keep their loaded Blender. The journal is removed once the output is written. Agents
+started mid-render join the job. Agents keep a finished job's Blender warm for a while
+(bnr-agent --keep-warm), so rendering the same scene again starts at once; Ctrl+C stops
+their Blenders.
 
 Connections are encrypted and authenticated (ZeroMQ CURVE). This broker's key pair is
 broker.key in the config directory ($BNR_CONFIG_DIR, else ~/.config/bnr), made on the first
