@@ -29,6 +29,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <time.h>
 #include <vector>
 
 #include "region_scheduler.h"
@@ -46,8 +47,9 @@ using bnr::protocol::Rect;
 
 // The simulated frame and machines. Times are plain doubles in seconds inside the simulator
 // (it is its own clock); they become Clock::time_point only at the scheduler's interface.
-constexpr int kWidth = 16384;            // columns: a 16K frame
+constexpr int kDefaultWidth = 16384;     // columns: a 16K frame
 constexpr int kHeight = 9216;
+constexpr int kMaxAgents = 1024;
 constexpr double kTotalWork = 3600.0;    // reference seconds: one hour on a speed-1 agent
 constexpr double kOverhead = 0.05;       // per region on the agent (border change, sync, PNG)
 constexpr double kLatency = 0.002;       // one way, broker <-> agent
@@ -67,11 +69,17 @@ constexpr double kSpreadFloor = 1.0;     // seconds
 constexpr const char* kUsage =
     "usage: bnr-bench-scheduler [options]\n"
     "\n"
-    "Simulates rendering one 16384-column frame (an hour of work on one speed-1 agent) on\n"
-    "virtual agents and compares static strips, fixed tiles, factoring in pixels and ours.\n"
+    "Simulates rendering one frame (an hour of work on one speed-1 agent) on virtual agents and\n"
+    "compares static strips, fixed tiles, factoring in pixels and ours.\n"
     "\n"
     "options:\n"
     "  --seeds N          random worlds per scenario (default 200)\n"
+    "  --width PX         columns of the frame (default 16384; e.g. 1920, 4096)\n"
+    "  --margin PX        overlap columns rendered on each side of every region, as with\n"
+    "                     adaptive sampling (default 0); they cost like their neighbours and\n"
+    "                     the ideal excludes them\n"
+    "  --agents N         N agents with speeds spread from 0.25 to 4 on a log scale (up to\n"
+    "                     1024) instead of the two default sets (1,1,2,4 and 8 x 0.25..4)\n"
     "  --cost-map PATH    measured cost per strip, one number a line (default:\n"
     "                     bench/sim/demo_cost_map.txt in the source tree)\n"
     "  --trace S:SEED     print ours' hand-outs and results for scenario S (1-based) and SEED\n"
@@ -114,15 +122,22 @@ struct Scenario {
 
 // One seed's draw of the world; every scheme sees the same one.
 struct World {
+  int width = kDefaultWidth;
+  int margin = 0;                   // overlap columns on each side of a region
   std::vector<double> prefix;       // prefix[x] = work of columns [0, x), reference seconds
   std::vector<double> speeds;       // true speeds before any halving
   std::vector<double> hints;        // the speed profile the scheduler (and the strips) get
   std::size_t halving_agent = std::numeric_limits<std::size_t>::max();
   double halve_at = std::numeric_limits<double>::infinity();
   double ideal = 0;                 // seconds
+  double bound = 0;                 // no column split does better, margins counted (seconds)
 
   [[nodiscard]] double work(int x0, int x1) const {
     return prefix[static_cast<std::size_t>(x1)] - prefix[static_cast<std::size_t>(x0)];
+  }
+  // What rendering the region [x0, x1) costs: its columns and its margins, clipped.
+  [[nodiscard]] double rendered_work(int x0, int x1) const {
+    return work(std::max(x0 - margin, 0), std::min(x1 + margin, width));
   }
   [[nodiscard]] double speed_at(std::size_t agent, double t) const {
     return agent == halving_agent && t >= halve_at ? speeds[agent] / 2 : speeds[agent];
@@ -162,28 +177,49 @@ double ideal_makespan(const World& w) {
   return t + kOverhead + 2 * kLatency;
 }
 
-World make_world(const Scenario& sc, std::size_t scenario_index, unsigned seed, const std::vector<double>& measured) {
+// A lower bound on the makespan of any split into full-height column regions with margins:
+// using the k fastest agents, the k - 1 cuts each render 2 x margin columns twice, at least
+// at the cheapest column's cost; the best k wins. (Like the ideal, it ignores the halving.)
+double margin_bound(const World& w, const std::vector<double>& cost_per_column) {
+  if (w.margin == 0) return w.ideal;
+  std::vector<double> speeds = w.speeds;
+  std::sort(speeds.rbegin(), speeds.rend());
+  const double cheapest = *std::min_element(cost_per_column.begin(), cost_per_column.end());
+  double best = std::numeric_limits<double>::infinity(), speed = 0;
+  for (std::size_t k = 1; k <= speeds.size(); ++k) {
+    speed += speeds[k - 1];
+    const double overdraw = static_cast<double>(k - 1) * 2 * w.margin * cheapest;
+    best = std::min(best, (kTotalWork + overdraw) / speed);
+  }
+  return std::max(best + kOverhead + 2 * kLatency, w.ideal);
+}
+
+World make_world(const Scenario& sc, std::size_t scenario_index, unsigned seed, const std::vector<double>& measured,
+                 int width, int margin) {
   std::seed_seq seq{seed, static_cast<unsigned>(scenario_index), 0x626e72u};
   std::mt19937_64 rng(seq);
   std::uniform_real_distribution<double> unit(0.0, 1.0);
   World w;
-  std::vector<double> cost(kWidth, 1.0);
-  const int band = static_cast<int>(kHotBandShare * kWidth);
-  const int band_x0 = static_cast<int>(unit(rng) * (kWidth - band));
-  for (int x = 0; x < kWidth; ++x) {
+  w.width = width;
+  w.margin = margin;
+  const int columns = width;
+  std::vector<double> cost(static_cast<std::size_t>(columns), 1.0);
+  const int band = static_cast<int>(kHotBandShare * columns);
+  const int band_x0 = static_cast<int>(unit(rng) * (columns - band));
+  for (int x = 0; x < columns; ++x) {
     double& c = cost[static_cast<std::size_t>(x)];
     switch (sc.cost) {
       case CostKind::kUniform: break;
-      case CostKind::kLopsided: c = x < kLopsidedShare * kWidth ? kLopsidedFactor : 1.0; break;
+      case CostKind::kLopsided: c = x < kLopsidedShare * columns ? kLopsidedFactor : 1.0; break;
       case CostKind::kHotBand: c = x >= band_x0 && x < band_x0 + band ? kHotBandFactor : 1.0; break;
-      case CostKind::kMeasured: c = measured[static_cast<std::size_t>(x) * measured.size() / kWidth]; break;
+      case CostKind::kMeasured: c = measured[static_cast<std::size_t>(x) * measured.size() / columns]; break;
     }
     c *= 1.0 + kColumnNoise * (2 * unit(rng) - 1);
   }
   double sum = 0;
   for (double c : cost) sum += c;
-  w.prefix.assign(kWidth + 1, 0.0);
-  for (int x = 0; x < kWidth; ++x)
+  w.prefix.assign(static_cast<std::size_t>(columns) + 1, 0.0);
+  for (int x = 0; x < columns; ++x)
     w.prefix[static_cast<std::size_t>(x) + 1] = w.prefix[static_cast<std::size_t>(x)] + cost[static_cast<std::size_t>(x)] * kTotalWork / sum;
   w.speeds = sc.speeds;
   for (double s : w.speeds) w.hints.push_back(s * (1.0 + kProfileError * (2 * unit(rng) - 1)));
@@ -192,6 +228,8 @@ World make_world(const Scenario& sc, std::size_t scenario_index, unsigned seed, 
     w.halve_at = (0.25 + 0.5 * unit(rng)) * (ideal_makespan(w) - kOverhead - 2 * kLatency);
   }
   w.ideal = ideal_makespan(w);
+  for (double& c : cost) c *= kTotalWork / sum;
+  w.bound = margin_bound(w, cost);
   return w;
 }
 
@@ -213,6 +251,10 @@ struct Outcome {
   double busy_spread = 0;     // the spread if time on losing copies counted as work
   double moves = 0;           // queued regions moved to another agent (Assignment::revoke)
   double speed_error = 0;     // at the end: mean |learned share / true share - 1| of total speed
+  double overdraw = 1.0;      // columns rendered for accepted regions, margins included / frame
+  double cpu_seconds = 0;     // the scheduler's own CPU time, all calls
+  double decisions = 0;       // calls into the scheduler
+  double cpu_max = 0;         // the slowest single call
 };
 
 // The old tool: one strip per agent, widths proportional to the speed test's result.
@@ -224,8 +266,8 @@ Outcome run_static_strips(const World& w) {
   int x0 = 0;
   for (std::size_t a = 0; a < w.speeds.size(); ++a) {
     acc += w.hints[a];
-    const int x1 = a + 1 == w.speeds.size() ? kWidth : static_cast<int>(std::lround(acc / hint_sum * kWidth));
-    const double end = w.finish_time(a, kLatency, w.work(x0, x1));
+    const int x1 = a + 1 == w.speeds.size() ? w.width : static_cast<int>(std::lround(acc / hint_sum * w.width));
+    const double end = w.finish_time(a, kLatency, w.rendered_work(x0, x1));
     first = std::min(first, end);
     last = std::max(last, end);
     x0 = x1;
@@ -239,7 +281,7 @@ Outcome run_static_strips(const World& w) {
 class DynamicRun {
  public:
   DynamicRun(const World& world, SchedulerConfig config, BrokerModel broker, bool trace)
-      : w_(world), sched_(kWidth, kHeight, config), broker_(broker), agents_(world.speeds.size()),
+      : w_(world), sched_(world.width, kHeight, with_margin(config, world.margin)), broker_(broker), agents_(world.speeds.size()),
         rendering_(world.speeds.size()), trace_(trace) {}
 
   Outcome run() {
@@ -283,6 +325,28 @@ class DynamicRun {
     std::optional<RegionId> running;
   };
 
+  static SchedulerConfig with_margin(SchedulerConfig c, int margin) {
+    c.margin = margin;
+    return c;
+  }
+
+  static double thread_cpu_seconds() {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+  }
+  // Runs one call into the scheduler, counting the CPU time it takes.
+  template <typename Call>
+  auto timed(Call call) {
+    const double before = thread_cpu_seconds();
+    auto result = call();
+    const double spent = thread_cpu_seconds() - before;
+    cpu_seconds_ += spent;
+    cpu_max_ = std::max(cpu_max_, spent);
+    ++decisions_;
+    return result;
+  }
+
   static Clock::time_point at(double t) {
     // Offset from the epoch so no time the scheduler sees is its "never" value.
     return Clock::time_point{} + std::chrono::hours(1) + std::chrono::duration_cast<Clock::duration>(Seconds(t));
@@ -322,19 +386,19 @@ class DynamicRun {
     agent.running = id;
     Record& r = records_.at(id);
     r.start = t;
-    r.end = w_.finish_time(a, t, w_.work(r.rect.x0, r.rect.x1));
+    r.end = w_.finish_time(a, t, w_.rendered_work(r.rect.x0, r.rect.x1));
     push(r.end, Kind::kRenderEnds, a, id);
   }
 
   void assign(AgentId a, double t) {
     ++retry_generation_[a];  // a retry planned earlier is superseded
     while (rendering_[a].size() < 1 + kPrefetch) {
-      const auto next = sched_.next_region(a, at(t));
+      const auto next = timed([&] { return sched_.next_region(a, at(t)); });
       if (!next) {
         // Refused with nothing in flight: ask again when the scheduler says a copy may be worth
         // it by then (bnr-broker re-asks such agents on its poll timeout).
         if (broker_.retry && rendering_[a].empty())
-          if (const auto when = sched_.retry_after(a, at(t)))
+          if (const auto when = timed([&] { return sched_.retry_after(a, at(t)); }))
             push(std::max(t, Seconds(*when - at(0)).count()) + 1e-6, Kind::kRetry, a, retry_generation_[a]);
         return;
       }
@@ -353,7 +417,7 @@ class DynamicRun {
         std::printf("%9.3f  agent %zu <- %s[%5d,%5d) %5d cols, work %7.2f, predicted %7.2f s, actual ~%7.2f s\n", t,
                     a, next->duplicate ? "DUP " : "", next->rect.x0, next->rect.x1, next->rect.width(),
                     w_.work(next->rect.x0, next->rect.x1), next->predicted.count(),
-                    kOverhead + w_.work(next->rect.x0, next->rect.x1) / w_.speed_at(a, t));
+                    kOverhead + w_.rendered_work(next->rect.x0, next->rect.x1) / w_.speed_at(a, t));
       push(t + kLatency, Kind::kRegionArrives, a, next->id);
       if (next->revoke) assign(next->revoke->first, t);
     }
@@ -362,7 +426,7 @@ class DynamicRun {
   void on_result(AgentId a, RegionId id, double t) {
     Record& r = records_.at(id);
     if (rendering_[a].erase(id) == 0) return;  // cancelled: the broker drops it
-    const auto completion = sched_.complete(id, a, at(t), Seconds(r.end - r.start));
+    const auto completion = timed([&] { return sched_.complete(id, a, at(t), Seconds(r.end - r.start)); });
     r.accepted = completion.accepted;
     if (trace_)
       std::printf("%9.3f  agent %zu -> [%5d,%5d) in %7.2f s%s%s\n", t, a, r.rect.x0, r.rect.x1, r.end - r.start,
@@ -386,6 +450,10 @@ class DynamicRun {
     Outcome out;
     out.makespan = makespan_;
     out.moves = moves_;
+    out.overdraw = sched_.overdraw();
+    out.cpu_seconds = cpu_seconds_;
+    out.decisions = decisions_;
+    out.cpu_max = cpu_max_;
     // An agent's finish: the end of its last accepted render, its last useful work. A copy
     // that lost a duplicate race is not useful work: counting the time spent on it as "still
     // working" would let a scheme look balanced by keeping idle agents busy on losing copies.
@@ -439,6 +507,9 @@ class DynamicRun {
   bool trace_ = false;
   double moves_ = 0;
   double makespan_ = 0;
+  double cpu_seconds_ = 0;
+  double cpu_max_ = 0;
+  double decisions_ = 0;
 };
 
 Outcome run_scheme(Scheme scheme, const World& w, BrokerModel broker, bool trace = false) {
@@ -464,13 +535,21 @@ double mean(const std::vector<double>& v) {
   return v.empty() ? 0 : s / static_cast<double>(v.size());
 }
 
-std::vector<Scenario> scenarios() {
-  // Eight agents from 0.25 to 4, evenly spaced on a log scale (each 1.49x the previous).
-  std::vector<double> eight;
-  for (int i = 0; i < 8; ++i) eight.push_back(0.25 * std::pow(16.0, i / 7.0));
+// n agents from 0.25 to 4, evenly spaced on a log scale (eight: each 1.49x the previous).
+std::vector<double> spread_speeds(int n) {
+  if (n == 1) return {1.0};
+  std::vector<double> out;
+  for (int i = 0; i < n; ++i) out.push_back(0.25 * std::pow(16.0, i / static_cast<double>(n - 1)));
+  return out;
+}
+
+// `agents` 0: the two default sets.
+std::vector<Scenario> scenarios(int agents) {
+  std::vector<std::pair<std::string, std::vector<double>>> sets;
+  if (agents > 0) sets.emplace_back(std::to_string(agents) + " x 0.25..4", spread_speeds(agents));
+  else sets = {{"1,1,2,4", {1, 1, 2, 4}}, {"8 x 0.25..4", spread_speeds(8)}};
   std::vector<Scenario> out;
-  for (const auto& [name, speeds] : {std::pair<std::string, std::vector<double>>{"1,1,2,4", {1, 1, 2, 4}},
-                                     {"8 x 0.25..4", eight}})
+  for (const auto& [name, speeds] : sets)
     for (CostKind cost : {CostKind::kUniform, CostKind::kLopsided, CostKind::kHotBand, CostKind::kMeasured})
       for (bool halving : {false, true}) out.push_back({name, speeds, cost, halving});
   return out;
@@ -478,6 +557,9 @@ std::vector<Scenario> scenarios() {
 
 struct Options {
   int seeds = 200;
+  int width = kDefaultWidth;
+  int margin = 0;
+  int agents = 0;  // 0: the default sets
   std::string cost_map = BNR_SOURCE_DIR "/bench/sim/demo_cost_map.txt";
   std::optional<std::pair<std::size_t, unsigned>> trace;
   BrokerModel broker;
@@ -494,6 +576,10 @@ void appendf(std::string& out, const char* format, Args... args) {
 struct ScenarioReport {
   std::string text;
   std::string ours_missed;  // empty when ours met every target
+  double ours_mean = 0;      // makespan / ideal
+  double ours_overdraw = 1;
+  double cpu_per_decision = 0;  // seconds
+  double bound = 1;          // best any column split could do, / ideal
 };
 
 ScenarioReport simulate(const Scenario& sc, std::size_t index, const Options& options,
@@ -502,15 +588,20 @@ ScenarioReport simulate(const Scenario& sc, std::size_t index, const Options& op
   std::string& out = report.text;
   std::vector<World> worlds;
   for (int seed = 0; seed < options.seeds; ++seed)
-    worlds.push_back(make_world(sc, index, static_cast<unsigned>(seed), measured));
-  std::vector<double> ideals;
-  for (const World& w : worlds) ideals.push_back(w.ideal);
-  appendf(out, "\n[%zu] %s   (ideal %.1f s mean)\n", index + 1, sc.name().c_str(), mean(ideals));
+    worlds.push_back(make_world(sc, index, static_cast<unsigned>(seed), measured, options.width, options.margin));
+  std::vector<double> ideals, bounds;
+  for (const World& w : worlds) {
+    ideals.push_back(w.ideal);
+    bounds.push_back(w.bound / w.ideal);
+  }
+  appendf(out, "\n[%zu] %s   (ideal %.1f s mean; no column split can beat %.3f x ideal with these margins)\n",
+          index + 1, sc.name().c_str(), mean(ideals), mean(bounds));
   appendf(out, "  %-18s %7s %7s %10s %9s %9s  %s\n", "scheme", "mean", "p95", "spread s", "p95 spr", "limit s",
           "target met?");
   for (Scheme scheme : kSchemes) {
     std::vector<double> ratios, spreads, makespans;
     Outcome sum;
+    sum.overdraw = 0;
     for (const World& w : worlds) {
       const Outcome o = run_scheme(scheme, w, options.broker);
       ratios.push_back(o.makespan / w.ideal);
@@ -523,6 +614,10 @@ ScenarioReport simulate(const Scenario& sc, std::size_t index, const Options& op
       sum.speed_error += o.speed_error;
       sum.busy_spread += o.busy_spread;
       sum.moves += o.moves;
+      sum.overdraw += o.overdraw;
+      sum.cpu_seconds += o.cpu_seconds;
+      sum.decisions += o.decisions;
+      sum.cpu_max = std::max(sum.cpu_max, o.cpu_max);
     }
     const double m = mean(ratios), p95 = percentile(ratios, 0.95), spread = mean(spreads);
     const double limit = std::max(kSpreadShare * mean(makespans), kSpreadFloor);
@@ -539,7 +634,16 @@ ScenarioReport simulate(const Scenario& sc, std::size_t index, const Options& op
               "copies (spread %.2f s if they counted), learned speeds %.1f%% off\n",
               sum.regions / n, sum.moves / n, sum.duplicates / n, sum.duplicate_wins / n, sum.wasted / n,
               sum.busy_spread / n, 100 * sum.speed_error / n);
+      appendf(out,
+              "    ours: rendered %.3fx the frame's pixels; scheduler CPU %.1f us per decision (mean of %.0f calls "
+              "a run), %.2f ms the slowest\n",
+              sum.overdraw / n, 1e6 * sum.cpu_seconds / std::max(sum.decisions, 1.0), sum.decisions / n,
+              1e3 * sum.cpu_max);
       report.ours_missed = why;
+      report.ours_mean = m;
+      report.ours_overdraw = sum.overdraw / n;
+      report.cpu_per_decision = sum.cpu_seconds / std::max(sum.decisions, 1.0);
+      report.bound = mean(bounds);
     }
   }
   return report;
@@ -547,25 +651,27 @@ ScenarioReport simulate(const Scenario& sc, std::size_t index, const Options& op
 
 int run(const Options& options) {
   const std::vector<double> measured = load_cost_map(options.cost_map);
-  const std::vector<Scenario> all = scenarios();
+  const std::vector<Scenario> all = scenarios(options.agents);
   if (options.trace) {
     const auto [s, seed] = *options.trace;
     if (s < 1 || s > all.size()) throw std::invalid_argument("--trace: no scenario " + std::to_string(s));
     std::printf("trace: scenario %zu (%s), seed %u, ours\n", s, all[s - 1].name().c_str(), seed);
-    (void)run_scheme(Scheme::kOurs, make_world(all[s - 1], s - 1, seed, measured), options.broker, true);
+    (void)run_scheme(Scheme::kOurs, make_world(all[s - 1], s - 1, seed, measured, options.width, options.margin),
+                     options.broker, true);
     return 0;
   }
   const auto started = std::chrono::steady_clock::now();
-  std::printf("bnr-bench-scheduler: %d columns, %.0f s of work on a speed-1 agent, %.2f s overhead per region, "
-              "%.0f ms latency each way, prefetch %d, speed hints off by up to %.0f%%, %d seeds per scenario\n",
-              kWidth, kTotalWork, kOverhead, kLatency * 1000, kPrefetch, kProfileError * 100, options.seeds);
+  std::printf("bnr-bench-scheduler: %d columns, margin %d, %.0f s of work on a speed-1 agent, %.2f s overhead per "
+              "region, %.0f ms latency each way, prefetch %d, speed hints off by up to %.0f%%, %d seeds per scenario\n",
+              options.width, options.margin, kTotalWork, kOverhead, kLatency * 1000, kPrefetch, kProfileError * 100, options.seeds);
   std::printf("broker: %s; after a result, regions go to %s; a refused idle agent is %s\n",
               options.broker.one_by_one ? "agents added one by one, each served at once (as bnr-broker)"
                                         : "all agents known before the first hand-out",
               options.broker.reassign_idle ? "every agent below its quota"
                                            : "its sender and the agents it cancels (as bnr-broker)",
               options.broker.retry ? "asked again at retry_after" : "not asked again");
-  std::printf("ideal = total work / sum of speeds (halving included) + one region's overhead + a round trip\n");
+  std::printf("ideal = total work / sum of speeds (halving included, margins excluded) + one region's overhead + "
+              "a round trip\n");
   std::printf("targets for ours: mean <= %.2f, p95 <= %.2f, mean spread <= max(%.0f%% of mean makespan, %.0f s)\n",
               kTargetMean, kTargetP95, kSpreadShare * 100, kSpreadFloor);
   std::printf("spread = last - first agent to finish its last accepted region (time on copies that lost "
@@ -601,6 +707,17 @@ int run(const Options& options) {
   }
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::printf("\nours met all targets: %s%s\n", missed.empty() ? "yes" : "no; missed:", missed.c_str());
+  double worst_mean = 0, worst_overdraw = 0, worst_cpu = 0, worst_bound = 0;
+  for (const ScenarioReport& r : reports) {
+    worst_mean = std::max(worst_mean, r.ours_mean);
+    worst_overdraw = std::max(worst_overdraw, r.ours_overdraw);
+    worst_cpu = std::max(worst_cpu, r.cpu_per_decision);
+    worst_bound = std::max(worst_bound, r.bound);
+  }
+  std::printf("summary: width %d, margin %d, agents %s: ours mean makespan/ideal up to %.3f (bound up to %.3f), "
+              "overdraw up to %.3fx, scheduler CPU up to %.1f us per decision\n",
+              options.width, options.margin, options.agents > 0 ? std::to_string(options.agents).c_str() : "default",
+              worst_mean, worst_bound, worst_overdraw, 1e6 * worst_cpu);
   std::printf("(%zu simulations in %.1f s on %u threads)\n",
               all.size() * std::size(kSchemes) * static_cast<std::size_t>(options.seeds), elapsed, threads);
   return 0;
@@ -620,6 +737,15 @@ Options parse(int argc, char** argv) {
     } else if (a == "--seeds") {
       o.seeds = std::stoi(value());
       if (o.seeds < 1) throw std::invalid_argument("--seeds wants a positive number");
+    } else if (a == "--width") {
+      o.width = std::stoi(value());
+      if (o.width < 1 || o.width > 65536) throw std::invalid_argument("--width wants 1 to 65536 columns");
+    } else if (a == "--margin") {
+      o.margin = std::stoi(value());
+      if (o.margin < 0 || o.margin > 64) throw std::invalid_argument("--margin wants 0 to 64 columns");
+    } else if (a == "--agents") {
+      o.agents = std::stoi(value());
+      if (o.agents < 1 || o.agents > kMaxAgents) throw std::invalid_argument("--agents wants 1 to 1024");
     } else if (a == "--one-by-one") {
       o.broker.one_by_one = true;
     } else if (a == "--reassign-idle") {

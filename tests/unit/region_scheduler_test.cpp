@@ -690,3 +690,49 @@ TEST(RegionScheduler, RandomRunsWithPrefetchMovesCopiesAndRetriesCoverTheFrameOn
 
 }  // namespace
 }  // namespace bnr::broker
+
+namespace bnr::broker {
+namespace {
+
+TEST(RegionSchedulerMargins, PredictionsIncludeTheMarginsAndOverdrawIsReported) {
+  SchedulerConfig config;
+  config.margin = 4;
+  config.probes = 0;
+  config.duplicate_tail = false;
+  RegionScheduler s(1000, 10, config);
+  s.set_cost_prior(std::vector<double>(1000, 1.0));
+  s.add_agent(0, 1.0);
+  const Clock::time_point t0{std::chrono::hours(1)};
+  auto a = s.next_region(0, t0);
+  ASSERT_TRUE(a.has_value());
+  const int margins = (a->rect.x0 > 0 ? 4 : 0) + (a->rect.x1 < 1000 ? 4 : 0);
+  EXPECT_NEAR(a->predicted.count(), a->rect.width() + margins, 1e-6);
+  Clock::time_point t = t0;
+  int regions = 0;
+  while (!s.finished()) {
+    t += std::chrono::duration_cast<Clock::duration>(a->predicted);
+    ASSERT_TRUE(s.complete(a->id, 0, t, a->predicted).accepted);
+    ++regions;
+    if (s.finished()) break;
+    a = s.next_region(0, t);
+    ASSERT_TRUE(a.has_value());
+  }
+  EXPECT_NEAR(s.overdraw(), (1000.0 + 8.0 * (regions - 1)) / 1000.0, 1e-9);
+  EXPECT_GE(s.overdraw(), 1.0);
+}
+
+TEST(RegionSchedulerMargins, NoRegionIsNarrowerThanEightTimesTheMargin) {
+  SchedulerConfig config;
+  config.margin = 4;
+  RegionScheduler s(4096, 10, config);
+  for (AgentId a = 0; a < 4; ++a) s.add_agent(a, 1.0);
+  const Clock::time_point t0{std::chrono::hours(1)};
+  for (AgentId a = 0; a < 4; ++a) {
+    const auto r = s.next_region(a, t0);
+    ASSERT_TRUE(r.has_value());
+    EXPECT_GE(r->rect.width(), 32);
+  }
+}
+
+}  // namespace
+}  // namespace bnr::broker

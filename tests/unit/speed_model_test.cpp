@@ -1,0 +1,74 @@
+#include "speed_model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace bnr::broker {
+namespace {
+
+TEST(SpeedModel, AnAgentWithoutAHintStartsAtTheMedianOfTheOthers) {
+  SpeedModel m(4);
+  m.add_agent(0, 1.0);
+  m.add_agent(1, 3.0);
+  m.add_agent(2, 2.0);
+  m.add_agent(3, 0.0);
+  EXPECT_DOUBLE_EQ(m.speed(3), 2.0);
+  EXPECT_FALSE(m.observed(3));
+}
+
+TEST(SpeedModel, NeighbouringRegionsRevealRelativeSpeedsCountingRenderedColumns) {
+  // Agent 1 is three times as fast; every region renders 10 columns plus 8 of margin, and the
+  // regions alternate, so each has neighbours by the other agent.
+  SpeedModel m(4);
+  m.add_agent(0, 1.0);
+  m.add_agent(1, 1.0);
+  for (int i = 0; i < 8; ++i) {
+    const AgentId a = static_cast<AgentId>(i % 2);
+    m.record(a, 10 * i, 10 * i + 10, 18, a == 0 ? 18.0 : 6.0, -1);
+  }
+  EXPECT_TRUE(m.observed(0));
+  EXPECT_TRUE(m.observed(1));
+  EXPECT_NEAR(m.speed(1) / m.speed(0), 3.0, 0.03);  // the hints pull lightly
+  for (const SpeedModel::Sample& s : m.samples()) EXPECT_NEAR(s.per_column, m.speed(0) * 18.0 / 18, 0.01);
+}
+
+TEST(SpeedModel, HundredsOfAgentsAreFittedAndEveryRatioComesOut) {
+  // 300 agents of speeds 0.5 to 2, all hinted 1; four rounds of regions side by side, the
+  // agents in a shuffled order each round, so each is compared with several others.
+  SpeedModel m(1);
+  constexpr int kAgents = 300;
+  const auto true_speed = [](int a) { return 0.5 * std::pow(4.0, a / (kAgents - 1.0)); };
+  for (int a = 0; a < kAgents; ++a) m.add_agent(static_cast<AgentId>(a), 1.0);
+  std::mt19937 rng(7);
+  std::vector<int> order(kAgents);
+  std::iota(order.begin(), order.end(), 0);
+  int x0 = 0;
+  for (int round = 0; round < 4; ++round) {
+    std::shuffle(order.begin(), order.end(), rng);
+    for (int a : order) {
+      m.record(static_cast<AgentId>(a), x0, x0 + 10, 10, 10.0 / true_speed(a), -1);
+      x0 += 10;
+    }
+  }
+  for (int a = 1; a < kAgents; a += 37) {
+    EXPECT_TRUE(m.observed(static_cast<AgentId>(a)));
+    EXPECT_NEAR(m.speed(static_cast<AgentId>(a)) / m.speed(0), true_speed(a) / true_speed(0),
+                0.1 * true_speed(a) / true_speed(0));
+  }
+}
+
+TEST(SpeedModel, TimesThatAreNotPositiveTeachNothing) {
+  SpeedModel m(4);
+  m.add_agent(0, 1.0);
+  EXPECT_FALSE(m.record(0, 0, 10, 10, 0.0, -1));
+  EXPECT_FALSE(m.record(7, 0, 10, 10, 1.0, -1));
+  EXPECT_TRUE(m.samples().empty());
+}
+
+}  // namespace
+}  // namespace bnr::broker
