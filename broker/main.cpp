@@ -214,13 +214,23 @@ bool enough_agents(const Config& config, const std::vector<bnr::broker::Discover
 // Agents advertised on the LAN within the window (or until enough_agents); other protocol
 // versions are named and left out.
 std::vector<bnr::broker::DiscoveredAgent> discover(const Config& config, bnr::broker::AgentBrowser& browser) {
-  // Short steps, so the browse ends as soon as enough_agents says so.
+  // Short steps, so the browse ends soon after enough_agents says so. Agents found on the
+  // LAN answer within 20-120 ms of each other: a quiet spell with no new one lets the others
+  // in, so they start with the job rather than join it.
   constexpr auto kStep = std::chrono::milliseconds(50);
+  constexpr auto kQuiet = std::chrono::milliseconds(300);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(config.mdns_window_ms);
   browser.run_for(std::chrono::milliseconds(0));
+  std::size_t seen = 0;
+  auto last_new = std::chrono::steady_clock::now();
   for (auto now = std::chrono::steady_clock::now(); now < deadline && browser.error().empty();
        now = std::chrono::steady_clock::now()) {
-    if (enough_agents(config, browser.agents())) break;
+    const auto found = browser.agents();
+    if (found.size() != seen) {
+      seen = found.size();
+      last_new = now;
+    }
+    if (enough_agents(config, found) && (!config.agents.empty() || now - last_new >= kQuiet)) break;
     browser.run_for(std::min(kStep, std::chrono::ceil<std::chrono::milliseconds>(deadline - now)));
   }
   if (!browser.error().empty() && !config.quiet)
@@ -460,11 +470,6 @@ int main(int argc, char** argv) {
             // Another agent on this machine would compete with the local one for its cores.
             const bool here = on_this_host(found);
             if ((here && local) || !usable(found, config) || !keys.accept_advert(found)) continue;
-            // The same agent under another address (an --agent 127.0.0.1:PORT advertised as
-            // its LAN address): a second connection would only compete with the first.
-            if (std::any_of(agents.begin(), agents.end(),
-                            [&](const std::string& e) { return keys.key_of(e) == found.txt.curve_key; }))
-              continue;
             agents.push_back(found.endpoint());  // the next scene starts with it too
             joining.push_back(found.endpoint());
           }
