@@ -526,8 +526,9 @@ int main(int argc, char** argv) {
         if (s.first_region_seconds >= 0)
           std::snprintf(first, sizeof first, "; first region at %.2f s", s.first_region_seconds);
         std::fprintf(stderr,
-                     "bnr-broker: wrote %s (%dx%d, %zu regions%s, %.1f s%s; %.1f MiB of scene files sent)\n%s",
-                     files.c_str(), s.width, s.height, s.regions, resumed.c_str(), s.seconds, first,
+                     "bnr-broker: wrote %s (%dx%d, %zu regions%s, %.1f s%s; rendered %.2fx the frame's pixels; "
+                     "%.1f MiB of scene files sent)\n%s",
+                     files.c_str(), s.width, s.height, s.regions, resumed.c_str(), s.seconds, first, s.overdraw,
                      static_cast<double>(s.scene_bytes_sent) / (1 << 20),
                      bnr::broker::summary_table(s.agents, static_cast<long long>(s.width) * s.height, s.seconds)
                          .c_str());

@@ -548,6 +548,7 @@ class Job {
           std::chrono::duration<double>(*first_region_ - options_.launched.value_or(started_)).count();
     if (spool_) spool_->remove();  // the outputs are complete: nothing left to resume
     s.cost_per_column = scheduler_->cost_per_column();
+    s.overdraw = scheduler_->overdraw();
     for (AgentId a = 0; a < links_.size(); ++a) {
       s.agents.push_back(links_[a].report);
       if (links_[a].state == Link::State::kReady && !links_[a].agent_id.empty())

@@ -69,6 +69,9 @@ struct JobSummary {
   std::vector<AgentReport> agents;
   std::uint64_t scene_bytes_sent = 0;            // to all agents; 0 when every agent had it cached
   std::size_t resumed_regions = 0;               // taken from an earlier run's spool
+  // Pixels rendered for accepted regions, overlap margins included, / the pixels they kept:
+  // 1.0 without margins; what adaptive sampling's overlap cost.
+  double overdraw = 1.0;
   double first_region_seconds = -1;              // first RenderRegion sent, since `launched`
   std::map<std::string, double> learned_speeds;  // by agent id, to seed the next job
   std::vector<double> cost_per_column;           // the learned cost map
