@@ -21,6 +21,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "bench_cli.h"
@@ -266,11 +267,13 @@ class Agents {
 // "rendered 1.04x the frame's pixels" from the broker's summary, when it prints one (the
 // overlap margins rendered twice); -1 otherwise.
 double overdraw_in(const std::string& broker_log) {
-  const std::size_t at = broker_log.find("rendered ");
-  if (at == std::string::npos) return -1.0;
-  char* end = nullptr;
-  const double x = std::strtod(broker_log.c_str() + at + 9, &end);
-  return end != nullptr && *end == 'x' ? x : -1.0;
+  const std::string key = "rendered ";
+  for (std::size_t at = broker_log.find(key); at != std::string::npos; at = broker_log.find(key, at + 1)) {
+    char* end = nullptr;
+    const double x = std::strtod(broker_log.c_str() + at + key.size(), &end);
+    if (end != broker_log.c_str() + at + key.size() && std::string_view(end).starts_with("x the frame")) return x;
+  }
+  return -1.0;
 }
 
 // Agents + broker. The wall time stops when the broker exits; the CPU time also counts the
