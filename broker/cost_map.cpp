@@ -66,6 +66,7 @@ void CostMap::refresh() {
       const double c = cost_[x] >= 0 ? cost_[x] : prior_[x] * prior_scale_;
       fill(x, x + 1, c, c, false);
     }
+    mark_settled();
     return;
   }
   // Cost clusters in space: a gap of unmeasured columns costs about what the measured columns
@@ -90,6 +91,28 @@ void CostMap::refresh() {
     fill(x, end, std::max(before, after), likely, crosses);
     x = end;
   }
+  mark_settled();
+}
+
+void CostMap::mark_settled() {
+  constexpr double kAgree = 1.3;  // neighbours within this ratio: no cost edge between them
+  const std::size_t n = cost_.size();
+  std::vector<char> settled(n, 0);
+  for (std::size_t x = 0; x < n;) {
+    if (cost_[x] >= 0) {
+      settled[x++] = 1;
+      continue;
+    }
+    std::size_t end = x + 1;
+    while (end < n && cost_[end] < 0) ++end;
+    const double before = x > 0 ? cost_[x - 1] : -1.0, after = end < n ? cost_[end] : -1.0;
+    const bool agree = before > 0 && after > 0 && std::max(before, after) <= kAgree * std::min(before, after);
+    if (agree && prior_.empty()) std::fill(settled.begin() + static_cast<long>(x), settled.begin() + static_cast<long>(end), 1);
+    x = end;
+  }
+  settled_end_.assign(n + 1, static_cast<int>(n));
+  for (std::size_t x = n; x-- > 0;)
+    settled_end_[x] = settled[x] != 0 ? settled_end_[x + 1] : static_cast<int>(x);
 }
 
 double CostMap::work(int x0, int x1) const {

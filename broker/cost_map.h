@@ -38,6 +38,10 @@ class CostMap {
   // Predicted work of one column; < 0 when there is nothing to go by.
   [[nodiscard]] double estimate(int x) const { return estimate_[static_cast<std::size_t>(x)]; }
   [[nodiscard]] bool uncertain(int x) const { return uncertain_[static_cast<std::size_t>(x)] != 0; }
+  // The end of the run of settled columns from x (x itself when x is not settled): measured
+  // ones, and unmeasured ones between measured neighbours that agree (no cost edge between).
+  // Predictions there are about as good as measurements; elsewhere an edge may hide.
+  [[nodiscard]] int settled_until(int x) const { return settled_end_[static_cast<std::size_t>(x)]; }
   // Predicted work of columns [x0, x1) alone; < 0 when any of them is unknown.
   [[nodiscard]] double work(int x0, int x1) const;
   // Predicted work of rendering the region [x0, x1): its columns plus its clipped margins;
@@ -57,6 +61,7 @@ class CostMap {
 
  private:
   void fill(std::size_t a, std::size_t b, double value, double likely, bool uncertain);
+  void mark_settled();
 
   int width_;
   int margin_;
@@ -69,6 +74,7 @@ class CostMap {
   std::vector<double> likely_prefix_;  // the same with the mean of both sides, not the costlier
   std::vector<char> barrier_;          // columns of probes handed out but not yet measured
   std::vector<char> uncertain_;        // the estimate reaches across such a probe
+  std::vector<int> settled_end_;       // see settled_until
 };
 
 }  // namespace bnr::broker

@@ -9,7 +9,7 @@ namespace bnr::broker {
 int probe_count(int width, int margin, int wanted) {
   if (wanted <= 0 || width <= 0) return 0;
   if (margin <= 0) return std::min(wanted, width);
-  constexpr double kProbeOverdrawShare = 0.01;
+  constexpr double kProbeOverdrawShare = 0.004;
   const int affordable = static_cast<int>(kProbeOverdrawShare * width / (2.0 * margin));
   return std::min({wanted, width, std::max(affordable, 2)});
 }

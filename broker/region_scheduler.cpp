@@ -11,6 +11,9 @@ namespace {
 
 // The margin is rendered twice (by both neighbours): keep it a small share of any region.
 constexpr int kMinWidthPerMarginColumn = 8;
+// Where every free column's estimate waits on a probe, regions go no wider than a probe; with
+// margins, no narrower than this many times the margin either, or they would be mostly margin.
+constexpr int kUncertainWidthPerMarginColumn = 40;
 
 SchedulerConfig effective(SchedulerConfig c) {
   if (c.region_width > 0) c.sizing = SizingKind::kFixedWidth;
@@ -46,7 +49,8 @@ Clock::duration ticks(Seconds s) { return std::chrono::duration_cast<Clock::dura
 RegionScheduler::RegionScheduler(int width, int height, SchedulerConfig config)
     : width_(std::max(width, 0)), config_(effective(config)), sizing_(make_sizing(config_)), book_(width, height),
       cost_(width, config_.margin), speeds_(probe_width_for(width_, config_)),
-      probe_width_(probe_width_for(width_, config_)) {
+      probe_width_(probe_width_for(width_, config_)),
+      uncertain_width_(std::max(probe_width_, kUncertainWidthPerMarginColumn * config_.margin)) {
   if (const int n = planned_probes(width_, config_); n > 0) probes_ = plan_probes(width_, n, probe_width_);
 }
 
@@ -156,6 +160,12 @@ int RegionScheduler::next_width(AgentId agent, int x0, int x1, Clock::time_point
   w = std::min(w, x1 - x0);
   // Never leave a sliver narrower than min_width behind for the very end.
   if (config_.sizing != SizingKind::kFixedWidth && x1 - x0 - w < config_.min_width) w = x1 - x0;
+  // With margins every region costs a cut: a remainder under half this region would be one
+  // more small region later, so take it now if the whole still fits the time left.
+  if (config_.margin > 0 && sizing_->predicts() && w < x1 - x0 && 2 * (x1 - x0 - w) < w) {
+    const double whole = cost_.region_work(x0, x1);
+    if (whole >= 0 && Seconds(whole / std::max(request.speed, 1e-12)) <= request.time_left) w = x1 - x0;
+  }
   return w;
 }
 
@@ -205,8 +215,9 @@ std::optional<Assignment> RegionScheduler::probe_for(AgentId agent, Clock::time_
     // A probe should take about as long on every agent: a slow one gets a narrower one, so that
     // landing on the costliest part of the frame does not keep it busy for the whole job.
     const double share = std::min(1.0, speeds_.speed(agent) / std::max(speeds_.mean_speed(), 1e-9));
+    // (Narrower than min_width even: a slow agent's probe would otherwise decide the finish.)
     const int w = std::clamp(static_cast<int>(std::lround((p1 - p0) * share)),
-                             std::min(std::max(config_.min_width, 1), p1 - p0), p1 - p0);
+                             std::min(std::max(config_.margin, 1), p1 - p0), p1 - p0);
     const int x0 = p0 + (p1 - p0 - w) / 2;
     // Until it reports, a probe's columns are a barrier: estimates must not reach across it.
     cost_.set_barrier(x0, x0 + w);
@@ -226,7 +237,11 @@ bool RegionScheduler::holds_back(AgentId agent, Clock::time_point now) const {
   const int x0 = book_.free().begin()->first;
   const int x1 = std::min(x0 + std::max(config_.min_width, 1), book_.free().begin()->second);
   const double least = std::max(cost_.region_work(x0, x1), 0.0) / speeds_.predicting(agent);
-  return busy >= end || Seconds(least) > 2 * Seconds(end - busy);
+  // Ending late delays the frame by the overshoot; staying idle costs only this agent's share
+  // of the speed, which the others make up.
+  const Seconds overshoot = Seconds(least) - Seconds(end - busy);
+  const double share = speeds_.predicting(agent) / speeds_.total_speed();
+  return busy >= end || overshoot > Seconds(end - busy) * std::max(share, 0.0);
 }
 
 std::optional<Assignment> RegionScheduler::fresh_for(AgentId agent, Clock::time_point now) {
@@ -242,7 +257,7 @@ std::optional<Assignment> RegionScheduler::fresh_for(AgentId agent, Clock::time_
     return hand_out(agent, book_.carve(a, next_width(agent, a, b, now)), false, now);
   }
   const auto [x0, x1] = *book_.free().begin();
-  int w = std::min(next_width(agent, x0, x1, now), probe_width_);
+  int w = std::min(next_width(agent, x0, x1, now), uncertain_width_);
   if (x1 - x0 - w < config_.min_width) w = x1 - x0;
   return hand_out(agent, book_.carve(x0, w), false, now);
 }

@@ -152,6 +152,7 @@ class RegionScheduler {
   SpeedModel speeds_;
   std::deque<std::pair<int, int>> probes_;  // planned probe regions [x0, x1), in hand-out order
   int probe_width_ = 1;
+  int uncertain_width_ = 1;  // the widest region whose estimate waits on a probe
   bool measured_any_ = false;
   long long rendered_columns_ = 0;  // accepted regions, margins included
   long long kept_columns_ = 0;

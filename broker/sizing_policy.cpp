@@ -8,6 +8,7 @@ namespace {
 constexpr double kPixelFactoringChunks = 2.0;  // textbook factoring: each batch takes half of what is left
 constexpr double kProbeFraction = 4.0;         // blind first regions are this much smaller than factoring's
 constexpr double kUnobservedChunks = 2.0;      // an agent known only by its hint gets regions this much smaller
+constexpr double kSettledChunks = 2.0;         // where predictions are good, half the time left
 }  // namespace
 
 int FactoringPixelsSizing::width(const SizingRequest& r) const {
@@ -41,7 +42,13 @@ int PredictedSecondsSizing::width(const SizingRequest& r) const {
   const double speed = std::max(r.speed, 1e-12);
   const std::chrono::duration<double> overdraw(2.0 * cost.margin() * cost.estimate(r.x0) / speed);
   const auto target = std::max(predicted_seconds_target(r.time_left, chunks, overdraw, tail_error_), min_region_);
-  return cost.columns_for(r.x0, r.x1, target.count() * speed);
+  const int w = cost.columns_for(r.x0, r.x1, target.count() * speed);
+  // Where the cost is settled and the speed measured, predictions are good: with margins,
+  // fewer and larger regions there (a 1/2 share), as far as the settled columns reach.
+  const int settled = cost.settled_until(r.x0) - r.x0;
+  if (cost.margin() == 0 || !r.observed || settled <= w) return w;
+  const auto bold = std::max(predicted_seconds_target(r.time_left, kSettledChunks, overdraw, tail_error_), min_region_);
+  return std::max(w, std::min(cost.columns_for(r.x0, r.x1, bold.count() * speed), settled));
 }
 
 }  // namespace bnr::broker

@@ -17,8 +17,8 @@ TEST(ProbePlan, ProbesAreDisjointAndTheFirstOnesFarApart) {
 
 TEST(ProbePlan, MarginsMakeProbesFewerButNeverFewerThanTwo) {
   EXPECT_EQ(probe_count(16384, 0, 16), 16);
-  EXPECT_EQ(probe_count(16384, 4, 16), 16);  // 1% of 16384 columns affords 20 probes' margins
-  EXPECT_EQ(probe_count(4096, 4, 16), 5);
+  EXPECT_EQ(probe_count(16384, 4, 16), 8);  // 0.4% of 16384 columns affords 8 probes' margins
+  EXPECT_EQ(probe_count(4096, 4, 16), 2);
   EXPECT_EQ(probe_count(640, 4, 16), 2);
   EXPECT_EQ(probe_count(640, 4, 0), 0);
 }

@@ -35,8 +35,40 @@ TEST(SizingPolicy, PredictedSecondsCountTheMarginsInTheBudget) {
   // Target max(1000, sqrt(8000 x 8 / 0.1) = 894) = 1000 s: more than the 900 columns left.
   EXPECT_EQ(sizing.width(r), 900);
   r.time_left = Secs(400);
-  // max(50, sqrt(400 x 8 / 0.1) = 178.9) s, of which 8 s are margins.
+  // The whole map is measured and the agent too: half the time left, 200 s, of which 8 s are
+  // margins.
+  EXPECT_EQ(sizing.width(r), 192);
+  // An agent known only by its hint: max(400 / 16, sqrt(400 x 8 / 0.1) = 178.9) s.
+  r.observed = false;
   EXPECT_EQ(sizing.width(r), 171);
+}
+
+TEST(SizingPolicy, RegionsAreBolderOnlyWhereTheCostIsSettled) {
+  // Both maps predict 5 per column in the gap [100, 300); only in the first do the measured
+  // neighbours agree. Between 1 and 5 a cost edge may hide.
+  CostMap settled(1000, 1), edged(1000, 1);
+  settled.set_measured(0, 100, 5.0);
+  edged.set_measured(0, 100, 1.0);
+  for (CostMap* m : {&settled, &edged}) {
+    m->set_measured(300, 1000, 5.0);
+    m->refresh();
+  }
+  EXPECT_EQ(settled.settled_until(100), 1000);
+  EXPECT_EQ(edged.settled_until(100), 100);
+  const PredictedSecondsSizing sizing(8, Secs(0), 1.0);
+  SizingRequest r;
+  r.x0 = 100;
+  r.x1 = 300;
+  r.free_columns = 200;
+  r.speed = 1.0;
+  r.observed = true;
+  r.time_left = Secs(400);
+  r.cost = &settled;
+  const int bold = sizing.width(r);
+  r.cost = &edged;
+  const int cautious = sizing.width(r);
+  EXPECT_EQ(bold, 38);      // half the time left, 200 s: 38 columns + 2 of margin at 5
+  EXPECT_EQ(cautious, 11);  // max(400 / 8, sqrt(400 x 10 / 1)) = 63 s: 11 columns + margins
 }
 
 TEST(SizingPolicy, FixedAndFactoringInPixelsIgnoreTheCost) {
