@@ -152,11 +152,16 @@ int RegionScheduler::next_width(AgentId agent, int x0, int x1, Clock::time_point
   request.free_columns = book_.free_columns();
   request.agents = std::max<std::size_t>(book_.queues().size(), 1);
   request.speed = speeds_.predicting(agent);
+  request.mean_speed = speeds_.mean_speed();
   request.observed = speeds_.observed(agent);
   request.cost = &cost_;
   if (sizing_->predicts() && cost_.estimate(x0) >= 0) request.time_left = fill_end(now) - queue_end(agent, now);
   int w = sizing_->width(request);
-  w = std::clamp(w, std::max(config_.min_width, 1), std::max(config_.max_width, 1));
+  // A blind region may be as narrow as a probe for a slow agent (see probe_for).
+  const bool blind = sizing_->predicts() && cost_.estimate(x0) < 0;
+  const int narrowest = blind ? std::min(std::max(config_.margin, 1), std::max(config_.min_width, 1))
+                              : std::max(config_.min_width, 1);
+  w = std::clamp(w, narrowest, std::max(config_.max_width, narrowest));
   w = std::min(w, x1 - x0);
   // Never leave a sliver narrower than min_width behind for the very end.
   if (config_.sizing != SizingKind::kFixedWidth && x1 - x0 - w < config_.min_width) w = x1 - x0;
@@ -227,21 +232,27 @@ std::optional<Assignment> RegionScheduler::probe_for(AgentId agent, Clock::time_
   return std::nullopt;
 }
 
-bool RegionScheduler::holds_back(AgentId agent, Clock::time_point now) const {
-  // An agent with work queued gets no more if the least it could take would end later after
-  // the others finish than it would leave it idle before (it asks again when its render ends):
-  // a slow agent on a costly part, or one busy past that end already.
-  if (book_.queue(agent).copies.empty()) return false;
+bool RegionScheduler::holds_back(AgentId agent, int x0, int x1, Clock::time_point now) const {
+  // An agent does not take the region if it would end later after the others finish than it
+  // would leave the agent idle before: ending late delays the frame by the overshoot, while
+  // staying idle costs only this agent's share of the speed, which the others make up. A slow
+  // agent on a costly part, or one busy past that end already. An agent with work queued asks
+  // again when its render ends; an idle one is held back only when another agent would finish
+  // the region sooner (so the fastest never is, and the frame always progresses).
+  const bool idle = book_.queue(agent).copies.empty();
   const Clock::time_point end = fill_end(now);
   const Clock::time_point busy = queue_end(agent, now);
-  const int x0 = book_.free().begin()->first;
-  const int x1 = std::min(x0 + std::max(config_.min_width, 1), book_.free().begin()->second);
-  const double least = std::max(cost_.region_work(x0, x1), 0.0) / speeds_.predicting(agent);
-  // Ending late delays the frame by the overshoot; staying idle costs only this agent's share
-  // of the speed, which the others make up.
-  const Seconds overshoot = Seconds(least) - Seconds(end - busy);
+  const double work = std::max(cost_.region_work(x0, x1), 0.0);
+  const Seconds mine(work / speeds_.predicting(agent));
+  const Seconds overshoot = mine - Seconds(end - busy);
   const double share = speeds_.predicting(agent) / speeds_.total_speed();
-  return busy >= end || overshoot > Seconds(end - busy) * std::max(share, 0.0);
+  const bool late = overshoot > Seconds(end - busy) * std::max(share, 0.0);
+  if (!idle) return busy >= end || late;
+  if (!late || work <= 0) return false;
+  const Clock::time_point finish = now + ticks(mine);
+  return std::any_of(book_.queues().begin(), book_.queues().end(), [&](const auto& q) {
+    return q.first != agent && queue_end(q.first, now) + ticks(Seconds(work / speeds_.predicting(q.first))) < finish;
+  });
 }
 
 std::optional<Assignment> RegionScheduler::fresh_for(AgentId agent, Clock::time_point now) {
@@ -249,16 +260,26 @@ std::optional<Assignment> RegionScheduler::fresh_for(AgentId agent, Clock::time_
     const auto [x0, x1] = *book_.free().begin();
     return hand_out(agent, book_.carve(x0, next_width(agent, x0, x1, now)), false, now);
   }
-  if (holds_back(agent, now)) return std::nullopt;
   // Prefer columns whose estimate rests on measured neighbours; where every free interval
   // still waits on a probe, go no wider than a probe.
+  int x0 = -1, w = 0;
   for (const auto& [a, b] : book_.free()) {
     if (cost_.uncertain(a)) continue;
-    return hand_out(agent, book_.carve(a, next_width(agent, a, b, now)), false, now);
+    x0 = a;
+    w = next_width(agent, a, b, now);
+    break;
   }
-  const auto [x0, x1] = *book_.free().begin();
-  int w = std::min(next_width(agent, x0, x1, now), uncertain_width_);
-  if (x1 - x0 - w < config_.min_width) w = x1 - x0;
+  if (x0 < 0) {
+    const int x1 = book_.free().begin()->second;
+    x0 = book_.free().begin()->first;
+    // With many agents the first regions cover the frame before any probe is back: keep each
+    // to a small share of what is free then.
+    const int agents = static_cast<int>(std::max<std::size_t>(book_.queues().size(), 1));
+    const int cap = std::max(probe_width_, std::min(uncertain_width_, book_.free_columns() / (4 * agents)));
+    w = std::min(next_width(agent, x0, x1, now), cap);
+    if (x1 - x0 - w < config_.min_width) w = x1 - x0;
+  }
+  if (holds_back(agent, x0, x0 + w, now)) return std::nullopt;
   return hand_out(agent, book_.carve(x0, w), false, now);
 }
 

@@ -140,7 +140,7 @@ class RegionScheduler {
   std::optional<Assignment> fresh_for(AgentId agent, Clock::time_point now);
   std::optional<Assignment> copy_for(AgentId agent, Clock::time_point now, bool tail);
   [[nodiscard]] bool blind_in_flight(AgentId agent) const;
-  [[nodiscard]] bool holds_back(AgentId agent, Clock::time_point now) const;
+  [[nodiscard]] bool holds_back(AgentId agent, int x0, int x1, Clock::time_point now) const;
   Assignment hand_out(AgentId agent, RegionId logical, bool duplicate, Clock::time_point now);
   void learn(AgentId agent, const protocol::Rect& rect, Seconds render_time, double predicted_work);
 

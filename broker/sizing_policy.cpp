@@ -30,8 +30,10 @@ int PredictedSecondsSizing::width(const SizingRequest& r) const {
   if (cost.estimate(r.x0) < 0) {
     // Nothing measured yet: a small probe per agent measures its speed and the scene's cost
     // soon, instead of a blind quarter of the frame deciding the finish time.
+    // A slower agent gets a narrower one, so that it does not decide the finish.
     const double agents = static_cast<double>(std::max<std::size_t>(r.agents, 1));
-    return static_cast<int>(std::ceil(r.free_columns / (agents * chunks_ * kProbeFraction)));
+    const double share = std::min(1.0, r.speed / std::max(r.mean_speed, 1e-12));
+    return static_cast<int>(std::ceil(r.free_columns * share / (agents * chunks_ * kProbeFraction)));
   }
   // Weighted factoring in predicted seconds: a 1/k share of the time this agent has left
   // before the frame should end, after what it already has queued (with prefetch, sizing from

@@ -22,6 +22,7 @@ struct SizingRequest {
   int free_columns = 0;        // free columns in the whole frame
   std::size_t agents = 1;
   double speed = 1.0;          // the agent's speed as predictions use it
+  double mean_speed = 1.0;     // of all agents
   bool observed = false;       // that speed rests on measurements, not only on a hint
   std::chrono::duration<double> time_left{0};  // until the frame should end, after its queue
   const CostMap* cost = nullptr;

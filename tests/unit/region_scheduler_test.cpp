@@ -167,19 +167,26 @@ TEST(RegionScheduler, AnAgentThatHalvesMidwayFinishesWithTheOthers) {
   EXPECT_NEAR(s.speed(2) / s.speed(0), 1.0, 0.15);  // 2 x 0.5 against 1
 }
 
-TEST(RegionScheduler, AnAgentWithWorkQueuedGetsNoMoreWhenEvenOneColumnWouldEndAfterTheRest) {
-  // One column is a second of work: 100 s on agent 0, 1 s on agent 1.
+TEST(RegionScheduler, AnAgentGetsNothingWhenEvenOneColumnWouldEndAfterTheRestAndAnotherIsSooner) {
+  // One column is a second of work: 100 s on agent 0, 1 s on agent 1. Agent 1 alone would
+  // finish everything at about t=99, before agent 0's one column would end at t=100.
   RegionScheduler s(100, 1, {});
   s.set_cost_prior(std::vector<double>(100, 1.0));
   s.add_agent(0, 0.01);
   s.add_agent(1, 1.0);
-  const auto fast = s.next_region(1, at(0));
-  const auto slow = s.next_region(0, at(0));
-  ASSERT_TRUE(fast && slow);
-  EXPECT_EQ(slow->rect.width(), 1) << "the nearest to its share of the time, and at least a column";
-  // Agent 1 alone would finish the rest at about t=99, before agent 0's column ends at t=100.
+  ASSERT_TRUE(s.next_region(1, at(0)));
   EXPECT_FALSE(s.next_region(0, at(0)));
   EXPECT_TRUE(s.next_region(1, at(0)));
+
+  // At a tenth of the speed, a column (10 s) ends well before the frame (about 91 s): it helps.
+  RegionScheduler t(100, 1, {});
+  t.set_cost_prior(std::vector<double>(100, 1.0));
+  t.add_agent(0, 0.1);
+  t.add_agent(1, 1.0);
+  ASSERT_TRUE(t.next_region(1, at(0)));
+  const auto slow = t.next_region(0, at(0));
+  ASSERT_TRUE(slow);
+  EXPECT_EQ(slow->rect.width(), 1) << "the nearest to its share of the time, and at least a column";
 }
 
 TEST(RegionScheduler, ProbesGoOneAtATimePerAgentAndSlowerAgentsGetNarrowerOnes) {
