@@ -319,6 +319,7 @@ double median_of(const std::vector<Times>& v, Seconds Times::*field) {
 // Every repetition of one case.
 struct CaseResult {
   std::vector<Times> plain, ours;
+  std::vector<fs::path> plain_pngs, our_pngs;
   bool all_match = true;
 
   [[nodiscard]] double ratio() const { return median_of(ours, &Times::wall) / median_of(plain, &Times::wall); }
@@ -337,10 +338,11 @@ void run_once(const Config& c, const Case& k, const fs::path& dir, int rep, bool
   if (plain_first) into.plain.push_back(plain_render(c, k.scene, ref_prefix));
   into.ours.push_back(our_render(c, k.scene, our_png));
   if (!plain_first) into.plain.push_back(plain_render(c, k.scene, ref_prefix));
-  const auto d = bnr::tools::compare(bnr::tools::read_png(our_png),
-                                     bnr::tools::read_png(ref_prefix.string() + "0001.png"), kTolerance);
+  into.plain_pngs.push_back(ref_prefix.string() + "0001.png");
+  into.our_pngs.push_back(our_png);
+  const auto d = bnr::tools::compare(bnr::tools::read_png(our_png), bnr::tools::read_png(into.plain_pngs.back()),
+                                     kTolerance);
   const bool match = d.same_size && d.pixels_over == 0;
-  into.all_match = into.all_match && match;
   const Times& ours = into.ours.back();
   std::printf("rep %d %-15s plain %6.2f s, ours %6.2f s (%.3f)", rep + 1, k.name.c_str(), into.plain.back().wall.count(),
               ours.wall.count(), ours.wall / into.plain.back().wall);
@@ -348,6 +350,29 @@ void run_once(const Config& c, const Case& k, const fs::path& dir, int rep, bool
   std::printf("; image %s Blender's (%s)\n", match ? "equals" : "DIFFERS FROM",
               bnr::tools::describe(d, kTolerance).c_str());
   std::fflush(stdout);
+}
+
+// Blender itself does not always render a pixel the same way twice (seen on the artist
+// scene's glass rim: two plain renders 14/255 apart in one pixel), so each of our images must
+// equal one of the case's plain renders, not necessarily the one of its own repetition.
+void check_images(const Case& k, CaseResult& r) {
+  std::vector<bnr::tools::Image16> plains;
+  for (const fs::path& p : r.plain_pngs) plains.push_back(bnr::tools::read_png(p));
+  for (std::size_t i = 0; i + 1 < plains.size(); ++i) {
+    const auto d = bnr::tools::compare(plains[i], plains.back(), kTolerance);
+    if (d.pixels_over > 0)
+      std::printf("%s: Blender's own renders differ from each other (%s)\n", k.name.c_str(),
+                  bnr::tools::describe(d, kTolerance).c_str());
+  }
+  for (const fs::path& ours : r.our_pngs) {
+    const bnr::tools::Image16 image = bnr::tools::read_png(ours);
+    const bool any = std::any_of(plains.begin(), plains.end(), [&](const bnr::tools::Image16& plain) {
+      const auto d = bnr::tools::compare(image, plain, kTolerance);
+      return d.same_size && d.pixels_over == 0;
+    });
+    if (!any) std::printf("%s: %s equals none of Blender's renders\n", k.name.c_str(), ours.filename().c_str());
+    r.all_match = r.all_match && any;
+  }
 }
 
 void print_case_table(const Case& k, const CaseResult& r) {
@@ -392,6 +417,7 @@ int run(const Config& c) {
 
   bool all_match = true;
   for (std::size_t i = 0; i < cases.size(); ++i) {
+    check_images(cases[i], results[i]);
     print_case_table(cases[i], results[i]);
     all_match = all_match && results[i].all_match;
   }
@@ -404,7 +430,8 @@ int run(const Config& c) {
                 median_of(r.ours, &Times::cpu) / median_of(r.plain, &Times::cpu), kTarget,
                 r.ratio() <= kTarget ? "met" : "NOT met");
   }
-  std::printf("output equals Blender's (within 3/255) in every run: %s\n", all_match ? "yes" : "NO");
+  std::printf("output equals one of Blender's own renders (within 3/255) in every run: %s\n",
+              all_match ? "yes" : "NO");
   return all_match ? 0 : 1;
 }
 
