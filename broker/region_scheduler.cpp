@@ -371,10 +371,24 @@ std::optional<Assignment> RegionScheduler::copy_for(AgentId agent, Clock::time_p
   return moved;
 }
 
+std::optional<Clock::time_point> RegionScheduler::next_render_end(AgentId agent, Clock::time_point now) const {
+  std::optional<Clock::time_point> first;
+  for (const auto& [id, q] : book_.queues()) {
+    if (id == agent || q.copies.empty()) continue;
+    const Clock::time_point end = std::max(expected_finish(q.copies.front(), now), now) + std::chrono::microseconds(1);
+    if (!first || end < *first) first = end;
+  }
+  return first;
+}
+
 std::optional<Clock::time_point> RegionScheduler::retry_after(AgentId agent, Clock::time_point now) const {
-  if (!book_.has_agent(agent) || !book_.queue(agent).copies.empty() || !book_.free().empty() ||
-      !book_.requeued().empty() || finished() || !config_.duplicate_tail)
+  if (!book_.has_agent(agent) || !book_.queue(agent).copies.empty() || !book_.requeued().empty() || finished())
     return std::nullopt;
+  // Free columns left, yet refused (held back, or waiting on probes): the picture changes when
+  // the next render ends (a result, a measurement; the job loop does not ask this agent then),
+  // so ask again at its expected end rather than leave the agent idle for the rest of the job.
+  if (!book_.free().empty()) return sizing_->predicts() ? next_render_end(agent, now) : std::nullopt;
+  if (!config_.duplicate_tail) return std::nullopt;
   // Without new events, only renders running late change the picture: once 2/3 of its
   // predicted time has passed, a render is expected to end at start + 3/2 x elapsed (see
   // expected_finish), which passes this agent's own time for the region plus the margin at

@@ -87,8 +87,10 @@ class RegionScheduler {
   // the assignment has `revoke`, the region was taken from the queue of the agent named there:
   // the caller cancels that copy on that agent and may then offer that agent work again.
   [[nodiscard]] std::optional<Assignment> next_region(AgentId agent, Clock::time_point now);
-  // After next_region refused an idle agent: when asking again may give it a copy of a region
-  // running late, if nothing else happens before (no result, no failure, no agent lost).
+  // After next_region refused an idle agent: when asking again may give it work, if nothing
+  // else happens before (no result, no failure, no agent lost). With columns still free (a
+  // predicting policy held it back), the expected end of the next render elsewhere, when
+  // what is measured changes; with none, when a region running late becomes worth copying.
   // nullopt when only such an event can change the answer.
   [[nodiscard]] std::optional<Clock::time_point> retry_after(AgentId agent, Clock::time_point now) const;
 
@@ -134,6 +136,7 @@ class RegionScheduler {
   [[nodiscard]] int next_width(AgentId agent, int x0, int x1, Clock::time_point now) const;
   [[nodiscard]] Clock::time_point expected_finish(RegionId copy, Clock::time_point now) const;
   [[nodiscard]] Seconds predicted_seconds(AgentId agent, const protocol::Rect& rect, Seconds fallback) const;
+  [[nodiscard]] std::optional<Clock::time_point> next_render_end(AgentId agent, Clock::time_point now) const;
   [[nodiscard]] std::optional<Pick> best_copy(AgentId agent, Clock::time_point now, bool tail) const;
   std::optional<Assignment> requeued_for(AgentId agent, Clock::time_point now);
   std::optional<Assignment> probe_for(AgentId agent, Clock::time_point now);

@@ -395,12 +395,29 @@ TEST(RegionScheduler, CopyingARunningRegionMustGainAtLeastOnePercentOfTheJobSoFa
 }
 
 TEST(RegionScheduler, RetryAfterIsEmptyWhileColumnsAreLeftToHandOut) {
+  // Fixed widths never hold an agent back: whoever asks gets the next tile.
   RegionScheduler s(30, 1, {.region_width = 10});
   s.add_agent(0, 1.0);
   s.add_agent(1, 1.0);
   const auto a = s.next_region(0, at(0));
   ASSERT_TRUE(a);
   EXPECT_FALSE(s.retry_after(1, at(0))) << "agent 1 gets work whenever it asks";
+}
+
+TEST(RegionScheduler, AHeldBackIdleAgentAsksAgainWhenTheNextRenderEnds) {
+  // Columns are left but the slow agent is held back (its narrowest region would end long
+  // after the frame should). The job loop asks an agent again only on its own events: the
+  // scheduler names the moment the picture changes, the end of the next render elsewhere.
+  RegionScheduler s(100, 1, {});
+  s.set_cost_prior(std::vector<double>(100, 1.0));
+  s.add_agent(0, 10.0);
+  s.add_agent(1, 0.01);
+  const auto a = s.next_region(0, at(0));
+  ASSERT_TRUE(a);
+  EXPECT_FALSE(s.next_region(1, at(0)));
+  const auto retry = s.retry_after(1, at(0));
+  ASSERT_TRUE(retry);
+  EXPECT_NEAR(Seconds(*retry - kT0).count(), a->predicted.count(), 1e-3);
 }
 
 TEST(RegionScheduler, AFasterIdleAgentMayCopyARegionSlowerAgentsAlreadyCopied) {
