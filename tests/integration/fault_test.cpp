@@ -106,15 +106,8 @@ TEST(Fault, BrokerKilledMidJobResumesFromItsSpoolAndRendersTheSameImage) {
   // Wait until a few regions are journaled, then kill the broker as hard as a power cut would.
   const fs::path journal = dir / "out.png.bnr-spool" / "journal";
   const std::uintmax_t region_bytes = 32 * 180 * 4 * 2;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  auto journaled = [&] {
-    std::error_code ec;
-    const std::uintmax_t size = fs::file_size(journal, ec);
-    return ec ? 0 : size;
-  };
-  while (journaled() < 3 * region_bytes && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  ASSERT_GE(journaled(), 3 * region_bytes) << "no regions were journaled";
+  ASSERT_GE(wait_for_journal(journal, 3 * region_bytes, std::chrono::seconds(120)), 3 * region_bytes)
+      << "no regions were journaled";
   broker->send_signal(SIGKILL);
   (void)broker->wait_or_kill(std::chrono::seconds(10));
   std::string first_output;

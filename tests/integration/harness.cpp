@@ -5,6 +5,7 @@
 #include <fstream>
 #include <poll.h>
 #include <stdexcept>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -153,6 +154,18 @@ std::unique_ptr<tools::ChildProcess> start_broker(const std::vector<std::string>
   options.capture_stdout = true;
   options.stderr_to_stdout = true;
   return std::make_unique<tools::ChildProcess>(argv, options);
+}
+
+std::uintmax_t wait_for_journal(const fs::path& journal, std::uintmax_t bytes, std::chrono::seconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const auto journaled = [&]() -> std::uintmax_t {
+    std::error_code ec;
+    const std::uintmax_t size = fs::file_size(journal, ec);
+    return ec ? 0 : size;
+  };
+  while (journaled() < bytes && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  return journaled();
 }
 
 bool wait_for_output(tools::ChildProcess& broker, std::string& output, const std::string& needle,

@@ -97,6 +97,10 @@ std::unique_ptr<tools::ChildProcess> start_broker(const std::vector<std::string>
 bool wait_for_output(tools::ChildProcess& broker, std::string& output, const std::string& needle,
                      std::chrono::seconds timeout);
 
+// Waits until the broker's spool journal `journal` holds at least `bytes` (a few regions),
+// or `timeout` passes; returns its size then.
+std::uintmax_t wait_for_journal(const fs::path& journal, std::uintmax_t bytes, std::chrono::seconds timeout);
+
 tools::RunResult run_agent(const std::vector<std::string>& args, std::chrono::seconds timeout = std::chrono::seconds(60));
 
 // Files in `dir` whose names start with `prefix`, sorted.

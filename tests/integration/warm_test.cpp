@@ -94,15 +94,8 @@ TEST(Warm, ARestartedBrokerTakesItsJobOverAtOnceAndResumesWithTheSameBlender) {
   auto broker = start_broker(args);
   const fs::path journal = dir / "out.png.bnr-spool" / "journal";
   const std::uintmax_t region_bytes = 32 * 180 * 4 * 2;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  auto journaled = [&] {
-    std::error_code ec;
-    const std::uintmax_t size = fs::file_size(journal, ec);
-    return ec ? 0 : size;
-  };
-  while (journaled() < 3 * region_bytes && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  ASSERT_GE(journaled(), 3 * region_bytes) << "no regions were journaled";
+  ASSERT_GE(wait_for_journal(journal, 3 * region_bytes, std::chrono::seconds(120)), 3 * region_bytes)
+      << "no regions were journaled";
   const int blender = blender_of(agent);
   ASSERT_GT(blender, 0);
   broker->send_signal(SIGKILL);
