@@ -13,8 +13,11 @@
 // before the frame should end. That end is found by water filling: the time at which the
 // agents, each starting from the end of its own queue, would together finish the work not yet
 // handed out (an agent busy beyond it takes no part).
-// An agent with work queued gets no more when even the narrowest region would end it well
-// after the others. A region queued behind another agent's render and expected to end clearly
+// With margins, regions are fewer and larger where the cost is settled (see SizingPolicy).
+// An agent does not take a region whose overshoot past the frame's predicted end would cost
+// more than leaving it idle (its share of the speed); an idle agent is refused so only when
+// another would finish that region sooner, and asks again when the next render ends. A region
+// queued behind another agent's render and expected to end clearly
 // after the rest moves to an agent that would finish it sooner (Assignment::revoke). When
 // nothing is left to hand out, an idle agent gets a copy of the in-flight region expected to
 // finish last, if it would finish it sooner, by 1% of the job's time so far for a region
