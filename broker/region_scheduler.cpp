@@ -47,11 +47,10 @@ Clock::duration ticks(Seconds s) { return std::chrono::duration_cast<Clock::dura
 }  // namespace
 
 RegionScheduler::RegionScheduler(int width, int height, SchedulerConfig config)
-    : width_(std::max(width, 0)), config_(effective(config)), sizing_(make_sizing(config_)), book_(width, height),
-      cost_(width, config_.margin), speeds_(probe_width_for(width_, config_)),
-      probe_width_(probe_width_for(width_, config_)),
-      uncertain_width_(std::max(probe_width_, kUncertainWidthPerMarginColumn * config_.margin)) {
-  if (const int n = planned_probes(width_, config_); n > 0) probes_ = plan_probes(width_, n, probe_width_);
+    : config_(effective(config)), sizing_(make_sizing(config_)), probe_width_(probe_width_for(width, config_)),
+      uncertain_width_(std::max(probe_width_, kUncertainWidthPerMarginColumn * config_.margin)), book_(width, height),
+      cost_(width, config_.margin), speeds_(probe_width_) {
+  if (const int n = planned_probes(width, config_); n > 0) probes_ = plan_probes(width, n, probe_width_);
 }
 
 void RegionScheduler::add_agent(AgentId agent, double speed_hint) {
@@ -96,16 +95,10 @@ double RegionScheduler::free_work() const {
 }
 
 Seconds RegionScheduler::predicted_remaining() const {
-  double work = 0;
-  for (const auto& [x0, x1] : book_.free())
-    work += cost_.likely_work(cost_.rendered_x0(x0), cost_.rendered_x1(x1));
+  double work = free_work();
   for (RegionId logical : book_.in_flight()) {
     const protocol::Rect& rect = book_.region(logical).rect;
     work += std::max(cost_.region_work(rect.x0, rect.x1), 0.0);
-  }
-  for (RegionId logical : book_.requeued()) {
-    const ColumnBook::Region& r = book_.region(logical);
-    if (!r.done && r.copies.empty()) work += std::max(cost_.region_work(r.rect.x0, r.rect.x1), 0.0);
   }
   return Seconds(work / speeds_.total_speed());
 }

@@ -150,15 +150,14 @@ class RegionScheduler {
   Assignment hand_out(AgentId agent, RegionId logical, bool duplicate, Clock::time_point now);
   void learn(AgentId agent, const protocol::Rect& rect, Seconds render_time, double predicted_work);
 
-  int width_;
   SchedulerConfig config_;
   std::unique_ptr<SizingPolicy> sizing_;
+  int probe_width_ = 1;      // also how far apart regions may be to compare their agents' speeds
+  int uncertain_width_ = 1;  // the widest region whose estimate waits on a probe
   ColumnBook book_;
   CostMap cost_;
   SpeedModel speeds_;
   std::deque<std::pair<int, int>> probes_;  // planned probe regions [x0, x1), in hand-out order
-  int probe_width_ = 1;
-  int uncertain_width_ = 1;  // the widest region whose estimate waits on a probe
   bool measured_any_ = false;
   long long rendered_columns_ = 0;  // accepted regions, margins included
   long long kept_columns_ = 0;
