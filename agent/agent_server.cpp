@@ -55,6 +55,13 @@ std::string mib(std::uint64_t bytes) {
   return buf;
 }
 
+// A job's working directory and its mirrored file tree; only once its Blender is stopped.
+void remove_job_files(const fs::path& dir, const fs::path& tree) {
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  fs::remove_all(tree, ec);
+}
+
 }  // namespace
 
 fs::path default_cache_dir() {
@@ -595,14 +602,8 @@ void AgentServer::end_job(const char* why, bool keep_warm) {
   const fs::path dir = job_->dir;
   const fs::path tree = job_->tree;
   job_.reset();  // stops Blender and drops a half-received file
-  std::error_code ec;
-  fs::remove_all(dir, ec);
-  fs::remove_all(tree, ec);
+  remove_job_files(dir, tree);
 }
-
-}  // namespace bnr::agent
-
-namespace bnr::agent {
 
 // The warm Blender serves the job just opened (the caller checked same_blender_job): the
 // scene is loaded, so the job is ready at once with the SceneInfo of the earlier "ready".
@@ -642,9 +643,7 @@ void AgentServer::discard_warm(const char* why) {
   const fs::path dir = warm_->dir;
   const fs::path tree = warm_->tree;
   warm_.reset();  // stops Blender before its files go
-  std::error_code ec;
-  fs::remove_all(dir, ec);
-  fs::remove_all(tree, ec);
+  remove_job_files(dir, tree);
 }
 
 // A result for `abandoned` (the one region Blender renders for a job that is gone): nobody
