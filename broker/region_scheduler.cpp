@@ -138,7 +138,7 @@ Clock::time_point RegionScheduler::fill_end(Clock::time_point now) const {
   return now + ticks(Seconds(t));
 }
 
-int RegionScheduler::next_width(AgentId agent, int x0, int x1, Clock::time_point now) const {
+int RegionScheduler::next_width(AgentId agent, int x0, int x1, Clock::time_point now, Clock::time_point end) const {
   SizingRequest request;
   request.x0 = x0;
   request.x1 = x1;
@@ -148,7 +148,7 @@ int RegionScheduler::next_width(AgentId agent, int x0, int x1, Clock::time_point
   request.mean_speed = speeds_.mean_speed();
   request.observed = speeds_.observed(agent);
   request.cost = &cost_;
-  if (sizing_->predicts() && cost_.estimate(x0) >= 0) request.time_left = fill_end(now) - queue_end(agent, now);
+  if (sizing_->predicts() && cost_.estimate(x0) >= 0) request.time_left = end - queue_end(agent, now);
   int w = sizing_->width(request);
   // A blind region may be as narrow as a probe for a slow agent (see probe_for).
   const bool blind = sizing_->predicts() && cost_.estimate(x0) < 0;
@@ -225,7 +225,7 @@ std::optional<Assignment> RegionScheduler::probe_for(AgentId agent, Clock::time_
   return std::nullopt;
 }
 
-bool RegionScheduler::holds_back(AgentId agent, int x0, int x1, Clock::time_point now) const {
+bool RegionScheduler::holds_back(AgentId agent, int x0, int x1, Clock::time_point now, Clock::time_point end) const {
   // An agent does not take the region if it would end later after the others finish than it
   // would leave the agent idle before: ending late delays the frame by the overshoot, while
   // staying idle costs only this agent's share of the speed, which the others make up. A slow
@@ -233,7 +233,6 @@ bool RegionScheduler::holds_back(AgentId agent, int x0, int x1, Clock::time_poin
   // again when its render ends; an idle one is held back only when another agent would finish
   // the region sooner (so the fastest never is, and the frame always progresses).
   const bool idle = book_.queue(agent).copies.empty();
-  const Clock::time_point end = fill_end(now);
   const Clock::time_point busy = queue_end(agent, now);
   const double work = std::max(cost_.region_work(x0, x1), 0.0);
   const Seconds mine(work / speeds_.predicting(agent));
@@ -250,16 +249,18 @@ bool RegionScheduler::holds_back(AgentId agent, int x0, int x1, Clock::time_poin
 
 std::optional<Assignment> RegionScheduler::fresh_for(AgentId agent, Clock::time_point now) {
   if (!sizing_->predicts()) {
+    // Such a policy sizes without the frame's end: no water filling for it.
     const auto [x0, x1] = *book_.free().begin();
-    return hand_out(agent, book_.carve(x0, next_width(agent, x0, x1, now)), false, now);
+    return hand_out(agent, book_.carve(x0, next_width(agent, x0, x1, now, now)), false, now);
   }
+  const Clock::time_point end = fill_end(now);  // once for sizing and the hold-back test
   // Prefer columns whose estimate rests on measured neighbours; where every free interval
   // still waits on a probe, go no wider than a probe.
   int x0 = -1, w = 0;
   for (const auto& [a, b] : book_.free()) {
     if (cost_.uncertain(a)) continue;
     x0 = a;
-    w = next_width(agent, a, b, now);
+    w = next_width(agent, a, b, now, end);
     break;
   }
   if (x0 < 0) {
@@ -269,10 +270,10 @@ std::optional<Assignment> RegionScheduler::fresh_for(AgentId agent, Clock::time_
     // to a small share of what is free then.
     const int agents = static_cast<int>(std::max<std::size_t>(book_.queues().size(), 1));
     const int cap = std::max(probe_width_, std::min(uncertain_width_, book_.free_columns() / (4 * agents)));
-    w = std::min(next_width(agent, x0, x1, now), cap);
+    w = std::min(next_width(agent, x0, x1, now, end), cap);
     if (x1 - x0 - w < config_.min_width) w = x1 - x0;
   }
-  if (holds_back(agent, x0, x0 + w, now)) return std::nullopt;
+  if (holds_back(agent, x0, x0 + w, now, end)) return std::nullopt;
   return hand_out(agent, book_.carve(x0, w), false, now);
 }
 

@@ -136,7 +136,8 @@ class RegionScheduler {
   [[nodiscard]] double free_work() const;
   [[nodiscard]] Clock::time_point queue_end(AgentId agent, Clock::time_point now) const;
   [[nodiscard]] Clock::time_point fill_end(Clock::time_point now) const;
-  [[nodiscard]] int next_width(AgentId agent, int x0, int x1, Clock::time_point now) const;
+  // `end`: the frame's predicted end (fill_end), which predicting policies size against.
+  [[nodiscard]] int next_width(AgentId agent, int x0, int x1, Clock::time_point now, Clock::time_point end) const;
   [[nodiscard]] Clock::time_point expected_finish(RegionId copy, Clock::time_point now) const;
   [[nodiscard]] Seconds predicted_seconds(AgentId agent, const protocol::Rect& rect, Seconds fallback) const;
   [[nodiscard]] std::optional<Clock::time_point> next_render_end(AgentId agent, Clock::time_point now) const;
@@ -146,7 +147,7 @@ class RegionScheduler {
   std::optional<Assignment> fresh_for(AgentId agent, Clock::time_point now);
   std::optional<Assignment> copy_for(AgentId agent, Clock::time_point now, bool tail);
   [[nodiscard]] bool blind_in_flight(AgentId agent) const;
-  [[nodiscard]] bool holds_back(AgentId agent, int x0, int x1, Clock::time_point now) const;
+  [[nodiscard]] bool holds_back(AgentId agent, int x0, int x1, Clock::time_point now, Clock::time_point end) const;
   Assignment hand_out(AgentId agent, RegionId logical, bool duplicate, Clock::time_point now);
   void learn(AgentId agent, const protocol::Rect& rect, Seconds render_time, double predicted_work);
 
