@@ -234,7 +234,7 @@ void AgentServer::run(const volatile std::sig_atomic_t& stop) {
     // Chunks travel in order over one connection, so one that never comes means a broken
     // transfer (a reconnect lost it): waiting on would hang the job while heartbeats go on.
     if (job_ && job_->receiving && now - job_->last_chunk > kFetchStall)
-      fail_job("the broker stopped sending scene files");
+      fail_job(protocol::Code::kTransferBroken, "the broker stopped sending scene files");
   }
   if (job_) end_job("the agent is stopping", /*keep_warm=*/false);
   if (warm_) discard_warm("the agent is stopping");
@@ -246,7 +246,7 @@ void AgentServer::handle_network(Clock::time_point now) {
       ++malformed_;
       log("dropped a message (" + std::to_string(malformed_) + " so far): " + received->decoded.error);
       // Tell an honest peer with another version why; garbage gets the same one-line answer.
-      protocol::send_message(socket_, protocol::Refused{received->decoded.error}, {}, received->routing_id);
+      protocol::send_message(socket_, protocol::Refused{received->decoded.error, protocol::Code::kBadMessage}, {}, received->routing_id);
       continue;
     }
     handle_message(received->routing_id, received->user_id, received->decoded.packet->message,
@@ -264,7 +264,7 @@ void AgentServer::handle_message(const std::string& from, const std::string& key
   if (!ours) {
     if (!std::holds_alternative<protocol::Heartbeat>(message) &&
         !std::holds_alternative<protocol::CloseJob>(message))
-      protocol::send_message(socket_, protocol::Refused{"no open job from this broker"}, {}, from);
+      protocol::send_message(socket_, protocol::Refused{"no open job from this broker", protocol::Code::kNoJob}, {}, from);
     return;
   }
   job_->last_heard = now;
@@ -292,7 +292,7 @@ void AgentServer::open_job(const std::string& from, const std::string& key, cons
   const OpenAction action = decide_open(held, {from, key, open.fingerprint}, now, 3 * config_.heartbeat_interval);
   switch (action) {
     case OpenAction::kRefuseBusy:
-      protocol::send_message(socket_, protocol::Refused{"busy with another broker's job"}, {}, from);
+      protocol::send_message(socket_, protocol::Refused{"busy with another broker's job", protocol::Code::kBusy}, {}, from);
       return;
     case OpenAction::kTakeOver: end_job("a restarted run of its broker took it over"); break;
     case OpenAction::kReplaceSilent: end_job("its broker went silent and another one opened a job"); break;
@@ -316,12 +316,12 @@ void AgentServer::open_job(const std::string& from, const std::string& key, cons
   std::uint64_t total = 0;
   for (const protocol::SceneFile& f : open.files) {
     if (!safe_tree_path(f.path)) {
-      fail_job("refusing a scene file path that could leave the cache directory: " + f.path.substr(0, 200));
+      fail_job(protocol::Code::kBadFiles, "refusing a scene file path that could leave the cache directory: " + f.path.substr(0, 200));
       return;
     }
     if (!hashes.insert(f.hash).second) continue;
     if (f.size > cache_->limit_bytes() || total + f.size > cache_->limit_bytes()) {
-      fail_job("the scene's files exceed this agent's cache limit of " + mib(cache_->limit_bytes()) +
+      fail_job(protocol::Code::kCacheLimit, "the scene's files exceed this agent's cache limit of " + mib(cache_->limit_bytes()) +
                " (bnr-agent --cache-size)");
       return;
     }
@@ -349,7 +349,7 @@ void AgentServer::request_chunks() {
         ++job_->transfer.files_fetched;
       }
     } catch (const std::exception& e) {
-      fail_job(e.what());
+      fail_job(protocol::Code::kDiskFull, e.what());
       return;
     }
   }
@@ -373,7 +373,7 @@ void AgentServer::receive_chunk(const protocol::FileChunk& chunk, std::string_vi
   const std::uint64_t expected = std::min(config_.chunk_bytes, w.size() - w.written());
   // ZeroMQ keeps one connection's messages in order, so an honest broker answers in order.
   if (chunk.hash != w.hash() || chunk.offset != w.written() || bytes.size() != expected) {
-    fail_job("the broker sent file bytes that were not asked for");
+    fail_job(protocol::Code::kTransferBroken, "the broker sent file bytes that were not asked for");
     return;
   }
   --job_->in_flight;
@@ -386,7 +386,7 @@ void AgentServer::receive_chunk(const protocol::FileChunk& chunk, std::string_vi
       ++job_->transfer.files_fetched;
     }
   } catch (const std::exception& e) {
-    fail_job(e.what());
+    fail_job(protocol::Code::kDiskFull, e.what());
     return;
   }
   request_chunks();
@@ -422,7 +422,7 @@ void AgentServer::start_blender() {
     if (job_->open.set_frame) bc.frame = job_->open.frame;
     job_->blender = std::make_unique<BlenderProcess>(bc);
   } catch (const std::exception& e) {
-    fail_job(e.what());
+    fail_job(protocol::Code::kBlenderFailed, e.what());
   }
 }
 
@@ -435,7 +435,7 @@ void AgentServer::handle_worker(Clock::time_point now) {
       try {
         job_->scene = scene_info_from_ready(line);
       } catch (const std::exception& e) {
-        fail_job(e.what());
+        fail_job(protocol::Code::kBlenderFailed, e.what());
         return;
       }
       // One pixel first: Blender's one-off scene sync would otherwise land in the first real
@@ -461,7 +461,7 @@ void AgentServer::handle_worker(Clock::time_point now) {
                                 job_->scene, job_->transfer});
       start_next_region(now);
     } else if (line.kind == "error") {
-      fail_job(line.get("message"));
+      fail_job(protocol::Code::kSceneRefused, line.get("message"));
       return;
     } else if (line.kind == "done") {
       finish_region(line);
@@ -482,11 +482,11 @@ void AgentServer::handle_worker(Clock::time_point now) {
     const std::string reason = "Blender exited: " + job_->blender->blender_reason();
     // A scene Blender cannot load fails the job; a crash mid-job costs one region and a reload.
     if (!job_->ready_once || job_->restarts >= kMaxBlenderRestarts) {
-      fail_job(reason);
+      fail_job(protocol::Code::kBlenderFailed, reason);
       return;
     }
     if (job_->rendering) {
-      send(protocol::RegionFailed{job_->open.job_id, job_->rendering->region_id, reason});
+      send(protocol::RegionFailed{job_->open.job_id, job_->rendering->region_id, reason, protocol::Code::kBlenderFailed});
       job_->rendering.reset();
     }
     job_->abandoned.reset();
@@ -498,7 +498,7 @@ void AgentServer::handle_worker(Clock::time_point now) {
     try {
       job_->blender = std::make_unique<BlenderProcess>(job_->blender_config);
     } catch (const std::exception& e) {
-      fail_job(e.what());
+      fail_job(protocol::Code::kBlenderFailed, e.what());
     }
   }
 }
@@ -543,7 +543,7 @@ void AgentServer::finish_region(const WorkerLine& done) {
     ++job_->regions_done;
   } catch (const std::exception& e) {
     log("region " + std::to_string(region.region_id) + " failed: " + e.what());
-    send(protocol::RegionFailed{job_->open.job_id, region.region_id, e.what()});
+    send(protocol::RegionFailed{job_->open.job_id, region.region_id, e.what(), protocol::Code::kBlenderFailed});
   }
   std::error_code ec;
   fs::remove_all(region_dir, ec);
@@ -555,7 +555,7 @@ void AgentServer::start_next_region(Clock::time_point now) {
   job_->queue.pop_front();
   const protocol::Rect frame{0, 0, job_->scene.width, job_->scene.height};
   if (!frame.contains(region.rect)) {
-    send(protocol::RegionFailed{job_->open.job_id, region.region_id, "region lies outside the frame"});
+    send(protocol::RegionFailed{job_->open.job_id, region.region_id, "region lies outside the frame", protocol::Code::kBadRegion});
     start_next_region(now);
     return;
   }
@@ -569,9 +569,9 @@ void AgentServer::start_next_region(Clock::time_point now) {
   job_->render_started = now;
 }
 
-void AgentServer::fail_job(const std::string& reason) {
+void AgentServer::fail_job(protocol::Code code, const std::string& reason) {
   log("job " + job_->open.job_id + " failed: " + reason);
-  send(protocol::JobFailed{job_->open.job_id, reason});
+  send(protocol::JobFailed{job_->open.job_id, reason, code});
   end_job(nullptr, /*keep_warm=*/false);
 }
 

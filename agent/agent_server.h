@@ -129,7 +129,7 @@ class AgentServer {
   void handle_worker(std::chrono::steady_clock::time_point now);
   void finish_region(const WorkerLine& done);
   void start_next_region(std::chrono::steady_clock::time_point now);
-  void fail_job(const std::string& reason);
+  void fail_job(protocol::Code code, const std::string& reason);
   // Ends the open job; its Blender stays warm (unless `keep_warm` is false or it is not
   // ready), otherwise its files go.
   void end_job(const char* why, bool keep_warm = true);

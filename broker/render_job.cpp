@@ -266,18 +266,19 @@ class Job {
       if (ready->job_id == job_id_ && link.state == Link::State::kOpening) on_ready(a, *ready, now);
     } else if (const auto* failed = std::get_if<protocol::JobFailed>(&message)) {
       if (failed->job_id != job_id_) return;
-      // Before any region, this is Blender refusing the scene: every agent would say the same.
-      if (link.state == Link::State::kOpening && !scheduler_)
-        throw std::runtime_error(options_.scene.string() + ": " + failed->reason);
+      // Blender refusing the scene: every agent would say the same.
+      if (!protocol::is_agent_fault(failed->code)) throw std::runtime_error(options_.scene.string() + ": " + failed->reason);
       drop(a, "failed: " + failed->reason, now);
     } else if (const auto* done = std::get_if<protocol::RegionDone>(&message)) {
       if (done->job_id == job_id_) on_region_done(a, *done, bulk, now);
     } else if (const auto* rf = std::get_if<protocol::RegionFailed>(&message)) {
-      if (rf->job_id == job_id_) on_region_failed(a, *rf, now);
+      // Only a region this agent was asked for: anything else (before JobReady, another
+      // job's, a cancelled copy) names nothing of this job.
+      if (rf->job_id == job_id_ && link.rendering.count(rf->region_id) != 0) on_region_failed(a, *rf, now);
     } else if (const auto* fetch = std::get_if<protocol::FetchChunk>(&message)) {
       if (fetch->job_id == job_id_ && link.state == Link::State::kOpening) send_chunk(a, *fetch, now);
     } else if (const auto* refused = std::get_if<protocol::Refused>(&message)) {
-      if (link.state == Link::State::kOpening && refused->reason.find("busy") != std::string::npos &&
+      if (link.state == Link::State::kOpening && refused->code == protocol::Code::kBusy &&
           ++link.busy_refusals <= kBusyRetries) {
         log(link.endpoint + " is busy with another broker's job; asking again in 1 s");
         link.reopen_at = now + kBusyRetryDelay;

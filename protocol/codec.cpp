@@ -43,7 +43,8 @@ std::string check(const JobReady& m, std::string_view) {
   if (s.margin < 0 || s.margin > kMaxImageSide) return "JobReady with bad margin";
   return {};
 }
-std::string check(const JobFailed&, std::string_view) { return {}; }
+std::string check(Code c) { return c > Code::kLast ? "unknown code " + std::to_string(static_cast<int>(c)) : std::string(); }
+std::string check(const JobFailed& m, std::string_view) { return check(m.code); }
 std::string check(const RenderRegion& m, std::string_view) {
   if (!valid_rect(m.rect)) return "RenderRegion with invalid rectangle";
   return {};
@@ -58,10 +59,10 @@ std::string check(const RegionDone& m, std::string_view bulk) {
            std::to_string(expected);
   return {};
 }
-std::string check(const RegionFailed&, std::string_view) { return {}; }
+std::string check(const RegionFailed& m, std::string_view) { return check(m.code); }
 std::string check(const Heartbeat&, std::string_view) { return {}; }
 std::string check(const CloseJob&, std::string_view) { return {}; }
-std::string check(const Refused&, std::string_view) { return {}; }
+std::string check(const Refused& m, std::string_view) { return check(m.code); }
 std::string check(const CancelRegion&, std::string_view) { return {}; }
 std::string check(const FetchChunk& m, std::string_view) {
   if (!is_content_hash(m.hash)) return "FetchChunk with a malformed content hash";

@@ -21,7 +21,7 @@
 namespace bnr::protocol {
 
 inline constexpr const char* kProtocolName = "bnr";
-inline constexpr std::uint32_t kProtocolVersion = 2;
+inline constexpr std::uint32_t kProtocolVersion = 3;
 
 // Limits a decoder enforces before trusting a message.
 inline constexpr std::int32_t kMaxImageSide = 65536;
@@ -38,6 +38,32 @@ inline constexpr std::uint64_t kMaxChunkBytes = 4 << 20;  // one FileChunk's bul
     if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
   return true;
 }
+
+// Why a request was refused or a job or region failed: what the other side acts on. The
+// reason text beside it is only for people. Decoders refuse values past kLast.
+enum class Code : std::uint8_t {
+  kUnspecified = 0,  // nothing more specific
+  kBadMessage,       // malformed, or another protocol version
+  kBusy,             // serving another broker's job: ask again soon
+  kNoJob,            // no open job from this broker
+  kSceneRefused,     // Blender read the scene and cannot render it: every agent would say so
+  kBlenderFailed,    // this agent's Blender is missing, crashed or could not start
+  kStalled,          // this agent's Blender made no progress for its --stall-timeout
+  kCacheLimit,       // the scene's files exceed this agent's cache limit
+  kDiskFull,         // no room for the scene's files on this agent
+  kOutOfMemory,      // this agent ran out of memory
+  kTransferBroken,   // scene files stopped arriving, or came unasked
+  kBadFiles,         // a scene file path or size this agent will not store
+  kBadRegion,        // a region outside the frame, or pixels that do not fit it
+  kLast = kBadRegion,
+};
+
+// Failures of this agent alone: another agent may well do the same work.
+[[nodiscard]] inline bool is_agent_fault(Code c) { return c != Code::kSceneRefused; }
+
+}  // namespace bnr::protocol
+MSGPACK_ADD_ENUM(bnr::protocol::Code);
+namespace bnr::protocol {
 
 // A pixel rectangle of the final image: columns [x0, x1), rows [y0, y1), rows counted from
 // the TOP (PNG order). Blender's border origin is bottom-left; the agent converts.
@@ -154,7 +180,8 @@ struct JobReady {
 struct JobFailed {
   std::string job_id{};
   std::string reason{};  // one line, quoting Blender where it said why
-  MSGPACK_DEFINE(job_id, reason)
+  Code code = Code::kUnspecified;
+  MSGPACK_DEFINE(job_id, reason, code)
 };
 
 // broker -> agent: render these pixels (margin included). Agents queue requests in order.
@@ -183,7 +210,8 @@ struct RegionFailed {
   std::string job_id{};
   std::uint64_t region_id = 0;
   std::string reason{};
-  MSGPACK_DEFINE(job_id, region_id, reason)
+  Code code = Code::kUnspecified;
+  MSGPACK_DEFINE(job_id, region_id, reason, code)
 };
 
 // Both ways, while a job is open: "I am alive". Any message counts as one too.
@@ -204,7 +232,8 @@ struct CloseJob {
 // broker's job, malformed message).
 struct Refused {
   std::string reason{};
-  MSGPACK_DEFINE(reason)
+  Code code = Code::kUnspecified;
+  MSGPACK_DEFINE(reason, code)
 };
 
 // broker -> agent: another agent already delivered this region (the tail is rendered twice

@@ -229,5 +229,28 @@ TEST(Codec, FieldsAppendedByANewerPeerAreIgnored) {
   EXPECT_EQ(std::get<Heartbeat>(d.packet->message).job_id, "job");
 }
 
+TEST(Codec, FailureCodesRoundTripAndUnknownCodesAreRejected) {
+  const Decoded ok = decode_frames(frames_of(JobFailed{"j1", "no room", Code::kDiskFull}));
+  ASSERT_TRUE(ok.packet) << ok.error;
+  EXPECT_EQ(std::get<JobFailed>(ok.packet->message).code, Code::kDiskFull);
+  const Decoded busy = decode_frames(frames_of(Refused{"busy", Code::kBusy}));
+  ASSERT_TRUE(busy.packet) << busy.error;
+  EXPECT_EQ(std::get<Refused>(busy.packet->message).code, Code::kBusy);
+  const auto unknown = static_cast<Code>(static_cast<int>(Code::kLast) + 1);
+  for (const Message& m : {Message{JobFailed{"j1", "x", unknown}}, Message{RegionFailed{"j1", 1, "x", unknown}},
+                           Message{Refused{"x", unknown}}}) {
+    const Decoded d = decode_frames(frames_of(m));
+    EXPECT_FALSE(d.packet) << kind_name(m);
+    EXPECT_NE(d.error.find("unknown code"), std::string::npos) << d.error;
+  }
+}
+
+TEST(Codec, OnlySceneRefusalsAreTheScenesFault) {
+  EXPECT_FALSE(is_agent_fault(Code::kSceneRefused));
+  for (Code c : {Code::kUnspecified, Code::kBlenderFailed, Code::kStalled, Code::kCacheLimit, Code::kDiskFull,
+                 Code::kOutOfMemory, Code::kTransferBroken})
+    EXPECT_TRUE(is_agent_fault(c));
+}
+
 }  // namespace
 }  // namespace bnr::protocol
