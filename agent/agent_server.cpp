@@ -13,6 +13,7 @@
 
 #include "blender_version.h"
 #include "exr_file.h"
+#include "farm_files.h"
 #include "host_name.h"
 #include "png_file.h"
 #include "transport.h"
@@ -97,7 +98,8 @@ AgentServer::AgentServer(AgentConfig config)
 
   socket_.set(zmq::sockopt::maxmsgsize, protocol::kMaxFrameBytes);
   socket_.set(zmq::sockopt::linger, 1000);
-  set_up_curve(config_.config_dir.empty() ? protocol::config_dir() : config_.config_dir);
+  const fs::path config_dir = config_.config_dir.empty() ? protocol::config_dir() : config_.config_dir;
+  set_up_curve(config_dir);
   const std::string endpoint =
       "tcp://" + config_.bind + ":" + (config_.port == 0 ? std::string("*") : std::to_string(config_.port));
   try {
@@ -110,7 +112,8 @@ AgentServer::AgentServer(AgentConfig config)
   if (config_.mdns) {
     try {
       mdns_ = std::make_unique<MdnsAdvert>(
-          protocol::AgentInfo{config_.name, agent_id_, config_.threads, blender_version_}, port_, keys_.public_key);
+          protocol::AgentInfo{config_.name, agent_id_, config_.threads, blender_version_}, port_, keys_.public_key,
+          protocol::join_proofs(protocol::read_joined_farms(config_dir / "joined_farms").farms, keys_.public_key));
     } catch (const std::exception& e) {
       // Brokers can still reach this agent with --agent HOST:PORT.
       std::cerr << "bnr-agent: warning: not advertised on the LAN: " << e.what() << std::endl;

@@ -1,11 +1,14 @@
 // bnr-agent: flags -> AgentConfig -> AgentServer::run. Every failure ends as one line on stderr.
 #include <csignal>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
+#include <optional>
 #include <string>
 
 #include "cli_flags.h"
 #include "curve_auth.h"
+#include "farm_files.h"
 
 #include "agent_server.h"
 
@@ -34,8 +37,14 @@ options:
                    settings starts at once, and a restarted broker resuming the same job
                    takes it over without waiting
   --no-mdns        do not advertise on the LAN
+  --join TOKEN     join a broker's farm (bnr-broker --join-token prints TOKEN), then serve:
+                   authorizes that broker and proves to it, in this agent's mDNS advert,
+                   that this agent joined, so the broker renders on it. Needed once per
+                   machine (kept in joined_farms); joining again is harmless
   --authorize KEY  serve the broker with this public key (repeatable; bnr-broker --show-key
-                   prints it); brokers listed in authorized_brokers are served too
+                   prints it) without joining: such a broker uses this agent only when it
+                   is given as --agent HOST:PORT@KEY (or is in its known_agents);
+                   brokers listed in authorized_brokers are served too
   --trust-any      serve any broker that can reach this port (still encrypted)
   --show-key       print this agent's public key (brokers need it) and exit
   -q, --quiet      log only errors
@@ -44,12 +53,31 @@ options:
 Connections are encrypted and authenticated (ZeroMQ CURVE). This agent's key pair is
 agent.key in the config directory ($BNR_CONFIG_DIR, else ~/.config/bnr), made on the first
 start; authorized_brokers there lists the brokers it serves, one public key per line with an
-optional note ('#' starts a comment), and is re-read when it changes. With --port 0 the agent
+optional note ('#' starts a comment), and is re-read when it changes; joined_farms there
+holds the farm secrets of --join (private, mode 0600). With --port 0 the agent
 prints "port N" and "key KEY" on stdout once it listens.
 )";
 
-bnr::agent::AgentConfig parse(int argc, char** argv) {
-  bnr::agent::AgentConfig c;
+struct Flags {
+  bnr::agent::AgentConfig agent;
+  std::optional<bnr::protocol::JoinToken> join;  // --join
+};
+
+// --join: records the farm and authorizes its broker before the agent starts, so the first
+// advert already carries the proof.
+void join(const bnr::protocol::JoinToken& token, bool quiet) {
+  const std::filesystem::path dir = bnr::protocol::config_dir();
+  const bnr::protocol::JoinResult r = bnr::protocol::join_farm(dir, token);
+  if (quiet) return;
+  std::cerr << "bnr-agent: " << (r.already_joined ? "already joined" : "joined") << " the farm of broker "
+            << bnr::protocol::short_key(token.broker_key) << " (" << (dir / "joined_farms").string() << ")"
+            << (r.newly_authorized ? "; it is authorized in " + (dir / "authorized_brokers").string() : std::string())
+            << std::endl;
+}
+
+Flags parse(int argc, char** argv) {
+  Flags flags;
+  bnr::agent::AgentConfig& c = flags.agent;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -83,6 +111,11 @@ bnr::agent::AgentConfig parse(int argc, char** argv) {
         throw std::runtime_error("--authorize: '" + key +
                                  "' is not a broker's public key (40 Z85 characters, as bnr-broker --show-key prints)");
       c.authorized_brokers.push_back(key);
+    } else if (a == "--join") {
+      std::string why;
+      const std::optional<bnr::protocol::JoinToken> token = bnr::protocol::decode_join_token(value(), &why);
+      if (!token) throw std::runtime_error("--join: " + why);
+      flags.join = *token;
     } else if (a == "--trust-any") {
       c.trust_any = true;
     } else if (a == "--show-key") {
@@ -96,14 +129,16 @@ bnr::agent::AgentConfig parse(int argc, char** argv) {
       throw std::runtime_error("unknown option '" + a + "' (see --help)");
     }
   }
-  return c;
+  return flags;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   try {
-    const bnr::agent::AgentConfig config = parse(argc, argv);
+    const Flags flags = parse(argc, argv);
+    const bnr::agent::AgentConfig& config = flags.agent;
+    if (flags.join) join(*flags.join, config.quiet);
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
     bnr::agent::AgentServer server(config);

@@ -56,10 +56,12 @@ struct MdnsAdvert::Callbacks {
 
 void MdnsAdvert::RefDeleter::operator()(_DNSServiceRef_t* ref) const { DNSServiceRefDeallocate(ref); }
 
-MdnsAdvert::MdnsAdvert(const protocol::AgentInfo& info, int port, const std::string& curve_key) : port_(port) {
+MdnsAdvert::MdnsAdvert(const protocol::AgentInfo& info, int port, const std::string& curve_key,
+                       const std::string& join_proofs)
+    : port_(port) {
   if (port <= 0 || port > 65535) throw std::runtime_error("mDNS: cannot advertise port " + std::to_string(port));
   quiet_avahi_compat_warning();
-  const std::string txt = protocol::encode_agent_txt(info, protocol::kProtocolVersion, curve_key);
+  const std::string txt = protocol::encode_agent_txt(info, protocol::kProtocolVersion, curve_key, join_proofs);
   // An instance name is one DNS label, at most 63 bytes (Avahi refuses longer ones); the
   // TXT record keeps the whole name.
   const std::string name = cut_utf8(info.name, 63);

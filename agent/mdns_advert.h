@@ -19,8 +19,10 @@ class MdnsAdvert {
   // Avahi renames on a conflict ("name #2"). Throws std::runtime_error with one line such as
   // "mDNS unavailable: is avahi-daemon running? (DNSServiceRegister error -65537)" when the
   // daemon cannot be reached; the caller warns and goes on without mDNS. `curve_key` (the
-  // agent's public key, Z85) goes into the TXT record when not empty.
-  MdnsAdvert(const protocol::AgentInfo& info, int port, const std::string& curve_key = {});
+  // agent's public key, Z85) and `join_proofs` (the farms it joined, protocol/farm_join.h's
+  // join_proofs) go into the TXT record when not empty.
+  MdnsAdvert(const protocol::AgentInfo& info, int port, const std::string& curve_key = {},
+             const std::string& join_proofs = {});
   // Withdraws the advert (the daemon sends the goodbye).
   ~MdnsAdvert();
   MdnsAdvert(const MdnsAdvert&) = delete;

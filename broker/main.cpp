@@ -17,9 +17,11 @@
 
 #include <unistd.h>
 
+#include "agent_keys.h"
 #include "agent_profiles.h"
 #include "benchmark_scene.h"
 #include "curve_auth.h"
+#include "farm_files.h"
 #include "local_agent.h"
 #include "mdns_browse.h"
 #include "render_job.h"
@@ -44,7 +46,8 @@ options:
   --agent HOST:PORT[@KEY]
                        render on this agent (repeatable; port defaults to 7300). KEY is its
                        public key (bnr-agent --show-key prints it; quote it for the shell),
-                       needed until the agent's first connection puts it in known_agents
+                       needed until the agent's first connection puts it in known_agents.
+                       An agent given here is used whether or not it joined the farm
   --no-local           do not start an agent on this machine
   --local-threads N    render threads of the local agent (default: all cores)
   --no-mdns            do not look for agents on the LAN
@@ -56,7 +59,12 @@ options:
   --allow-mixed-versions
                        also use agents whose Blender version differs from this machine's
                        (different versions can render different pixels: seams)
-  --list               list the agents found on the LAN, with their keys, and exit
+  --list               list the agents found on the LAN, with their keys and whether this
+                       broker may use them ("not joined": it may not), and exit
+  --join-token         print this broker's join token and exit: run bnr-agent --join TOKEN
+                       on every machine that should render for it
+  --trust-new-agents   also use agents on the LAN that did not join this broker's farm (and
+                       remember their keys): any machine there gets the scene's files
   --show-key           print this broker's public key (for bnr-agent --authorize) and exit
   --region-width PX    fixed region width instead of adaptive sizing
   --benchmark          first render a small built-in Cycles scene on every agent to measure
@@ -82,9 +90,13 @@ their Blenders.
 
 Connections are encrypted and authenticated (ZeroMQ CURVE). This broker's key pair is
 broker.key in the config directory ($BNR_CONFIG_DIR, else ~/.config/bnr), made on the first
-run; an agent serves it once authorized there (bnr-agent --authorize KEY). Agents found on
-the LAN advertise their keys. The key each agent proved to hold is kept in known_agents
-there; a different key later is refused until its line is deleted.
+run. Setting up a farm: bnr-broker --join-token prints one token (this broker's key and a
+farm secret, farm.secret there, made on first use); bnr-agent --join TOKEN on each machine
+authorizes this broker there, and that agent's mDNS advert then proves it joined. This
+broker renders only on agents that prove it, agents given with --agent, agents in
+known_agents, and its own local agent; other adverts are skipped (one line each) and get
+nothing. The key each agent proved to hold is kept in known_agents; a different key later
+is refused until its line is deleted.
 )";
 
 struct Config {
@@ -106,11 +118,22 @@ struct Config {
   int mdns_window_ms = 1500;
   bool allow_mixed_versions = false;
   bool list = false;
+  bool trust_new_agents = false;
 };
 
 // This broker's CURVE key pair, made on the first run.
 bnr::protocol::CurveKeyPair broker_keys() {
   return bnr::protocol::load_or_create_key_pair(bnr::protocol::config_dir() / "broker.key", "bnr-broker");
+}
+
+std::filesystem::path farm_secret_path() { return bnr::protocol::config_dir() / "farm.secret"; }
+
+// --join-token: the token on stdout (the one thing to copy), how to use it on stderr.
+void print_join_token() {
+  const bnr::protocol::JoinToken token{broker_keys().public_key,
+                                       bnr::protocol::load_or_create_farm_secret(farm_secret_path())};
+  std::cout << bnr::protocol::encode_join_token(token) << std::endl;
+  std::cerr << "bnr-broker: on every machine that should render for this broker, run: bnr-agent --join TOKEN\n";
 }
 
 Config parse(int argc, char** argv) {
@@ -145,6 +168,11 @@ Config parse(int argc, char** argv) {
     } else if (a == "--show-key") {
       std::cout << broker_keys().public_key << std::endl;
       std::exit(0);
+    } else if (a == "--join-token") {
+      print_join_token();
+      std::exit(0);
+    } else if (a == "--trust-new-agents") {
+      c.trust_new_agents = true;
     } else if (a == "--no-local") {
       c.local = false;
     } else if (a == "--local-threads") {
@@ -245,127 +273,41 @@ std::vector<bnr::broker::DiscoveredAgent> discover(const Config& config, bnr::br
   return agents;
 }
 
-// The public key of each agent endpoint, and what to remember in known_agents once an agent
-// proves it holds its key (trust on first use).
-class AgentKeys {
- public:
-  AgentKeys(const Config& config, const std::filesystem::path& known_agents)
-      : known_(known_agents), quiet_(config.quiet) {
-    for (const std::string& problem : known_.known().problems)
-      if (!quiet_) std::cerr << "bnr-broker: warning: " << known_agents.string() << " " << problem << "\n";
-    // A key given with --agent must agree with known_agents (or nothing starts); without one,
-    // the known key is used.
-    for (const std::string& endpoint : config.agents) {
-      given_.insert(endpoint);
-      const auto given = config.agent_keys.find(endpoint);
-      const bnr::protocol::KnownAgent* known = known_.known().find(bnr::protocol::KnownKind::kEndpoint, endpoint);
-      if (given == config.agent_keys.end()) {
-        if (known != nullptr) keys_[endpoint] = known->key;
-        continue;
-      }
-      if (const std::string why = known_.conflict(bnr::protocol::KnownKind::kEndpoint, endpoint, given->second);
-          !why.empty())
-        throw std::runtime_error("--agent " + endpoint + "@KEY: " + why);
-      keys_[endpoint] = given->second;
-      if (known == nullptr) pending_[endpoint].push_back({bnr::protocol::KnownKind::kEndpoint, endpoint, given->second});
-    }
-  }
-
-  // Why an agent advertised on the LAN cannot be used as it is; empty when it can.
-  [[nodiscard]] std::string advert_problem(const bnr::broker::DiscoveredAgent& agent) const {
-    const std::string& key = agent.txt.curve_key;
-    if (!bnr::protocol::is_curve_key(key)) return "its advert has no CURVE key (a bnr-agent from before CURVE?)";
-    if (!agent.txt.info.agent_id.empty())
-      if (std::string why = known_.conflict(bnr::protocol::KnownKind::kAgentId, agent.txt.info.agent_id, key);
-          !why.empty())
-        return "it advertises key " + bnr::protocol::short_key(key) + ", but " + why;
-    if (std::string why = known_.conflict(bnr::protocol::KnownKind::kEndpoint, agent.endpoint(), key); !why.empty())
-      return "it advertises key " + bnr::protocol::short_key(key) + ", but " + why;
-    return {};
-  }
-
-  // Takes the key an agent found on the LAN advertises. False (after saying why) when it
-  // cannot be used: no key, or not the key known for its agent id or address (a spoofed
-  // advert, or a reinstalled agent). Refusals are printed even with -q.
-  bool accept_advert(const bnr::broker::DiscoveredAgent& agent) {
-    const std::string endpoint = agent.endpoint();
-    if (const std::string why = advert_problem(agent); !why.empty()) {
-      if (bnr::protocol::is_curve_key(agent.txt.curve_key) || !quiet_)
-        std::cerr << "bnr-broker: refusing agent " << agent.service_name << " at " << endpoint << ": " << why << "\n";
-      return false;
-    }
-    const std::string& key = agent.txt.curve_key;
-    const auto have = keys_.find(endpoint);
-    if (have != keys_.end() && have->second != key) {
-      std::cerr << "bnr-broker: warning: agent " << agent.service_name << " at " << endpoint << " advertises key "
-                << bnr::protocol::short_key(key) << ", not " << bnr::protocol::short_key(have->second)
-                << " as given or known; using " << bnr::protocol::short_key(have->second) << "\n";
-      return true;
-    }
-    if (have == keys_.end()) {
-      keys_[endpoint] = key;
-      if (given_.count(endpoint) != 0 && known_.known().find(bnr::protocol::KnownKind::kEndpoint, endpoint) == nullptr)
-        pending_[endpoint].push_back({bnr::protocol::KnownKind::kEndpoint, endpoint, key});
-    }
-    const std::string& id = agent.txt.info.agent_id;
-    if (!id.empty() && known_.known().find(bnr::protocol::KnownKind::kAgentId, id) == nullptr)
-      pending_[endpoint].push_back({bnr::protocol::KnownKind::kAgentId, id, key});
-    return true;
-  }
-
-  // An agent whose key comes from elsewhere (the local agent's output): not remembered.
-  void add(const std::string& endpoint, const std::string& key) { keys_[endpoint] = key; }
-
-  // "" when unknown.
-  [[nodiscard]] std::string key_of(const std::string& endpoint) const {
-    const auto it = keys_.find(endpoint);
-    return it == keys_.end() ? std::string() : it->second;
-  }
-
-  // The agent at `endpoint` proved it holds its key: remember what was new about it.
-  void verified(const std::string& endpoint) {
-    const auto it = pending_.find(endpoint);
-    if (it == pending_.end()) return;
-    for (const bnr::protocol::KnownAgent& entry : it->second) {
-      if (!known_.remember(entry.kind, entry.name, entry.key) && !warned_) {
-        warned_ = true;
-        std::cerr << "bnr-broker: warning: could not save agent keys to " << known_.path().string() << "\n";
-      }
-    }
-    pending_.erase(it);
-  }
-
- private:
-  bnr::protocol::KnownAgentsFile known_;
-  bool quiet_ = false;
-  bool warned_ = false;
-  std::set<std::string> given_;                          // endpoints from --agent
-  std::map<std::string, std::string> keys_;              // endpoint -> key
-  std::map<std::string, std::vector<bnr::protocol::KnownAgent>> pending_;  // endpoint -> to remember
-};
-
 std::filesystem::path known_agents_path() { return bnr::protocol::config_dir() / "known_agents"; }
+
+// This broker's AgentKeys: who it may render on (agent_trust.h).
+bnr::broker::AgentKeys agent_keys(const Config& config) {
+  bnr::broker::TrustPolicy policy;
+  policy.farm_secret = bnr::protocol::read_farm_secret(farm_secret_path()).value_or("");
+  policy.trust_new_agents = config.trust_new_agents;
+  return bnr::broker::AgentKeys(config.agents, config.agent_keys, known_agents_path(), policy, config.quiet);
+}
 
 int list_agents(const Config& config) {
   bnr::broker::AgentBrowser browser;
   const auto agents = discover(config, browser);
   const auto profiles = bnr::broker::load_profiles(bnr::broker::profiles_path());
-  const AgentKeys keys(config, known_agents_path());
-  std::printf("%-24s %-22s %-9s %-8s %-12s %s\n", "agent", "address", "blender", "threads", "key", "learned speed");
-  std::vector<std::string> refused;
+  const bnr::broker::AgentKeys keys = agent_keys(config);
+  std::printf("%-24s %-22s %-9s %-8s %-12s %-11s %s\n", "agent", "address", "blender", "threads", "key", "trust",
+              "learned speed");
+  std::vector<std::string> notes;
   for (const auto& a : agents) {
     const auto speed = profiles.find(a.txt.info.agent_id);
     const std::string threads = a.txt.info.threads > 0 ? std::to_string(a.txt.info.threads) : "all";
-    const std::string why = keys.advert_problem(a);
+    const bnr::broker::AdvertVerdict verdict = keys.judge(a);
     const std::string key = bnr::protocol::is_curve_key(a.txt.curve_key) ? bnr::protocol::short_key(a.txt.curve_key)
                                                                           : std::string("none");
-    std::printf("%-24s %-22s %-9s %-8s %-12s %s\n", a.txt.info.name.c_str(), a.endpoint().c_str(),
-                a.txt.info.blender_version.c_str(), threads.c_str(), (key + (why.empty() ? "" : "!")).c_str(),
+    const bool refused = verdict.trust == bnr::broker::AdvertTrust::kConflict;
+    std::printf("%-24s %-22s %-9s %-8s %-12s %-11s %s\n", a.txt.info.name.c_str(), a.endpoint().c_str(),
+                a.txt.info.blender_version.c_str(), threads.c_str(), (key + (refused ? "!" : "")).c_str(),
+                bnr::broker::trust_word(verdict.trust),
                 speed == profiles.end() ? "-" : std::to_string(speed->second).substr(0, 5).c_str());
-    if (!why.empty()) refused.push_back(a.txt.info.name + " at " + a.endpoint() + ": " + why);
+    if (!verdict.reason.empty())
+      notes.push_back(std::string(refused ? "refused (!) " : std::string(bnr::broker::trust_word(verdict.trust)) + ": ") +
+                      a.txt.info.name + " at " + a.endpoint() + ": " + verdict.reason);
   }
   if (agents.empty()) std::printf("(no agents found on the LAN)\n");
-  for (const std::string& r : refused) std::printf("refused (!) %s\n", r.c_str());
+  for (const std::string& n : notes) std::printf("%s\n", n.c_str());
   return 0;
 }
 
@@ -384,9 +326,13 @@ int main(int argc, char** argv) {
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
     std::signal(SIGPIPE, SIG_IGN);
-    // CURVE: this broker's key pair, and each agent's key from --agent, known_agents or adverts.
+    // CURVE: this broker's key pair, and each agent's key from --agent, known_agents or the
+    // adverts it may use (agent_trust.h).
     const bnr::protocol::CurveKeyPair own_keys = broker_keys();
-    AgentKeys keys(config, known_agents_path());
+    bnr::broker::AgentKeys keys = agent_keys(config);
+    if (config.trust_new_agents)
+      std::cerr << "bnr-broker: warning: --trust-new-agents: agents on the LAN that did not join this broker's farm "
+                   "are used too, and get the scene's files\n";
 
     // The machine benchmark's scene: made by this machine's Blender from the embedded generator.
     std::optional<bnr::tools::TempDir> benchmark_dir;

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <functional>
 #include <random>
 #include <stdexcept>
 #include <sys/stat.h>
@@ -120,39 +121,42 @@ void replace_text_file(const fs::path& path, std::string_view text, unsigned mod
   }
 }
 
-CurveKeyPair load_or_create_key_pair(const fs::path& path, std::string_view owner) {
-  require_curve();
+std::string read_or_create_file(const fs::path& path, const std::function<std::string()>& make, unsigned mode) {
   for (int attempt = 0; attempt < 3; ++attempt) {
-    if (const std::optional<std::string> text = read_text_file(path)) {
-      std::string error;
-      const std::optional<CurveKeyPair> keys = parse_key_file(*text, &error);
-      if (!keys) throw std::runtime_error(path.string() + ": " + error + " (move the file away to make a new key pair)");
-      char derived[kCurveKeyChars + 1] = {};
-      if (zmq_curve_public(derived, keys->secret_key.c_str()) != 0 || keys->public_key != derived)
-        throw std::runtime_error(path.string() +
-                                 ": its public-key is not the secret-key's (move the file away to make a new key pair)");
-      return *keys;
-    }
+    if (std::optional<std::string> text = read_text_file(path)) return std::move(*text);
     create_parent(path);
-    const CurveKeyPair keys = make_key_pair();
+    const std::string text = make();
     const fs::path temp = temp_path_for(path);
-    write_new_file(temp, format_key_file(keys, owner), 0600);
+    write_new_file(temp, text, mode);
     // link() never replaces: when another process created the file first, this one reads
-    // and uses that file's pair, so all of them share one identity.
+    // and uses that file, so all of them share one identity.
     const int linked = link(temp.c_str(), path.c_str());
     const int link_errno = errno;
     if (linked != 0 && link_errno != EEXIST) {
-      // A file system without hard links: rename, which replaces (a rare race loses a pair
+      // A file system without hard links: rename, which replaces (a rare race loses a file
       // nobody has used yet).
-      if (rename(temp.c_str(), path.c_str()) == 0) return keys;
+      if (rename(temp.c_str(), path.c_str()) == 0) return text;
       const std::string why = errno_text();
       unlink(temp.c_str());
       throw std::runtime_error("cannot create " + path.string() + ": " + why);
     }
     unlink(temp.c_str());
-    if (linked == 0) return keys;
+    if (linked == 0) return text;
   }
   throw std::runtime_error("cannot read " + path.string() + ": it keeps disappearing");
+}
+
+CurveKeyPair load_or_create_key_pair(const fs::path& path, std::string_view owner) {
+  require_curve();
+  const std::string text = read_or_create_file(path, [&] { return format_key_file(make_key_pair(), owner); }, 0600);
+  std::string error;
+  const std::optional<CurveKeyPair> keys = parse_key_file(text, &error);
+  if (!keys) throw std::runtime_error(path.string() + ": " + error + " (move the file away to make a new key pair)");
+  char derived[kCurveKeyChars + 1] = {};
+  if (zmq_curve_public(derived, keys->secret_key.c_str()) != 0 || keys->public_key != derived)
+    throw std::runtime_error(path.string() +
+                             ": its public-key is not the secret-key's (move the file away to make a new key pair)");
+  return *keys;
 }
 
 void set_curve_server(zmq::socket_t& socket, const CurveKeyPair& own) {
@@ -290,11 +294,7 @@ KnownAgentsFile::KnownAgentsFile(fs::path path) : path_(std::move(path)) {
 }
 
 std::string KnownAgentsFile::conflict(KnownKind kind, const std::string& name, const std::string& key) const {
-  const KnownAgent* known = known_.find(kind, name);
-  if (known == nullptr || known->key == key) return {};
-  return std::string(kind == KnownKind::kEndpoint ? "the agent at " + name : "agent id '" + name + "'") +
-         " is known with another key (" + short_key(known->key) + ", not " + short_key(key) + ": " + path_.string() +
-         " line " + std::to_string(known->line) + "); if that agent's key really changed, delete that line";
+  return known_conflict(known_, path_.string(), kind, name, key);
 }
 
 bool KnownAgentsFile::remember(KnownKind kind, const std::string& name, const std::string& key) {

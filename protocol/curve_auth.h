@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -34,6 +35,12 @@ void require_curve();
 // Throws when the file cannot be read or written, does not parse, or its public key is not
 // the secret key's. `owner` ("bnr-broker") names it in the file's comment.
 [[nodiscard]] CurveKeyPair load_or_create_key_pair(const std::filesystem::path& path, std::string_view owner);
+
+// The text of `path`; a missing file is first created with make()'s text and permission bits
+// `mode` (parent directories as needed), atomically and never over a file another process
+// created meanwhile (that one is read instead). Throws when it cannot be read or written.
+[[nodiscard]] std::string read_or_create_file(const std::filesystem::path& path,
+                                              const std::function<std::string()>& make, unsigned mode);
 
 // The file's text; nullopt when it does not exist. Throws when it exists but cannot be read.
 [[nodiscard]] std::optional<std::string> read_text_file(const std::filesystem::path& path);

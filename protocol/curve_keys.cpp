@@ -168,6 +168,15 @@ KnownAgents parse_known_agents(std::string_view text) {
   return out;
 }
 
+std::string known_conflict(const KnownAgents& known, std::string_view file, KnownKind kind, std::string_view name,
+                           std::string_view key) {
+  const KnownAgent* entry = known.find(kind, name);
+  if (entry == nullptr || entry->key == key) return {};
+  return (kind == KnownKind::kEndpoint ? "the agent at " + std::string(name) : "agent id '" + std::string(name) + "'") +
+         " is known with another key (" + short_key(entry->key) + ", not " + short_key(key) + ": " + std::string(file) +
+         " line " + std::to_string(entry->line) + "); if that agent's key really changed, delete that line";
+}
+
 std::string append_known_agent(std::string_view text, const KnownAgent& entry) {
   std::string out(text);
   const std::string_view name = trim(entry.name);

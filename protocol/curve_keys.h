@@ -84,6 +84,11 @@ struct KnownAgents {
 
 [[nodiscard]] KnownAgents parse_known_agents(std::string_view text);
 
+// Empty when (kind, name) is unknown in `known` or known with `key`; otherwise one line saying
+// which key is known for it, in which line of `file`, and how to accept a changed key.
+[[nodiscard]] std::string known_conflict(const KnownAgents& known, std::string_view file, KnownKind kind,
+                                         std::string_view name, std::string_view key);
+
 // `text` (a known_agents file, maybe empty) with `entry` appended as one line; an empty file
 // first gets a comment saying what the file is. `text` comes back unchanged when the entry
 // cannot be written as one line (a line break in its name, an empty name, not a key).

@@ -11,6 +11,9 @@
 //   id=5f0c...         the agent's stable id (AgentInfo::agent_id)
 //   key=rq:rM>}U?...   the agent's CURVE public key, Z85 (40 characters): brokers need it to
 //                      connect; an advert without one is from an agent older than CURVE
+//   join=P1,P2         the farms the agent joined (bnr-agent --join): for each, the proof
+//                      farm_join.h's farm_proof(farm secret, the key above), Z85, at most
+//                      kMaxJoinedFarms, comma-separated; absent when it joined none
 // Keys may only be appended; an old broker ignores keys it does not know.
 #pragma once
 
@@ -20,6 +23,8 @@
 #include <string>
 #include <string_view>
 
+#include "curve_keys.h"
+#include "farm_join.h"
 #include "messages.h"
 
 namespace bnr::protocol {
@@ -31,10 +36,11 @@ struct AgentTxt {
   std::uint32_t protocol_version = 0;  // 0: the key is missing or not a number
   AgentInfo info{};                    // missing keys keep AgentInfo's defaults
   std::string curve_key{};             // as advertised: check it with is_curve_key()
+  std::string join_proofs{};           // well-formed (see join_proofs_well_formed) or empty
   bool operator==(const AgentTxt& o) const {
     return protocol_version == o.protocol_version && info.name == o.info.name && info.agent_id == o.info.agent_id &&
            info.threads == o.info.threads && info.blender_version == o.info.blender_version &&
-           curve_key == o.curve_key;
+           curve_key == o.curve_key && join_proofs == o.join_proofs;
   }
 };
 
@@ -80,11 +86,23 @@ inline bool parse_number(std::string_view text, std::uint64_t max, std::uint64_t
 
 }  // namespace mdns_txt_detail
 
+// True for 1 to kMaxJoinedFarms comma-separated 32-byte Z85 values.
+[[nodiscard]] inline bool join_proofs_well_formed(std::string_view proofs) {
+  std::size_t count = 0;
+  for (;;) {
+    const std::size_t comma = proofs.find(',');
+    if (!is_curve_key(proofs.substr(0, comma)) || ++count > kMaxJoinedFarms) return false;
+    if (comma == std::string_view::npos) return true;
+    proofs.remove_prefix(comma + 1);
+  }
+}
+
 // The TXT record an agent advertises (the bytes DNSServiceRegister takes). Values longer than
-// a TXT string allows are cut at a character boundary. An empty `curve_key` is left out.
+// a TXT string allows are cut at a character boundary. An empty `curve_key` or `join_proofs`
+// is left out.
 [[nodiscard]] inline std::string encode_agent_txt(const AgentInfo& info,
                                                   std::uint32_t protocol_version = kProtocolVersion,
-                                                  std::string_view curve_key = {}) {
+                                                  std::string_view curve_key = {}, std::string_view join_proofs = {}) {
   std::string record;
   mdns_txt_detail::append_entry(record, "proto", std::to_string(protocol_version));
   mdns_txt_detail::append_entry(record, "blender", info.blender_version);
@@ -92,6 +110,7 @@ inline bool parse_number(std::string_view text, std::uint64_t max, std::uint64_t
   mdns_txt_detail::append_entry(record, "name", info.name);
   mdns_txt_detail::append_entry(record, "id", info.agent_id);
   if (!curve_key.empty()) mdns_txt_detail::append_entry(record, "key", curve_key);
+  if (!join_proofs.empty()) mdns_txt_detail::append_entry(record, "join", join_proofs);
   return record;
 }
 
@@ -99,9 +118,9 @@ inline bool parse_number(std::string_view text, std::uint64_t max, std::uint64_t
 // case; only the first occurrence of a key counts, also when it has no '=' (RFC 6763 6.4);
 // unknown keys and entries starting with '=' are ignored; a length byte that runs past the
 // end ends the record; a number that is not a plain decimal in range leaves the default
-// (threads: 0..65535).
+// (threads: 0..65535); join proofs that are not well formed are left out.
 [[nodiscard]] inline AgentTxt parse_agent_txt(std::string_view record) {
-  static constexpr std::string_view kKeys[] = {"proto", "blender", "threads", "name", "id", "key"};
+  static constexpr std::string_view kKeys[] = {"proto", "blender", "threads", "name", "id", "key", "join"};
   AgentTxt txt;
   bool seen[std::size(kKeys)] = {};
   std::size_t pos = 0;
@@ -139,6 +158,9 @@ inline bool parse_number(std::string_view text, std::uint64_t max, std::uint64_t
         break;
       case 5:
         txt.curve_key = std::string(value);
+        break;
+      case 6:
+        if (join_proofs_well_formed(value)) txt.join_proofs = std::string(value);
         break;
     }
   }

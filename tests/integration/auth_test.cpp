@@ -27,12 +27,13 @@ namespace {
 using namespace std::chrono_literals;
 
 // A config directory for a broker of its own (its own known_agents): a new key pair, or the
-// test broker's, which test agents authorize.
+// test broker's key and farm secret, which test agents authorize and join.
 std::unique_ptr<TempDir> broker_config(bool as_test_broker) {
   auto dir = std::make_unique<TempDir>("bnr-broker-config");
   if (as_test_broker) {
-    (void)test_broker_keys();  // makes the file if this is the first use
+    (void)test_join_token();  // makes the files if this is the first use
     fs::copy_file(test_config_dir() / "broker.key", dir->path() / "broker.key");
+    fs::copy_file(test_config_dir() / "farm.secret", dir->path() / "farm.secret");
   }
   return dir;
 }

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "curve_auth.h"
+#include "farm_files.h"
 #include "image_compare.h"
 #include "png_file.h"
 
@@ -39,6 +40,11 @@ protocol::CurveKeyPair test_broker_keys() {
   static const protocol::CurveKeyPair keys =
       protocol::load_or_create_key_pair(test_config_dir() / "broker.key", "bnr-broker");
   return keys;
+}
+
+std::string test_join_token() {
+  return protocol::encode_join_token(
+      {test_broker_keys().public_key, protocol::load_or_create_farm_secret(test_config_dir() / "farm.secret")});
 }
 
 fs::path make_scene(const fs::path& out, const std::vector<std::string>& options) {
@@ -113,6 +119,7 @@ Agent::Agent(const AgentOptions& o) {
   if (!o.log) argv.push_back("-q");
   if (!o.advertise) argv.push_back("--no-mdns");
   if (o.authorize_test_broker) argv.insert(argv.end(), {"--authorize", test_broker_keys().public_key});
+  if (o.advertise && o.join_test_broker) argv.insert(argv.end(), {"--join", test_join_token()});
   if (std::find(o.extra.begin(), o.extra.end(), "--cache-dir") == o.extra.end()) {
     cache_ = std::make_unique<TempDir>("bnr-agent-cache");
     argv.insert(argv.end(), {"--cache-dir", cache_->path().string()});

@@ -40,6 +40,10 @@ fs::path make_texture(const fs::path& out, int stripes = 4);
 // test agents authorize it unless told otherwise.
 [[nodiscard]] protocol::CurveKeyPair test_broker_keys();
 
+// The test broker's join token (bnr-broker --join-token for test_config_dir(): its key and
+// farm secret, made on first use).
+[[nodiscard]] std::string test_join_token();
+
 struct AgentOptions {
   int threads = 1;
   std::vector<std::string> extra{};  // more bnr-agent flags
@@ -50,6 +54,8 @@ struct AgentOptions {
   bool authorize_test_broker = true;  // --authorize test_broker_keys().public_key
   bool log = false;                   // no -q; its stderr goes to log()
   fs::path config_dir{};              // its BNR_CONFIG_DIR; empty: test_config_dir()
+  bool join_test_broker = true;       // with advertise: --join test_join_token(), so the
+                                      // test broker uses it when it finds it on the LAN
 };
 
 // A bnr-agent on a free loopback port, with a scene cache of its own (removed with it) unless
