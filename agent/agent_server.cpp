@@ -148,7 +148,8 @@ void AgentServer::set_up_curve(const fs::path& config_dir) {
                  "(connections are still encrypted)"
               << std::endl;
   } else if (authorizer_->count() == 0) {
-    std::cerr << "bnr-agent: no broker is authorized yet, so every broker is refused; authorize one with "
+    std::cerr << "bnr-agent: no broker is authorized yet, so every broker is refused; join one's farm with "
+                 "bnr-agent --join TOKEN (bnr-broker --join-token prints TOKEN), or authorize one with "
                  "bnr-agent --authorize 'KEY' (bnr-broker --show-key prints KEY) or add KEY to "
               << authorizer_->file().string() << std::endl;
   }

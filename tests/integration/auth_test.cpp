@@ -123,6 +123,7 @@ TEST(Auth, AnAgentWithNoAuthorizedBrokerSaysHowToAuthorizeOneAndReadsItsFileWith
   const std::size_t at = log.find("bnr-agent: no broker is authorized yet");
   ASSERT_NE(at, std::string::npos) << log;
   const std::string line = log.substr(at, log.find('\n', at) - at);
+  EXPECT_NE(line.find("bnr-agent --join TOKEN (bnr-broker --join-token prints TOKEN)"), std::string::npos) << line;
   EXPECT_NE(line.find("bnr-agent --authorize 'KEY'"), std::string::npos) << line;
   EXPECT_NE(line.find((agent_config / "authorized_brokers").string()), std::string::npos) << line;
 

@@ -142,7 +142,11 @@ TEST(Join, TheTokenJoinsAnAgentAndARogueAdvertGetsNothingNotEvenAConnection) {
             std::string::npos)
       << list.output;
   EXPECT_NE(list.output.find("not joined: " + unique("copied")), std::string::npos) << list.output;
-  EXPECT_NE(list.output.find(" joined "), std::string::npos) << list.output;
+  const std::size_t row = list.output.find("\n" + unique("joined") + " ");
+  ASSERT_NE(row, std::string::npos) << list.output;
+  const std::string joined_row = list.output.substr(row + 1, list.output.find('\n', row + 1) - row - 1);
+  EXPECT_NE(joined_row.find(" joined "), std::string::npos) << joined_row;
+  EXPECT_EQ(joined_row.find("not joined"), std::string::npos) << joined_row;
 
   const tools::RunResult r = run_lan_broker({scene.string(), "--no-local", "-o", (dir / "out.png").string()});
   ASSERT_EQ(r.exit_code, 0) << r.output;
