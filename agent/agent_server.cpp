@@ -13,7 +13,6 @@
 
 #include "blender_version.h"
 #include "exr_file.h"
-#include "farm_files.h"
 #include "host_name.h"
 #include "png_file.h"
 #include "transport.h"
@@ -109,11 +108,12 @@ AgentServer::AgentServer(AgentConfig config)
   }
   const std::string last = socket_.get(zmq::sockopt::last_endpoint);
   port_ = std::stoi(last.substr(last.rfind(':') + 1));
+  joined_farms_ = std::make_unique<protocol::JoinedFarmsFile>(config_dir / "joined_farms");
   if (config_.mdns) {
     try {
       mdns_ = std::make_unique<MdnsAdvert>(
           protocol::AgentInfo{config_.name, agent_id_, config_.threads, blender_version_}, port_, keys_.public_key,
-          protocol::join_proofs(protocol::read_joined_farms(config_dir / "joined_farms").farms, keys_.public_key));
+          changed_join_proofs().value_or(""));
     } catch (const std::exception& e) {
       // Brokers can still reach this agent with --agent HOST:PORT.
       std::cerr << "bnr-agent: warning: not advertised on the LAN: " << e.what() << std::endl;
@@ -194,6 +194,13 @@ AgentServer::~AgentServer() {
   if (owns_work_dir_) fs::remove_all(work_dir_, ec);
 }
 
+std::optional<std::string> AgentServer::changed_join_proofs() {
+  const std::optional<protocol::JoinedFarms> farms = joined_farms_->changed();
+  if (!farms) return std::nullopt;
+  for (const std::string& problem : farms->problems) log("warning: joined_farms " + problem);
+  return protocol::join_proofs(farms->farms, keys_.public_key);
+}
+
 void AgentServer::log(const std::string& line) const {
   if (!config_.quiet) std::cerr << "bnr-agent: " << line << std::endl;
 }
@@ -229,6 +236,9 @@ void AgentServer::run(const volatile std::sig_atomic_t& stop) {
       if (auto event = mdns_->process()) log(*event);
       if (mdns_->failed()) mdns_.reset();
     }
+    // A bnr-agent --join while this agent runs: its advert vouches for the new farm at once.
+    if (const auto proofs = mdns_ ? changed_join_proofs() : std::nullopt; proofs && mdns_->set_join_proofs(*proofs))
+      log("mDNS: the advert now carries the farms in joined_farms");
     handle_network(now);
     if (job_ && job_->blender) handle_worker(now);
     if (warm_) handle_warm(now);

@@ -17,6 +17,7 @@
 
 #include "blender_process.h"
 #include "curve_auth.h"
+#include "farm_files.h"
 #include "mdns_advert.h"
 #include "messages.h"
 #include "scene_cache.h"
@@ -141,6 +142,9 @@ class AgentServer {
   void send(const protocol::Message& message, std::string_view bulk = {});
   void log(const std::string& line) const;
   void set_up_curve(const std::filesystem::path& config_dir);
+  // The advert's join proofs for the farms in joined_farms, when the file changed since the
+  // last call (the first call reads it).
+  std::optional<std::string> changed_join_proofs();
   void handle_zap();
   void handle_handshake_events();
 
@@ -159,6 +163,7 @@ class AgentServer {
   zmq::socket_t handshakes_;  // socket_'s monitor: failed handshakes never reach socket_
   long long refused_ = 0;
   long long failed_handshakes_ = 0;
+  std::unique_ptr<protocol::JoinedFarmsFile> joined_farms_;
   std::unique_ptr<MdnsAdvert> mdns_;  // null: not advertised (--no-mdns, or no avahi-daemon)
   std::unique_ptr<SceneCache> cache_;
   std::optional<Job> job_;

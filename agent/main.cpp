@@ -40,7 +40,9 @@ options:
   --join TOKEN     join a broker's farm (bnr-broker --join-token prints TOKEN), then serve:
                    authorizes that broker and proves to it, in this agent's mDNS advert,
                    that this agent joined, so the broker renders on it. Needed once per
-                   machine (kept in joined_farms); joining again is harmless
+                   machine (kept in joined_farms); joining again is harmless. An agent
+                   already running with the same config directory takes up the farm
+                   by itself
   --authorize KEY  serve the broker with this public key (repeatable; bnr-broker --show-key
                    prints it) without joining: such a broker uses this agent only when it
                    is given as --agent HOST:PORT@KEY (or is in its known_agents);
@@ -65,9 +67,12 @@ struct Flags {
 
 // --join: records the farm and authorizes its broker before the agent starts, so the first
 // advert already carries the proof.
+bool g_joined = false;  // the farm is joined even if this agent then cannot start
+
 void join(const bnr::protocol::JoinToken& token, bool quiet) {
   const std::filesystem::path dir = bnr::protocol::config_dir();
   const bnr::protocol::JoinResult r = bnr::protocol::join_farm(dir, token);
+  g_joined = true;
   if (quiet) return;
   std::cerr << "bnr-agent: " << (r.already_joined ? "already joined" : "joined") << " the farm of broker "
             << bnr::protocol::short_key(token.broker_key) << " (" << (dir / "joined_farms").string() << ")"
@@ -147,7 +152,11 @@ int main(int argc, char** argv) {
     server.run(g_stop);
     return 0;
   } catch (const std::exception& e) {
-    std::cerr << "bnr-agent: " << e.what() << std::endl;
+    std::cerr << "bnr-agent: " << e.what()
+              << (g_joined ? "; the farm is joined all the same (an agent already running with this config "
+                             "directory advertises it by itself)"
+                           : "")
+              << std::endl;
     return 1;
   }
 }

@@ -62,6 +62,8 @@ MdnsAdvert::MdnsAdvert(const protocol::AgentInfo& info, int port, const std::str
   if (port <= 0 || port > 65535) throw std::runtime_error("mDNS: cannot advertise port " + std::to_string(port));
   quiet_avahi_compat_warning();
   const std::string txt = protocol::encode_agent_txt(info, protocol::kProtocolVersion, curve_key, join_proofs);
+  info_ = info;
+  curve_key_ = curve_key;
   // An instance name is one DNS label, at most 63 bytes (Avahi refuses longer ones); the
   // TXT record keeps the whole name.
   const std::string name = cut_utf8(info.name, 63);
@@ -87,6 +89,14 @@ MdnsAdvert::MdnsAdvert(const protocol::AgentInfo& info, int port, const std::str
 }
 
 MdnsAdvert::~MdnsAdvert() = default;
+
+bool MdnsAdvert::set_join_proofs(const std::string& join_proofs) {
+  if (failed_) return false;
+  const std::string txt = protocol::encode_agent_txt(info_, protocol::kProtocolVersion, curve_key_, join_proofs);
+  // A null record ref is the service's own TXT record: the daemon announces the new one.
+  return DNSServiceUpdateRecord(ref_.get(), nullptr, 0, static_cast<std::uint16_t>(txt.size()), txt.data(), 0) ==
+         kDNSServiceErr_NoError;
+}
 
 int MdnsAdvert::fd() const { return DNSServiceRefSockFD(ref_.get()); }
 

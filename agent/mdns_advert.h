@@ -36,6 +36,10 @@ class MdnsAdvert {
   // failed() is true and the advert should be dropped (fd() must no longer be polled).
   [[nodiscard]] std::optional<std::string> process();
 
+  // Replaces the TXT record's join proofs (the agent joined a farm while running). False when
+  // the daemon refused the update or the advert failed.
+  bool set_join_proofs(const std::string& join_proofs);
+
   [[nodiscard]] bool registered() const { return registered_; }
   [[nodiscard]] bool failed() const { return failed_; }
   // The instance name in use once registered() (may differ from info.name after a conflict).
@@ -49,6 +53,8 @@ class MdnsAdvert {
 
   std::unique_ptr<_DNSServiceRef_t, RefDeleter> ref_;
   int port_ = 0;
+  protocol::AgentInfo info_;  // what the TXT record says, kept for set_join_proofs
+  std::string curve_key_;
   bool registered_ = false;
   bool failed_ = false;
   std::string name_;

@@ -1,6 +1,8 @@
 #include "farm_files.h"
 
 #include <stdexcept>
+#include <system_error>
+#include <utility>
 
 #include "curve_auth.h"
 
@@ -48,6 +50,27 @@ std::optional<std::string> read_farm_secret(const fs::path& path) {
 
 JoinedFarms read_joined_farms(const fs::path& path) {
   return parse_joined_farms(read_text_file(path).value_or(""));
+}
+
+JoinedFarmsFile::JoinedFarmsFile(fs::path path) : path_(std::move(path)) {}
+
+std::optional<JoinedFarms> JoinedFarmsFile::changed() {
+  std::error_code ec;
+  const fs::file_time_type time = fs::last_write_time(path_, ec);
+  const bool exists = !ec;
+  const std::uintmax_t size = exists ? fs::file_size(path_, ec) : 0;
+  if (read_ && exists == exists_ && (!exists || (time == time_ && size == size_))) return std::nullopt;
+  read_ = true;
+  exists_ = exists;
+  time_ = time;
+  size_ = size;
+  try {
+    return read_joined_farms(path_);
+  } catch (const std::exception& e) {
+    JoinedFarms none;
+    none.problems.push_back(e.what());
+    return none;
+  }
 }
 
 JoinResult join_farm(const fs::path& config_dir, const JoinToken& token) {

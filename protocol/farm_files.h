@@ -8,6 +8,7 @@
 // Failures throw std::runtime_error with one line.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -24,6 +25,23 @@ namespace bnr::protocol {
 
 // The farms in an agent's joined_farms file (missing: none).
 [[nodiscard]] JoinedFarms read_joined_farms(const std::filesystem::path& path);
+
+// An agent's joined_farms file, re-read when it changes (a bnr-agent --join while this agent
+// runs): changed() is cheap enough to call every turn of a poll loop (one stat).
+class JoinedFarmsFile {
+ public:
+  explicit JoinedFarmsFile(std::filesystem::path path);
+  // The farms in the file now, when it changed since the last call (the first call reads it);
+  // nullopt when it did not. A file that cannot be read counts as no farms.
+  [[nodiscard]] std::optional<JoinedFarms> changed();
+
+ private:
+  std::filesystem::path path_;
+  bool read_ = false;
+  bool exists_ = false;
+  std::filesystem::file_time_type time_{};
+  std::uintmax_t size_ = 0;
+};
 
 struct JoinResult {
   bool newly_authorized = false;  // the broker's key was not in authorized_brokers before

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "avahi_harness.h"
+#include "farm_files.h"
 #include "farm_join.h"
 #include "harness.h"
 #include "mdns_advert.h"
@@ -184,6 +185,45 @@ TEST(Join, TrustNewAgentsUsesAnAgentThatDidNotJoinWithAWarning) {
       << r.output;
   EXPECT_GT(summary_regions(r.output, unique("new")), 0) << r.output;
   expect_same_png(dir / "out.png", blender_reference(scene, dir / "ref").at(0));
+}
+
+// bnr-agent --join on a machine whose agent already runs: the new process cannot take the
+// port, but the running agent's advert takes up the farm without a restart.
+TEST(Join, ARunningAgentTakesUpAJoinWithoutARestart) {
+  const auto avahi = std::make_unique<AvahiHarness>();
+  if (!avahi->skip_reason().empty()) GTEST_SKIP() << avahi->skip_reason();
+  TempDir config("bnr-later-config");
+  Agent running(rogue_options(config, unique("later")));
+  const auto before = wait_advertised({unique("later")});
+  ASSERT_NE(named(before, unique("later")), nullptr) << avahi->avahi_log();
+  EXPECT_EQ(named(before, unique("later"))->txt.join_proofs, "");
+
+  const tools::RunResult r = tools::run_command({"env", "BNR_CONFIG_DIR=" + config.path().string(), BNR_AGENT_EXE,
+                                                 "--join", test_join_token(), "--bind", "127.0.0.1", "--port",
+                                                 std::to_string(running.port()), "--no-mdns"},
+                                                60s);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("bnr-agent: joined the farm of broker " + protocol::short_key(test_broker_keys().public_key)),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("; the farm is joined all the same"), std::string::npos) << r.output;
+
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  std::string proofs;
+  while (proofs.empty() && std::chrono::steady_clock::now() < deadline) {
+    const auto found = broker::browse_agents(300ms);
+    if (const auto* later = named(found, unique("later"))) proofs = later->txt.join_proofs;
+  }
+  EXPECT_TRUE(protocol::proves_farm(proofs, protocol::load_or_create_farm_secret(test_config_dir() / "farm.secret"),
+                                    running.key()))
+      << "advert: '" << proofs << "'\n" << running.log();
+  EXPECT_NE(running.log().find("mDNS: the advert now carries the farms in joined_farms"), std::string::npos)
+      << running.log();
+  const tools::RunResult list = run_lan_broker({"--list"});
+  const std::size_t row = list.output.find("\n" + unique("later") + " ");
+  ASSERT_NE(row, std::string::npos) << list.output;
+  EXPECT_EQ(list.output.substr(row, list.output.find('\n', row + 1) - row).find("not joined"), std::string::npos)
+      << list.output;
 }
 
 TEST(Join, AMistypedTokenIsAOneLineErrorAndJoinsNothing) {

@@ -205,3 +205,28 @@ TEST(FarmSecret, IsMadeOnceWithMode0600AndABrokenFileIsAClearError) {
 
 }  // namespace
 }  // namespace bnr::protocol
+
+namespace bnr::protocol {
+namespace {
+
+TEST(JoinedFarmsFile, ReportsTheFarmsOnceAndAgainOnlyAfterAJoin) {
+  const tools::TempDir dir("bnr-joined-watch-test");
+  JoinedFarmsFile file(dir.path() / "joined_farms");
+  const auto first = file.changed();
+  ASSERT_TRUE(first.has_value()) << "the first call reads the file, missing or not";
+  EXPECT_TRUE(first->farms.empty());
+  EXPECT_FALSE(file.changed().has_value());
+  const JoinToken token{make_key_pair().public_key, make_farm_secret()};
+  (void)join_farm(dir.path(), token);
+  const auto joined = file.changed();
+  ASSERT_TRUE(joined.has_value());
+  EXPECT_EQ(joined->farms, std::vector<JoinToken>{token});
+  EXPECT_FALSE(file.changed().has_value());
+  std::filesystem::remove(dir.path() / "joined_farms");
+  const auto left = file.changed();
+  ASSERT_TRUE(left.has_value());
+  EXPECT_TRUE(left->farms.empty());
+}
+
+}  // namespace
+}  // namespace bnr::protocol
