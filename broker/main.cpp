@@ -375,9 +375,14 @@ int main(int argc, char** argv) {
     manifests[first_scene] = first_manifest.get();
     // The version agents must match: this machine's Blender, when it has one.
     const std::string local_blender = manifests[first_scene].blender_version;
-    std::set<std::string> considered(agents.begin(), agents.end());  // LAN agents already judged
+    // Adverts already judged, by address and join proofs: an agent that joins this farm while
+    // it runs (its advert's proofs change) is judged again and can join the job.
+    auto advert_id = [](const bnr::broker::DiscoveredAgent& found) {
+      return found.endpoint() + " " + found.txt.join_proofs;
+    };
+    std::set<std::string> considered;
     if (browser)
-      for (const auto& found : browser->agents()) considered.insert(found.endpoint());
+      for (const auto& found : browser->agents()) considered.insert(advert_id(found));
     const fs::path profiles_file = bnr::broker::profiles_path();
     bnr::broker::SpeedProfiles profiles = bnr::broker::load_profiles(profiles_file);
     auto job_for = [&](const std::string& scene) {
@@ -412,7 +417,9 @@ int main(int argc, char** argv) {
           browser->run_for(std::chrono::milliseconds(0));
           std::vector<std::string> joining;
           for (const auto& found : browser->agents()) {
-            if (!considered.insert(found.endpoint()).second) continue;
+            if (!considered.insert(advert_id(found)).second ||
+                std::find(agents.begin(), agents.end(), found.endpoint()) != agents.end())
+              continue;
             // Another agent on this machine would compete with the local one for its cores.
             const bool here = on_this_host(found);
             if ((here && local) || !usable(found, config) || !keys.accept_advert(found)) continue;

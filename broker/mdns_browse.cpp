@@ -34,13 +34,24 @@ struct Browse;
 struct Lookup {
   Browse* browse = nullptr;
   DiscoveredAgent agent;
+  std::string full_name;     // the service's DNS name, for its TXT watch
   Ref ref;                   // the resolve, then the query
   std::vector<Ref> retired;  // the resolve, released once its callback has returned
   bool done = false;
 };
 
+// A found service's TXT record, watched for as long as the service is there: an agent that
+// joins a farm while it runs changes its TXT record (the join proofs).
+struct TxtWatch {
+  Browse* browse = nullptr;
+  std::string service;
+  Ref ref;
+};
+
 struct Browse {
   Ref ref;
+  std::map<std::string, std::unique_ptr<TxtWatch>> txt_watches;  // by service name
+  std::vector<std::unique_ptr<TxtWatch>> retired_watches;         // of services just removed
   std::map<std::pair<std::string, std::uint32_t>, int> present;  // sightings per (name, interface)
   std::vector<std::unique_ptr<Lookup>> lookups;
   std::map<std::string, DiscoveredAgent> found;
@@ -57,6 +68,30 @@ struct Browse {
   }
 };
 
+void DNSSD_API on_txt(DNSServiceRef, DNSServiceFlags flags, uint32_t, DNSServiceErrorType error, const char*,
+                      uint16_t rrtype, uint16_t, uint16_t rdlen, const void* rdata, uint32_t, void* context) {
+  const auto& watch = *static_cast<TxtWatch*>(context);
+  if (error != kDNSServiceErr_NoError || (flags & kDNSServiceFlagsAdd) == 0 || rrtype != kDNSServiceType_TXT) return;
+  const auto it = watch.browse->found.find(watch.service);
+  if (it != watch.browse->found.end())
+    it->second.txt = protocol::parse_agent_txt(std::string_view(static_cast<const char*>(rdata), rdlen));
+}
+
+// Starts watching the TXT record of a service just found; without a watch (the daemon
+// refused it) the record stays as resolved.
+void watch_txt(Browse& browse, const Lookup& lookup) {
+  auto watch = std::make_unique<TxtWatch>();
+  watch->browse = &browse;
+  watch->service = lookup.agent.service_name;
+  DNSServiceRef ref = nullptr;
+  if (lookup.full_name.empty() ||
+      DNSServiceQueryRecord(&ref, 0, lookup.agent.interface_index, lookup.full_name.c_str(), kDNSServiceType_TXT,
+                            kDNSServiceClass_IN, &on_txt, watch.get()) != kDNSServiceErr_NoError)
+    return;
+  watch->ref.reset(ref);
+  browse.txt_watches[watch->service] = std::move(watch);
+}
+
 void DNSSD_API on_address(DNSServiceRef, DNSServiceFlags flags, uint32_t, DNSServiceErrorType error, const char*,
                           uint16_t rrtype, uint16_t, uint16_t rdlen, const void* rdata, uint32_t, void* context) {
   auto& lookup = *static_cast<Lookup*>(context);
@@ -71,10 +106,11 @@ void DNSSD_API on_address(DNSServiceRef, DNSServiceFlags flags, uint32_t, DNSSer
   lookup.agent.address = text;
   lookup.done = true;
   lookup.browse->found.emplace(lookup.agent.service_name, lookup.agent);
+  watch_txt(*lookup.browse, lookup);
 }
 
-void DNSSD_API on_resolved(DNSServiceRef, DNSServiceFlags, uint32_t interface, DNSServiceErrorType error, const char*,
-                           const char* host, uint16_t port, uint16_t txt_length, const unsigned char* txt,
+void DNSSD_API on_resolved(DNSServiceRef, DNSServiceFlags, uint32_t interface, DNSServiceErrorType error,
+                           const char* full_name, const char* host, uint16_t port, uint16_t txt_length, const unsigned char* txt,
                            void* context) {
   auto& lookup = *static_cast<Lookup*>(context);
   if (lookup.done || !lookup.agent.host.empty()) return;  // Avahi may report a resolve again
@@ -83,6 +119,7 @@ void DNSSD_API on_resolved(DNSServiceRef, DNSServiceFlags, uint32_t interface, D
     return;
   }
   lookup.agent.host = host;
+  if (full_name != nullptr) lookup.full_name = full_name;
   lookup.agent.port = ntohs(port);
   lookup.agent.txt =
       protocol::parse_agent_txt(std::string_view(reinterpret_cast<const char*>(txt), txt != nullptr ? txt_length : 0));
@@ -110,6 +147,10 @@ void DNSSD_API on_browse(DNSServiceRef, DNSServiceFlags flags, uint32_t interfac
     if (it != browse.present.end() && --it->second <= 0) browse.present.erase(it);
     if (browse.still_present(service)) return;
     browse.found.erase(service);
+    if (const auto w = browse.txt_watches.find(service); w != browse.txt_watches.end()) {
+      browse.retired_watches.push_back(std::move(w->second));  // freed after the callbacks
+      browse.txt_watches.erase(w);
+    }
     for (auto& l : browse.lookups)
       if (l->agent.service_name == service) l->done = true;
     return;
@@ -160,6 +201,13 @@ void AgentBrowser::run_for(std::chrono::milliseconds max_wait) {
     fds.push_back({DNSServiceRefSockFD(l->ref.get()), POLLIN, 0});
     owners.emplace_back(l->ref.get(), l.get());
   }
+  const std::size_t first_watch = fds.size();
+  // By value: a browse callback may retire a watch (still alive until the end of this call).
+  std::vector<std::pair<DNSServiceRef, std::string>> watches;
+  for (const auto& [name, w] : browse.txt_watches) {
+    fds.push_back({DNSServiceRefSockFD(w->ref.get()), POLLIN, 0});
+    watches.emplace_back(w->ref.get(), name);
+  }
   const int ready = poll(fds.data(), fds.size(), static_cast<int>(max_wait.count()));
   if (ready < 0 && errno != EINTR) {
     browse.error = std::string("mDNS browse failed: poll: ") + std::strerror(errno);
@@ -167,6 +215,17 @@ void AgentBrowser::run_for(std::chrono::milliseconds max_wait) {
   }
   for (std::size_t i = 0; ready > 0 && i < fds.size(); ++i) {
     if ((fds[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
+    if (i >= first_watch) {
+      const auto& [watch_ref, name] = watches[i - first_watch];
+      const auto it = browse.txt_watches.find(name);
+      // A failed watch is dropped: the service keeps the TXT record it has.
+      if (DNSServiceProcessResult(watch_ref) != kDNSServiceErr_NoError && it != browse.txt_watches.end() &&
+          it->second->ref.get() == watch_ref) {
+        browse.retired_watches.push_back(std::move(it->second));
+        browse.txt_watches.erase(it);
+      }
+      continue;
+    }
     auto [service_ref, lookup] = owners[i];
     if (lookup != nullptr && lookup->done) continue;
     const DNSServiceErrorType processed = DNSServiceProcessResult(service_ref);
@@ -178,6 +237,7 @@ void AgentBrowser::run_for(std::chrono::milliseconds max_wait) {
   }
   // Released only here: a callback may not free the reference it was called for.
   for (auto& l : browse.lookups) l->retired.clear();
+  browse.retired_watches.clear();
   std::erase_if(browse.lookups, [](const std::unique_ptr<Lookup>& l) { return l->done; });
 }
 

@@ -38,7 +38,8 @@ class AgentBrowser {
   // is there already).
   void run_for(std::chrono::milliseconds max_wait);
   // The agents whose service, TXT record and address have all arrived and that have not
-  // been withdrawn since, sorted by service name.
+  // been withdrawn since, sorted by service name. A TXT record that changes later (an agent
+  // that joined a farm) is followed.
   [[nodiscard]] std::vector<DiscoveredAgent> agents() const;
   [[nodiscard]] const std::string& error() const;
 

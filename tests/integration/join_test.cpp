@@ -226,6 +226,43 @@ TEST(Join, ARunningAgentTakesUpAJoinWithoutARestart) {
       << list.output;
 }
 
+// An agent skipped at the start of a render that joins meanwhile joins the job too.
+TEST(Join, AnAgentThatJoinsMidRenderJoinsTheJob) {
+  const auto avahi = std::make_unique<AvahiHarness>();
+  if (!avahi->skip_reason().empty()) GTEST_SKIP() << avahi->skip_reason();
+  TempDir dir;
+  // Long enough (about 15 s on one thread) that the late one still finds work.
+  const auto scene = make_scene(dir / "long.blend", {"--size", "320x180", "--samples", "160"});
+  AgentOptions early_options;
+  early_options.advertise = true;
+  early_options.extra = {"--name", unique("early")};
+  Agent early(early_options);
+  TempDir config("bnr-outsider-config");
+  Agent outsider(rogue_options(config, unique("outsider")));
+  ASSERT_EQ(wait_advertised({unique("early"), unique("outsider")}).size() >= 2, true) << avahi->avahi_log();
+
+  auto broker = start_broker({scene.string(), "--no-local", "--mdns-window", "1000", "--region-width", "16", "-o",
+                              (dir / "out.png").string()},
+                             /*mdns=*/true);
+  std::string output;
+  ASSERT_TRUE(wait_for_output(*broker, output, "rendering long.blend", 60s)) << output;
+  EXPECT_NE(output.find("skipping agent " + unique("outsider")), std::string::npos) << output;
+  const tools::RunResult joined = tools::run_command({"env", "BNR_CONFIG_DIR=" + config.path().string(), BNR_AGENT_EXE,
+                                                      "--join", test_join_token(), "--bind", "127.0.0.1", "--port",
+                                                      std::to_string(outsider.port()), "--no-mdns"},
+                                                     60s);
+  EXPECT_NE(joined.output.find("the farm is joined all the same"), std::string::npos) << joined.output;
+  ASSERT_TRUE(wait_for_output(*broker, output, "127.0.0.1:" + std::to_string(outsider.port()) +
+                                                   " appeared on the LAN; it joins the job",
+                              30s))
+      << output;
+  const int status = broker->wait_or_kill(120s);
+  (void)tools::read_available(broker->stdout_fd(), output);
+  ASSERT_EQ(status, 0) << output;
+  EXPECT_NE(outsider.log().find("authenticated"), std::string::npos) << outsider.log();
+  expect_same_png(dir / "out.png", blender_reference(scene, dir / "ref").at(0));
+}
+
 TEST(Join, AMistypedTokenIsAOneLineErrorAndJoinsNothing) {
   std::string token = test_join_token();
   token[20] = token[20] == 'a' ? 'b' : 'a';
