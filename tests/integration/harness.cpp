@@ -102,7 +102,7 @@ void expect_same_png(const fs::path& ours, const fs::path& blender) {
 Agent::Agent(int threads, const std::vector<std::string>& extra, bool advertise, const std::vector<fs::path>& hidden)
     : Agent(AgentOptions{threads, extra, advertise, hidden}) {}
 
-Agent::Agent(const AgentOptions& o) {
+Agent::Agent(const AgentOptions& o) : bind_(o.bind) {
   std::vector<std::string> argv;
   if (!o.hidden.empty()) {
     // unshare and sh exec in turn, so the PID the test ends is the agent's own.
@@ -113,9 +113,10 @@ Agent::Agent(const AgentOptions& o) {
     for (const fs::path& d : o.hidden) argv.push_back(d.string());
     argv.push_back("--");
   }
+  argv.insert(argv.begin(), o.prefix.begin(), o.prefix.end());
   // env execs the agent too: still the agent's PID.
   if (!o.config_dir.empty()) argv.insert(argv.end(), {"env", "BNR_CONFIG_DIR=" + o.config_dir.string()});
-  argv.insert(argv.end(), {BNR_AGENT_EXE, "--port", "0", "--bind", "127.0.0.1", "--threads", std::to_string(o.threads)});
+  argv.insert(argv.end(), {BNR_AGENT_EXE, "--port", "0", "--bind", o.bind, "--threads", std::to_string(o.threads)});
   if (!o.log) argv.push_back("-q");
   if (!o.advertise) argv.push_back("--no-mdns");
   if (o.authorize_test_broker) argv.insert(argv.end(), {"--authorize", test_broker_keys().public_key});
@@ -163,6 +164,10 @@ std::unique_ptr<tools::ChildProcess> start_broker(const std::vector<std::string>
   return std::make_unique<tools::ChildProcess>(argv, options);
 }
 
+std::uintmax_t journal_bytes(int width, int height) {
+  return static_cast<std::uintmax_t>(width) * height * 4 * sizeof(std::uint16_t);
+}
+
 std::uintmax_t wait_for_journal(const fs::path& journal, std::uintmax_t bytes, std::chrono::seconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   const auto journaled = [&]() -> std::uintmax_t {
@@ -186,6 +191,14 @@ bool wait_for_output(tools::ChildProcess& broker, std::string& output, const std
     if (!open) return false;
   }
   return false;
+}
+
+int wait_for_exit(tools::ChildProcess& broker, std::string& output, std::chrono::seconds timeout) {
+  // Its output ends when it exits; nothing it prints is the needle.
+  (void)wait_for_output(broker, output, std::string(1, '\0'), timeout);
+  const int status = broker.wait_or_kill(std::chrono::seconds(5));
+  (void)tools::read_available(broker.stdout_fd(), output);
+  return status;
 }
 
 tools::RunResult run_agent(const std::vector<std::string>& args, std::chrono::seconds timeout) {

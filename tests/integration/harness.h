@@ -56,6 +56,10 @@ struct AgentOptions {
   fs::path config_dir{};              // its BNR_CONFIG_DIR; empty: test_config_dir()
   bool join_test_broker = true;       // with advertise: --join test_join_token(), so the
                                       // test broker uses it when it finds it on the LAN
+  // A command the agent runs under, which must exec it (so the PID is the agent's), e.g.
+  // LossyLink::exec_prefix(); and the address it listens on there.
+  std::vector<std::string> prefix{};
+  std::string bind = "127.0.0.1";
 };
 
 // A bnr-agent on a free loopback port, with a scene cache of its own (removed with it) unless
@@ -67,7 +71,7 @@ class Agent {
                  const std::vector<fs::path>& hidden = {});
   // What bnr-broker --agent takes: "127.0.0.1:PORT@KEY".
   [[nodiscard]] std::string endpoint() const { return address() + "@" + key_; }
-  [[nodiscard]] std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  [[nodiscard]] std::string address() const { return bind_ + ":" + std::to_string(port_); }
   [[nodiscard]] int port() const { return port_; }
   [[nodiscard]] const std::string& key() const { return key_; }  // its CURVE public key
   [[nodiscard]] tools::ChildProcess& process() { return *child_; }
@@ -80,6 +84,7 @@ class Agent {
   std::unique_ptr<TempDir> cache_;
   std::unique_ptr<tools::ChildProcess> child_;
   int port_ = 0;
+  std::string bind_;
   std::string key_;
   std::string log_;
 };
@@ -102,6 +107,13 @@ std::unique_ptr<tools::ChildProcess> start_broker(const std::vector<std::string>
 // `timeout` passes (false).
 bool wait_for_output(tools::ChildProcess& broker, std::string& output, const std::string& needle,
                      std::chrono::seconds timeout);
+
+// Reads the broker's output into `output` until it exits (SIGKILL after `timeout`); its exit
+// status.
+int wait_for_exit(tools::ChildProcess& broker, std::string& output, std::chrono::seconds timeout);
+
+// Bytes the spool journals for a region `width` x `height` px of a mono frame without EXR.
+[[nodiscard]] std::uintmax_t journal_bytes(int width, int height);
 
 // Waits until the broker's spool journal `journal` holds at least `bytes` (a few regions),
 // or `timeout` passes; returns its size then.

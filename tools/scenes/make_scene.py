@@ -80,6 +80,8 @@ def parse_args():
     p.add_argument("--hot-left", action="store_true")
     p.add_argument("--look", action="store_true")
     p.add_argument("--pack-noise", type=int, default=0, metavar="MIB")
+    # A zstd-compressed .blend: a few times smaller, for a slow link.
+    p.add_argument("--compress", action="store_true")
     args = p.parse_args(argv)
     if not 0 <= args.pack_noise <= 3071:
         p.error("--pack-noise wants 0..3071 (MiB)")
@@ -417,7 +419,7 @@ def main():
     setup_compositor(scene, args)
     tga = pack_noise(args.out, args.pack_noise) if args.pack_noise else None
     # Blender's save operator wants an absolute path.
-    bpy.ops.wm.save_as_mainfile(filepath=os.path.abspath(args.out), compress=False)
+    bpy.ops.wm.save_as_mainfile(filepath=os.path.abspath(args.out), compress=args.compress)
     if tga:
         os.remove(tga)
 
