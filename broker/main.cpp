@@ -12,6 +12,7 @@
 #include <string>
 
 #include "cli_flags.h"
+#include "fd_limit.h"
 #include "host_name.h"
 #include <vector>
 
@@ -24,6 +25,7 @@
 #include "farm_files.h"
 #include "local_agent.h"
 #include "mdns_browse.h"
+#include "output_paths.h"
 #include "render_job.h"
 #include "scene_file.h"
 #include "scene_manifest.h"
@@ -273,6 +275,10 @@ std::vector<bnr::broker::DiscoveredAgent> discover(const Config& config, bnr::br
   return agents;
 }
 
+std::filesystem::path output_png(const Config& config, const std::string& scene) {
+  return config.output.empty() ? bnr::broker::default_png(scene) : std::filesystem::path(config.output);
+}
+
 std::filesystem::path known_agents_path() { return bnr::protocol::config_dir() / "known_agents"; }
 
 // This broker's AgentKeys: who it may render on (agent_trust.h).
@@ -321,8 +327,14 @@ int main(int argc, char** argv) {
     if (config.list) return list_agents(config);
     // Every scene is checked before any agent is started or contacted.
     for (const std::string& scene : config.scenes) bnr::broker::check_scene(scene);
+    std::vector<bnr::broker::PlannedOutput> outputs;
+    for (const std::string& scene : config.scenes)
+      outputs.push_back({scene, output_png(config, scene), config.exr});
+    if (const std::string clash = bnr::broker::output_clash(outputs, fs::current_path()); !clash.empty())
+      throw std::runtime_error(clash);
     if (!config.speed_test.empty()) bnr::broker::check_scene(config.speed_test);
 
+    bnr::tools::raise_fd_limit();
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
     std::signal(SIGPIPE, SIG_IGN);
@@ -397,7 +409,7 @@ int main(int argc, char** argv) {
                        fs::path(scene).filename().c_str(), job.manifest.files.size() - 1,
                        static_cast<double>(job.manifest.total_bytes()) / (1 << 20));
       }
-      job.png = config.output.empty() ? fs::path(fs::path(scene).stem().string() + ".png") : fs::path(config.output);
+      job.png = output_png(config, scene);
       job.exr = config.exr;
       job.agents = agents;
       job.no_denoise = config.no_denoise;

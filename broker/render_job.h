@@ -1,6 +1,7 @@
 // Renders one scene across agents: opens the job on every agent, hands out regions as agents
 // free up (one rendering, one queued per agent), merges results as they arrive, and writes the
-// output files. One thread, one poll loop over all agent sockets.
+// output files. One thread, one poll loop over all agent sockets around a JobSession (the
+// decisions; job_session.h).
 #pragma once
 
 #include <chrono>
@@ -31,6 +32,10 @@ struct JobOptions {
   SchedulerConfig scheduler;
   std::chrono::milliseconds agent_timeout{10000};   // silence after which an agent is dropped
   std::chrono::milliseconds heartbeat_interval{1000};
+  // An agent not ready this long after it last asked for scene bytes is dropped (a Blender
+  // hung while loading); one with no result this long (or 5x its predicted time) likewise.
+  std::chrono::seconds open_timeout{900};
+  std::chrono::seconds region_timeout_floor{600};
   int prefetch = 1;                   // regions queued on an agent beyond the one rendering
   std::map<std::string, double> speed_hints;  // by agent id, from earlier jobs
   // Agents whose Blender differs from this version render different pixels (seams): they are

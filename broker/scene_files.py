@@ -7,6 +7,8 @@
 #   file     /abs/path             a file to ship (image, library, movie, sound, font, cache...)
 #   missing  /abs/path  what       referenced but absent here (Blender renders it as missing too)
 #   warning  text                  something that will not reach the agents
+#   frame    WIDTH  HEIGHT         the frame's pixels, as the agents' worker computes them
+#   view     NAME   SUFFIX         each view rendered, in order (none: mono)
 # Packed data travels inside the .blend and is not listed. Linked data is resolved against its
 # library, so a library's own relative textures are listed with their real location.
 import argparse
@@ -40,8 +42,22 @@ def image_files(img):
     return [img.filepath]
 
 
+def frame_lines(scene):
+    """The frame the broker owns: agents whose Blender sees another are not used. The same
+    rules as the worker's analyse() and active_views() (agent/blender_worker.py)."""
+    r = scene.render
+    lines = [("frame", str(r.resolution_x * r.resolution_percentage // 100),
+              str(r.resolution_y * r.resolution_percentage // 100))]
+    views = [v for v in r.views if v.use] if r.use_multiview else []
+    if r.use_multiview and r.views_format == "STEREO_3D":
+        views = [v for v in views if v.name in ("left", "right")]
+    if len(views) >= 2:
+        lines += [("view", v.name, v.file_suffix) for v in views]
+    return lines
+
+
 def listing():
-    lines = [("version", bpy.app.version_string.split()[0])]
+    lines = [("version", bpy.app.version_string.split()[0])] + frame_lines(bpy.context.scene)
 
     def add(path, what):
         if not path or path.startswith("<"):  # "<builtin>" font and the like

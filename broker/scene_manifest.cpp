@@ -1,6 +1,7 @@
 #include "scene_manifest.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cstdlib>
 #include <fstream>
 #include <optional>
@@ -47,6 +48,13 @@ fs::path resolve_executable(const std::string& name) {
   return {};
 }
 
+// 0 for anything but a plain decimal number.
+int int_field(const std::string& s) {
+  int out = 0;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc() && end == s.data() + s.size() ? out : 0;
+}
+
 }  // namespace
 
 SceneListing parse_scene_listing(std::string_view text) {
@@ -70,8 +78,17 @@ SceneListing parse_scene_listing(std::string_view text) {
                                  ", which is missing on this machine (it renders as missing, as in Blender)");
     } else if (f[0] == "warning") {
       listing.warnings.push_back(f[1]);
+    } else if (f[0] == "frame" && f.size() >= 3) {
+      listing.frame.emplace();
+      listing.frame->width = int_field(f[1]);
+      listing.frame->height = int_field(f[2]);
+    } else if (f[0] == "view" && f.size() >= 3 && listing.frame) {
+      listing.frame->views.push_back(f[1]);
+      listing.frame->view_suffixes.push_back(f[2]);
     }
   }
+  // Unreadable frame lines decide nothing: the agents' frame is taken then.
+  if (listing.frame && (listing.frame->width <= 0 || listing.frame->height <= 0)) listing.frame.reset();
   return listing;
 }
 
@@ -137,7 +154,8 @@ SceneManifest build_manifest(const fs::path& scene, const std::string& blender) 
   if (!blender_exe.empty())
     if (const auto cached = cache.listing(blend)) {
       listing = parse_scene_listing(*cached);
-      if (!still_true(*listing)) listing.reset();
+      // A listing from before frame lines is relisted once.
+      if (!still_true(*listing) || !listing->frame) listing.reset();
     }
   if (!listing) {
     const std::optional<std::string> text = list_with_blender(scene, blend, blender);
@@ -159,6 +177,7 @@ SceneManifest build_manifest(const fs::path& scene, const std::string& blender) 
   }
   manifest.blender_version = listing->blender_version;
   manifest.warnings = std::move(listing->warnings);
+  manifest.frame = listing->frame;
   manifest.files.push_back(describe(blend, cache));
   for (const fs::path& f : listing->files)
     if (f != blend) manifest.files.push_back(describe(f, cache));

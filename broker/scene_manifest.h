@@ -5,11 +5,13 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "messages.h"
+#include "ready_check.h"
 
 namespace bnr::broker {
 
@@ -19,6 +21,7 @@ struct SceneListing {
   std::vector<std::filesystem::path> files;  // absolute, normalised, without the .blend itself
   std::vector<std::string> warnings;         // missing files, things that are not sent
   std::vector<std::filesystem::path> missing;  // referenced, absent when it was listed
+  std::optional<FrameFacts> frame;           // unset from a script before frame lines
 };
 
 // Parses the script's output. Unknown line kinds are ignored (a newer script may add some);
@@ -39,6 +42,9 @@ struct SceneManifest {
   std::string blender_version;     // empty when this machine has no usable Blender
   std::vector<ManifestFile> files;  // files[0] is the .blend
   std::vector<std::string> warnings;
+  // The frame as this machine's Blender reads the scene (size, views, file suffixes); unset
+  // without a usable Blender. Agents that see another frame are not used.
+  std::optional<FrameFacts> frame;
 
   [[nodiscard]] std::uint64_t total_bytes() const;
   // The OpenJob form: tree paths, sizes and hashes, the .blend first.

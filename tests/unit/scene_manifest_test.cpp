@@ -44,5 +44,18 @@ TEST(SceneManifest, WireFilesKeepTheBlendFirstWithSizesAndHashes) {
   EXPECT_EQ(m.total_bytes(), 15U);
 }
 
+
+TEST(SceneManifest, FrameAndViewLinesAreTheFrameTheBrokerOwns) {
+  const SceneListing stereo = parse_scene_listing("version\t3.4.1\nframe\t1920\t1080\nview\tleft\t_L\nview\tright\t_R\n");
+  ASSERT_TRUE(stereo.frame);
+  EXPECT_EQ(*stereo.frame, (FrameFacts{1920, 1080, {"left", "right"}, {"_L", "_R"}}));
+  const SceneListing mono = parse_scene_listing("frame\t640\t360\n");
+  ASSERT_TRUE(mono.frame);
+  EXPECT_TRUE(mono.frame->views.empty());
+  // From an older script, or unreadable: nothing is decided here.
+  EXPECT_FALSE(parse_scene_listing("version\t3.4.1\n").frame);
+  EXPECT_FALSE(parse_scene_listing("frame\t12x\t360\n").frame);
+  EXPECT_FALSE(parse_scene_listing("frame\t0\t360\n").frame);
+}
 }  // namespace
 }  // namespace bnr::broker
