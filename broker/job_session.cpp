@@ -19,11 +19,21 @@ constexpr int kMaxFailedHandshakes = 3;
 // silent heartbeats, so ask again a few times before giving up on it.
 constexpr int kBusyRetries = 6;
 constexpr auto kBusyRetryDelay = std::chrono::seconds(1);
+// Transfers an agent may start again after its scene bytes stopped coming (a reset link).
+constexpr int kTransferRetries = 2;
 // Scene bytes one agent may ask for, beyond the job's files once: a transfer restarted after
 // a broken connection asks again.
 constexpr std::uint64_t kRefetchAllowance = 2;
 
-using tools::Overloaded;
+using protocol::Overloaded;
+
+// Text an agent sent, fit for one line of this broker's log: no control characters (a
+// terminal escape), not longer than a line.
+std::string agent_text(const std::string& text) {
+  std::string out;
+  for (char c : text.substr(0, 300)) out += static_cast<unsigned char>(c) < 0x20 || c == 0x7f ? ' ' : c;
+  return out + (text.size() > 300 ? "..." : "");
+}
 
 std::string seconds_text(Seconds s) { return std::to_string(static_cast<long long>(s.count() + 0.5)) + " s"; }
 
@@ -48,7 +58,8 @@ Actions JobSession::add_agent(const std::string& endpoint, const std::string& ke
   Link link;
   link.endpoint = endpoint;
   link.key = key;
-  link.last_heard = link.last_sent = link.opening_since = now;
+  link.liveness = protocol::Liveness(now);
+  link.opening_since = now;
   link.report.name = endpoint;
   links_.push_back(std::move(link));
   const AgentId a = links_.size() - 1;
@@ -64,7 +75,7 @@ Actions JobSession::add_agent(const std::string& endpoint, const std::string& ke
 Actions JobSession::on_message(AgentId a, const protocol::Message& message, Clock::time_point now) {
   Actions out;
   if (links_[a].state == State::kGone) return out;
-  links_[a].last_heard = now;
+  links_[a].liveness.heard(now);
   const std::string& job = config_.open.job_id;
   const auto ours = [&](const std::string& id) { return id == job; };
   std::visit(Overloaded{
@@ -86,7 +97,7 @@ Actions JobSession::on_message(AgentId a, const protocol::Message& message, Cloc
 
 Actions JobSession::on_malformed(AgentId a, const std::string& error, Clock::time_point now) {
   Actions out;
-  links_[a].last_heard = now;  // it is there, if confused
+  links_[a].liveness.heard(now);  // it is there, if confused
   log("ignored a malformed message from " + links_[a].endpoint + ": " + error, out);
   return out;
 }
@@ -94,10 +105,10 @@ Actions JobSession::on_malformed(AgentId a, const std::string& error, Clock::tim
 void JobSession::handle(AgentId a, const protocol::JobReady& ready, Clock::time_point now, Actions& out) {
   Link& link = links_[a];
   if (link.state != State::kOpening) return;
-  link.report.name = ready.agent.name + " (" + link.endpoint + ")";
+  link.report.name = agent_text(ready.agent.name).substr(0, 40) + " (" + link.endpoint + ")";
   if (blender_version_.empty()) blender_version_ = ready.agent.blender_version;
   if (ready.agent.blender_version != blender_version_ && !config_.allow_mixed_versions) {
-    drop(a, "Blender " + ready.agent.blender_version + ", not " + blender_version_ +
+    drop(a, "Blender " + agent_text(ready.agent.blender_version).substr(0, 40) + ", not " + blender_version_ +
                 " like this machine; --allow-mixed-versions uses it anyway",
          now, out);
     return;
@@ -115,7 +126,24 @@ void JobSession::handle(AgentId a, const protocol::JobReady& ready, Clock::time_
       return;
     }
     start_frame(ready.scene, out);
+    // Regions come from the spool first (mark_done), then this agent gets its own.
+    pending_ready_.emplace(a, ready);
+    return;
   }
+  make_ready(a, ready, now, out);
+}
+
+Actions JobSession::frame_started(Clock::time_point now) {
+  Actions out;
+  if (!pending_ready_) return out;
+  const auto [a, ready] = std::move(*pending_ready_);
+  pending_ready_.reset();
+  if (!failed_ && links_[a].state == State::kOpening) make_ready(a, ready, now, out);
+  return out;
+}
+
+void JobSession::make_ready(AgentId a, const protocol::JobReady& ready, Clock::time_point now, Actions& out) {
+  Link& link = links_[a];
   // Every agent renders with the widest margin any of them needs.
   scene_->margin = std::max(scene_->margin, ready.scene.margin);
   link.state = State::kReady;
@@ -134,7 +162,7 @@ void JobSession::handle(AgentId a, const protocol::JobReady& ready, Clock::time_
 
 void JobSession::start_frame(const protocol::SceneInfo& scene, Actions& out) {
   scene_ = scene;
-  for (const std::string& w : scene_->warnings) log("warning: " + w, out);
+  for (const std::string& w : scene_->warnings) log("warning: " + agent_text(w), out);
   scheduler_.emplace(scene_->width, scene_->height, scheduler_config());
   scheduler_->set_cost_prior(config_.cost_prior);
   out.push_back(action::StartFrame{*scene_});
@@ -154,11 +182,19 @@ SchedulerConfig JobSession::scheduler_config() const {
 void JobSession::handle(AgentId a, const protocol::JobFailed& failed, Clock::time_point now, Actions& out) {
   if (!protocol::is_agent_fault(failed.code)) {
     // Blender read the scene and refuses it: every agent would say the same.
-    out.push_back(action::Fail{config_.open.scene_name + ": " + failed.reason});
+    out.push_back(action::Fail{config_.open.scene_name + ": " + agent_text(failed.reason)});
     failed_ = true;
     return;
   }
-  drop(a, "failed: " + failed.reason, now, out);
+  // Scene bytes lost with a reset connection: the agent may start its transfer again.
+  Link& link = links_[a];
+  if (failed.code == protocol::Code::kTransferBroken && link.state == State::kOpening &&
+      ++link.transfer_retries <= kTransferRetries) {
+    log(link.endpoint + ": " + agent_text(failed.reason) + "; opening the job there again", out);
+    link.reopen_at = now + kBusyRetryDelay;
+    return;
+  }
+  drop(a, "failed: " + agent_text(failed.reason), now, out);
 }
 
 void JobSession::handle(AgentId a, const protocol::RegionDone& done, Clock::time_point now, Actions& out) {
@@ -194,7 +230,7 @@ void JobSession::handle(AgentId a, const protocol::RegionFailed& failed, Clock::
   // copy, an earlier job's) names nothing of this job.
   if (links_[a].rendering.count(failed.region_id) == 0) return;
   links_[a].working_since = now;
-  region_failed(a, failed.region_id, failed.reason, now, out);
+  region_failed(a, failed.region_id, agent_text(failed.reason), now, out);
 }
 
 void JobSession::region_failed(AgentId a, RegionId region, const std::string& reason, Clock::time_point now,
@@ -228,7 +264,7 @@ void JobSession::handle(AgentId a, const protocol::FetchChunk& fetch, Clock::tim
   }
   link.opening_since = now;
   out.push_back(action::SendChunk{a, fetch});
-  link.last_sent = now;
+  link.liveness.sent(now);
 }
 
 void JobSession::handle(AgentId a, const protocol::Refused& refused, Clock::time_point now, Actions& out) {
@@ -238,17 +274,29 @@ void JobSession::handle(AgentId a, const protocol::Refused& refused, Clock::time
     link.reopen_at = now + kBusyRetryDelay;
     return;
   }
-  drop(a, "refused: " + refused.reason, now, out);
+  drop(a, "refused: " + agent_text(refused.reason), now, out);
 }
 
 Actions JobSession::on_handshake(AgentId a, Handshake event, Clock::time_point now) {
   Actions out;
   Link& link = links_[a];
   if (link.state == State::kGone) return out;
+  const bool reconnected = event == Handshake::kSucceeded && link.verified;
   if (const std::string why = handshake_problem(link, event); !why.empty()) {
     drop(a, why, now, out);
     // libzmq would go on reconnecting; the socket of a gone link is not used again.
     out.push_back(action::CloseLink{a});
+    return out;
+  }
+  // The connection was reset and is back (same routing id, same agent): what was in flight
+  // on the old one may be lost either way, so ask again for every region still expected. A
+  // copy the agent already has queued costs at most a second render; a second result is
+  // ignored.
+  if (reconnected && link.state == State::kReady) {
+    log(link.endpoint + " reconnected; asking again for its " + std::to_string(link.rendering.size()) + " regions",
+        out);
+    for (const auto& [id, region] : link.rendering)
+      send(a, protocol::RenderRegion{config_.open.job_id, id, region.rendered}, now, out);
   }
   return out;
 }
@@ -307,7 +355,7 @@ Actions JobSession::on_tick(Clock::time_point now) {
     }
     check_deadlines(a, now, out);
     if (link.state == State::kGone) continue;
-    if (now - link.last_sent >= config_.heartbeat_interval && !link.key.empty())
+    if (link.liveness.heartbeat_due(config_.heartbeat_interval, now) && !link.key.empty())
       send(a, protocol::Heartbeat{config_.open.job_id}, now, out);
     if (scheduler_ && link.retry_at && now >= *link.retry_at) assign(a, now, out);
   }
@@ -320,7 +368,7 @@ Actions JobSession::on_tick(Clock::time_point now) {
 
 void JobSession::check_deadlines(AgentId a, Clock::time_point now, Actions& out) {
   Link& link = links_[a];
-  if (now - link.last_heard > config_.agent_timeout) {
+  if (link.liveness.silent_for_more_than(config_.agent_timeout, now)) {
     drop(a, link.state == State::kOpening ? "did not answer" : "went silent", now, out);
     return;
   }
@@ -401,7 +449,7 @@ void JobSession::drop(AgentId a, const std::string& reason, Clock::time_point no
 }
 
 void JobSession::send(AgentId a, protocol::Message message, Clock::time_point now, Actions& out) {
-  links_[a].last_sent = now;
+  links_[a].liveness.sent(now);
   out.push_back(action::Send{a, std::move(message)});
 }
 

@@ -18,6 +18,7 @@
 #include <variant>
 #include <vector>
 
+#include "liveness.h"
 #include "messages.h"
 #include "progress.h"
 #include "ready_check.h"
@@ -69,7 +70,8 @@ struct Merge {
   protocol::Rect core;
   protocol::RegionDone done;
 };
-// The frame is known (the first agent is ready): make the buffers; resume from the spool.
+// The frame is known (the first agent is ready): make the buffers, resume from the spool
+// (mark_done), then call frame_started.
 struct StartFrame {
   protocol::SceneInfo scene;
 };
@@ -116,7 +118,11 @@ class JobSession {
   // Liveness, heartbeats, deadlines, retries. Call every loop turn.
   [[nodiscard]] Actions on_tick(Clock::time_point now);
   // Resuming: columns a spooled region covers; false when they do not fit what is left.
+  // Only between StartFrame and frame_started.
   [[nodiscard]] bool mark_done(const protocol::Rect& core);
+  // The shell made the frame (and resumed from the spool): the agent whose JobReady started
+  // it gets its regions now.
+  [[nodiscard]] Actions frame_started(Clock::time_point now);
   // Closing everything (job done, failed or cancelled): CloseJob to every agent not gone.
   [[nodiscard]] Actions close(bool discard);
 
@@ -142,14 +148,14 @@ class JobSession {
     std::string endpoint;
     std::string key;
     State state = State::kOpening;
-    Clock::time_point last_heard;
-    Clock::time_point last_sent;
+    protocol::Liveness liveness;
     Clock::time_point opening_since;              // OpenJob sent, or scene bytes last asked for
     Clock::time_point working_since;              // its head region started (as far as known)
     std::map<RegionId, InFlight> rendering;       // in the order sent: ids grow
     std::string agent_id;
     AgentReport report;
     int busy_refusals = 0;
+    int transfer_retries = 0;
     std::optional<Clock::time_point> reopen_at;
     std::optional<Clock::time_point> retry_at;
     bool verified = false;
@@ -164,6 +170,7 @@ class JobSession {
   void handle(AgentId a, const protocol::FetchChunk& m, Clock::time_point now, Actions& out);
   void handle(AgentId a, const protocol::Refused& m, Clock::time_point now, Actions& out);
   void start_frame(const protocol::SceneInfo& scene, Actions& out);
+  void make_ready(AgentId a, const protocol::JobReady& ready, Clock::time_point now, Actions& out);
   void region_failed(AgentId a, RegionId region, const std::string& reason, Clock::time_point now, Actions& out);
   void assign(AgentId a, Clock::time_point now, Actions& out);
   void assign_all(Clock::time_point now, Actions& out);
@@ -183,6 +190,7 @@ class JobSession {
   std::optional<protocol::SceneInfo> scene_;
   std::optional<RegionScheduler> scheduler_;
   std::optional<Clock::time_point> first_region_;
+  std::optional<std::pair<AgentId, protocol::JobReady>> pending_ready_;  // until frame_started
   bool failed_ = false;
 };
 

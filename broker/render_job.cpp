@@ -27,7 +27,7 @@
 namespace bnr::broker {
 namespace {
 
-using tools::Overloaded;
+using protocol::Overloaded;
 
 std::string random_job_id() {
   std::random_device rd;
@@ -130,6 +130,16 @@ class Job {
     return c;
   }
 
+  // The largest message an agent may send: the pixels of the whole frame, when this broker
+  // knows the frame; libzmq drops the connection of one that sends more before it is read.
+  [[nodiscard]] std::int64_t max_message_bytes() const {
+    if (!manifest_.frame) return protocol::kMaxFrameBytes;
+    const FrameFacts& f = *manifest_.frame;
+    const auto views = static_cast<std::uint32_t>(std::max<std::size_t>(f.views.size(), 1));
+    const std::uint64_t pixels = protocol::region_payload_bytes({0, 0, f.width, f.height}, views, !options_.exr.empty());
+    return static_cast<std::int64_t>(std::min<std::uint64_t>(pixels + protocol::kMaxBodyBytes, protocol::kMaxFrameBytes));
+  }
+
   void add_link(const std::string& endpoint, Clock::time_point now) {
     const std::string key = options_.agent_key ? options_.agent_key(endpoint) : std::string();
     Link link;
@@ -137,7 +147,7 @@ class Job {
     try {
       link.socket = zmq::socket_t(context_, zmq::socket_type::dealer);
       link.socket.set(zmq::sockopt::linger, 1000);  // lets CloseJob out on the way down
-      link.socket.set(zmq::sockopt::maxmsgsize, protocol::kMaxFrameBytes);
+      link.socket.set(zmq::sockopt::maxmsgsize, max_message_bytes());
       link.socket.set(zmq::sockopt::sndhwm, kSendQueue);
       link.socket.set(zmq::sockopt::routing_id, "bnr-broker-" + job_id_ + "-" + std::to_string(links_.size()));
       // Without the agent's key a throw-away one makes sure no handshake can succeed, so
@@ -207,7 +217,10 @@ class Job {
                      },
                      [&](const action::SendChunk& s) { more = send_chunk(s.agent, s.fetch, now); },
                      [&](const action::Merge& m) { merge(m, bulk); },
-                     [&](const action::StartFrame& f) { start_frame(f.scene); },
+                     [&](const action::StartFrame& f) {
+                       start_frame(f.scene);
+                       more = session_.frame_started(now);
+                     },
                      [&](const action::CloseLink& c) { close_link(c.agent); },
                      [&](const action::Log& l) { log(l.line); },
                      [&](const action::Fail& f) { throw std::runtime_error(f.reason); },

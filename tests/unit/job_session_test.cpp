@@ -69,6 +69,8 @@ struct TwoReady {
     (void)session.add_agent("a:1", "KEYA", t0);
     (void)session.add_agent("b:1", "KEYB", t0);
     first_ready = session.on_message(0, ready(), t0 + 1s);
+    const Actions more = session.frame_started(t0 + 1s);
+    first_ready.insert(first_ready.end(), more.begin(), more.end());
     protocol::JobReady r = ready();
     r.agent.agent_id = "host/b";
     second_ready = session.on_message(1, r, t0 + 1s);
@@ -140,7 +142,8 @@ TEST(JobSession, AnAgentOnlyFailureDropsThatAgentAndTheJobGoesOn) {
   EXPECT_TRUE(fail_reason(failed).empty());
   EXPECT_TRUE(s.gone(0));
   EXPECT_EQ(sent<protocol::CloseJob>(failed, 0).size(), 1U);
-  const Actions go_on = s.on_message(1, ready(), t0 + 2s);
+  (void)s.on_message(1, ready(), t0 + 2s);
+  const Actions go_on = s.frame_started(t0 + 2s);
   EXPECT_EQ(sent<protocol::RenderRegion>(go_on, 1).size(), 2U);
   EXPECT_NE(s.reports()[0].note.find("cache limit"), std::string::npos);
 }
@@ -327,5 +330,46 @@ TEST(JobSession, ClosingSendsCloseJobToEveryAgentStillThere) {
   EXPECT_TRUE(sent<protocol::CloseJob>(out, 1)[0].discard);
 }
 
+
+TEST(JobSession, AfterAReconnectTheRegionsInFlightAreAskedForAgain) {
+  TwoReady t;
+  (void)t.session.on_handshake(0, Handshake::kSucceeded, t0);
+  const std::vector<protocol::RenderRegion> asked = sent<protocol::RenderRegion>(t.first_ready, 0);
+  (void)t.session.on_handshake(0, Handshake::kConnected, t0 + 5s);
+  const Actions again = t.session.on_handshake(0, Handshake::kSucceeded, t0 + 5s);
+  const std::vector<protocol::RenderRegion> resent = sent<protocol::RenderRegion>(again, 0);
+  ASSERT_EQ(resent.size(), asked.size());
+  for (std::size_t i = 0; i < asked.size(); ++i) {
+    EXPECT_EQ(resent[i].region_id, asked[i].region_id);
+    EXPECT_EQ(resent[i].rect, asked[i].rect);
+  }
+  EXPECT_TRUE(sent<protocol::RenderRegion>(again, 1).empty());
+}
+
+TEST(JobSession, ABrokenTransferIsStartedAgainTwiceThenTheAgentIsDropped) {
+  JobSession s(config(), t0);
+  (void)s.add_agent("a:1", "KEYA", t0);
+  for (int retry = 1; retry <= 2; ++retry) {
+    const auto now = t0 + std::chrono::seconds(10 * retry);
+    (void)s.on_message(0, protocol::JobFailed{"j", "the broker stopped sending scene files", Code::kTransferBroken}, now);
+    EXPECT_FALSE(s.gone(0));
+    EXPECT_EQ(sent<protocol::OpenJob>(s.on_tick(now + 2s), 0).size(), 1U);
+  }
+  (void)s.on_message(0, protocol::JobFailed{"j", "the broker stopped sending scene files", Code::kTransferBroken}, t0 + 40s);
+  EXPECT_TRUE(s.gone(0));
+}
+
+TEST(JobSession, SpooledRegionsAreMarkedDoneBeforeTheFirstAgentGetsAny) {
+  JobSession s(config(), t0);
+  (void)s.add_agent("a:1", "KEYA", t0);
+  const Actions started = s.on_message(0, ready(), t0 + 1s);
+  ASSERT_EQ(all<action::StartFrame>(started).size(), 1U);
+  EXPECT_TRUE(sent<protocol::RenderRegion>(started, 0).empty());
+  EXPECT_TRUE(s.mark_done({0, 0, 16, 8}));
+  EXPECT_TRUE(s.mark_done({16, 0, 32, 8}));
+  const Actions regions = s.frame_started(t0 + 1s);
+  for (const protocol::RenderRegion& r : sent<protocol::RenderRegion>(regions, 0)) EXPECT_GE(r.rect.x0, 32);
+  EXPECT_EQ(sent<protocol::RenderRegion>(regions, 0).size(), 2U);
+}
 }  // namespace
 }  // namespace bnr::broker
