@@ -469,7 +469,10 @@ std::string JobSession::no_agents_reason() const {
 
 std::vector<AgentReport> JobSession::reports() const {
   std::vector<AgentReport> out;
-  for (const Link& l : links_) out.push_back(l.report);
+  for (const Link& l : links_) {
+    out.push_back(l.report);
+    out.back().state = l.state == State::kOpening ? "opening" : l.state == State::kReady ? "rendering" : "gone";
+  }
   return out;
 }
 

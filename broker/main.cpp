@@ -45,6 +45,9 @@ options:
   -o OUT.png           output file (one scene only; default: the scene's name with .png,
                        in the current directory)
   --exr OUT.exr        also write the scene-linear float image
+  --preview FILE.png   while rendering, rewrite FILE.png every few seconds with the frame so
+                       far (finished regions in place, the rest transparent; at most 2048 px
+                       wide); it is left showing the finished frame
   --agent HOST:PORT[@KEY]
                        render on this agent (repeatable; port defaults to 7300). KEY is its
                        public key (bnr-agent --show-key prints it; quote it for the shell),
@@ -105,6 +108,7 @@ struct Config {
   std::vector<std::string> scenes;
   std::string output;
   std::string exr;
+  std::string preview;
   std::vector<std::string> agents;
   std::map<std::string, std::string> agent_keys;  // endpoint -> the key given with --agent
   bool local = true;
@@ -153,6 +157,8 @@ Config parse(int argc, char** argv) {
       c.output = value();
     } else if (a == "--exr") {
       c.exr = value();
+    } else if (a == "--preview") {
+      c.preview = value();
     } else if (a == "--agent") {
       std::string agent = value();
       std::string key;
@@ -411,6 +417,7 @@ int main(int argc, char** argv) {
       }
       job.png = output_png(config, scene);
       job.exr = config.exr;
+      job.preview = config.preview;
       job.agents = agents;
       job.no_denoise = config.no_denoise;
       job.frame = config.frame;

@@ -26,6 +26,18 @@ struct AgentReport {
   double ready_seconds = -1;   // since job start: when the agent had the scene loaded
   double finish_seconds = -1;  // since job start: its last result
   std::string note{};          // e.g. "went silent"
+  std::string state{};         // "opening", "rendering" or "gone"
+};
+
+// A running job as a status page or a script sees it (JobOptions::on_status).
+struct JobStatus {
+  std::string scene{};
+  int width = 0, height = 0;
+  double fraction_done = 0.0;
+  std::size_t regions_done = 0;
+  double elapsed_seconds = 0.0;
+  double eta_seconds = -1;     // unknown until the scheduler predicts one
+  std::vector<AgentReport> agents{};
 };
 
 // A table: one row per agent with its regions, pixels and share of the frame, how long it took

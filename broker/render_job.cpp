@@ -19,6 +19,7 @@
 #include "overloaded.h"
 #include "job_fingerprint.h"
 #include "png_file.h"
+#include "preview.h"
 #include "region_spool.h"
 #include "split_check.h"
 #include "transport.h"
@@ -196,7 +197,9 @@ class Job {
         print_progress(now);
         last_progress = now;
       }
+      if (session_.started()) report_status(now);
     }
+    if (session_.started() && !options_.preview.empty()) write_preview(Clock::now());
     if (!options_.quiet) {
       print_progress(Clock::now());
       if (isatty(STDERR_FILENO)) std::cerr << "\n";
@@ -362,6 +365,41 @@ class Job {
     else std::cerr << line << "\n";
   }
 
+  [[nodiscard]] JobStatus status(Clock::time_point now) const {
+    const RegionScheduler& s = session_.scheduler();
+    JobStatus st;
+    st.scene = options_.scene.filename().string();
+    st.width = session_.scene().width;
+    st.height = session_.scene().height;
+    st.fraction_done = s.fraction_done();
+    st.regions_done = s.regions_done();
+    st.elapsed_seconds = std::chrono::duration<double>(now - started_).count();
+    if (s.regions_done() >= 2 * session_.alive()) st.eta_seconds = s.predicted_remaining().count();
+    st.agents = session_.reports();
+    return st;
+  }
+
+  // The status about once a second; the preview every few seconds, less often when writing
+  // it takes long (a huge frame), so it never costs the loop more than a few percent.
+  void report_status(Clock::time_point now) {
+    if (options_.on_status && now - last_status_ >= std::chrono::seconds(1)) {
+      last_status_ = now;
+      options_.on_status(status(now));
+    }
+    if (!options_.preview.empty() && now >= next_preview_) write_preview(now);
+  }
+
+  void write_preview(Clock::time_point now) {
+    const auto images = layout_views(frame_->display(), session_.scene());
+    try {
+      tools::write_png(options_.preview, preview_image(images.front().image, 2048), 8);
+    } catch (const std::exception& e) {
+      log("warning: cannot write the preview: " + std::string(e.what()));
+    }
+    const auto took = Clock::now() - now;
+    next_preview_ = now + std::max<Clock::duration>(std::chrono::seconds(3), 20 * took);
+  }
+
   JobSummary finish() {
     const protocol::SceneInfo& scene = session_.scene();
     const RegionScheduler& scheduler = session_.scheduler();
@@ -410,6 +448,8 @@ class Job {
   std::size_t resumed_ = 0;
   std::size_t spooled_ = 0;
   bool first_region_logged_ = false;
+  Clock::time_point last_status_{};
+  Clock::time_point next_preview_{};
   bool cancelled_ = false;
 };
 

@@ -58,6 +58,11 @@ struct JobOptions {
   // Called when an agent proved it holds the secret key of agent_key(endpoint) (its CURVE
   // handshake succeeded): the moment to remember its key (trust on first use).
   std::function<void(const std::string& endpoint)> on_agent_verified;
+  // Rewritten (atomically) every few seconds while the job runs: the frame so far, finished
+  // regions in place and the rest transparent, at most 2048 px wide. Empty: none.
+  std::filesystem::path preview;
+  // About once a second while the job runs, once the frame is known.
+  std::function<void(const JobStatus&)> on_status;
   // Called each poll turn (e.g. to drain the local agent's log).
   std::function<void()> on_idle;
   std::vector<int> extra_poll_fds;
