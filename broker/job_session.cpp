@@ -312,8 +312,9 @@ std::string JobSession::handshake_problem(Link& link, Handshake event) const {
     case Handshake::kConnected: return {};
     case Handshake::kSucceeded: link.failed_handshakes = 0; link.verified = true; return {};
     case Handshake::kRefusedKey:
-      return "the agent refused this broker's key; on that agent run: bnr-agent --authorize " +
-             protocol::shell_quoted(config_.broker_key) + " (or add the key to its authorized_brokers file)";
+      return "the agent refused this broker's key; on that agent run bnr-agent --join TOKEN (bnr-broker "
+             "--join-token prints TOKEN) or bnr-agent --authorize " +
+             protocol::shell_quoted(config_.broker_key);
     case Handshake::kRefused: return "the agent refused this broker";
     case Handshake::kNotCurve: return "it does not use CURVE encryption: an older bnr-agent, or not a bnr-agent";
     case Handshake::kHungUp:

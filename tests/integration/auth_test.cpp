@@ -96,7 +96,9 @@ TEST(Auth, UnauthorizedBrokerIsRefusedWithTheCommandThatAuthorizesItAndTheAgentK
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_EQ(line_count(r.output), 1) << r.output;
   EXPECT_NE(r.output.find(agent.address() + ": the agent refused this broker's key"), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("on that agent run: bnr-agent --authorize '" + stranger_key + "'"), std::string::npos)
+  EXPECT_NE(r.output.find("on that agent run bnr-agent --join TOKEN (bnr-broker --join-token prints TOKEN) or "
+                          "bnr-agent --authorize '" + stranger_key + "'"),
+            std::string::npos)
       << r.output;
   EXPECT_FALSE(fs::exists(dir / "out.png"));
 
