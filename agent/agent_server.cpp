@@ -12,10 +12,13 @@
 #include <vector>
 
 #include "blender_version.h"
+#include "disk_space.h"
 #include "exr_file.h"
 #include "host_name.h"
+#include "overloaded.h"
 #include "png_file.h"
 #include "transport.h"
+#include "work_dir.h"
 #include "worker_script.h"
 
 namespace bnr::agent {
@@ -29,13 +32,6 @@ constexpr auto kFetchStall = std::chrono::seconds(30);  // no chunk for this lon
 // Region ids come from the broker and start at 1; 0 never names one of its regions.
 constexpr std::uint64_t kWarmUpRegion = 0;
 
-fs::path make_temp_dir() {
-  std::string pattern = (fs::temp_directory_path() / "bnr-agent-XXXXXX").string();
-  if (mkdtemp(pattern.data()) == nullptr)
-    throw std::runtime_error("cannot create a work directory: " + std::string(std::strerror(errno)));
-  return pattern;
-}
-
 void write_file(const fs::path& path, std::string_view bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
@@ -47,12 +43,6 @@ std::string safe_job_dir_name(const std::string& job_id) {
   std::string out = "job-";
   for (char c : job_id) out += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
   return out.substr(0, 80);
-}
-
-std::string mib(std::uint64_t bytes) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
-  return buf;
 }
 
 // A job's working directory and its mirrored file tree; only once its Blender is stopped.
@@ -78,9 +68,12 @@ AgentServer::AgentServer(AgentConfig config)
   agent_id_ = tools::host_name() + "/" + config_.name + (config_.port != 0 ? ":" + std::to_string(config_.port) : "");
   blender_version_ = tools::check_blender(config_.blender).str();
 
-  owns_work_dir_ = config_.work_dir.empty();
-  work_dir_ = owns_work_dir_ ? make_temp_dir() : config_.work_dir;
-  fs::create_directories(work_dir_);
+  // A crashed agent's work directories hold its job directories and region images.
+  if (config_.work_dir.empty())
+    for (const fs::path& orphan : remove_orphan_work_dirs(fs::temp_directory_path()))
+      log("removed " + orphan.string() + ", left by an agent that did not stop cleanly");
+  work_dir_holder_ = std::make_unique<WorkDir>(config_.work_dir);
+  work_dir_ = work_dir_holder_->path();
   script_path_ = work_dir_ / "bnr_blender_worker.py";
   write_file(script_path_, worker_script());
   if (!config_.cache_dir.empty()) {
@@ -97,6 +90,12 @@ AgentServer::AgentServer(AgentConfig config)
 
   socket_.set(zmq::sockopt::maxmsgsize, protocol::kMaxFrameBytes);
   socket_.set(zmq::sockopt::linger, 1000);
+  // A broker whose link dropped reconnects under the same routing id: its new connection
+  // replaces the dead one (which may not have timed out yet) instead of being refused.
+  socket_.set(zmq::sockopt::router_handover, 1);
+  // A send to a broker that is not connected fails, rather than vanishing: results wait in
+  // the job's outbox for its return.
+  socket_.set(zmq::sockopt::router_mandatory, 1);
   const fs::path config_dir = config_.config_dir.empty() ? protocol::config_dir() : config_.config_dir;
   set_up_curve(config_dir);
   const std::string endpoint =
@@ -190,8 +189,6 @@ void AgentServer::handle_handshake_events() {
 AgentServer::~AgentServer() {
   if (job_) end_job(nullptr, /*keep_warm=*/false);  // stops Blender before its files go
   if (warm_) discard_warm(nullptr);
-  std::error_code ec;
-  if (owns_work_dir_) fs::remove_all(work_dir_, ec);
 }
 
 std::optional<std::string> AgentServer::changed_join_proofs() {
@@ -207,9 +204,28 @@ void AgentServer::log(const std::string& line) const {
 
 void AgentServer::send(const protocol::Message& message, std::string_view bulk) {
   if (!job_) return;
-  if (!protocol::send_message(socket_, message, bulk, job_->broker))
-    log(std::string("could not send ") + protocol::kind_name(message) + " to the broker");
   job_->last_sent = Clock::now();
+  if (std::holds_alternative<protocol::Heartbeat>(message)) {
+    (void)send_now(message, bulk);
+    return;
+  }
+  if (job_->outbox.empty() && send_now(message, bulk)) return;
+  for (const Outbox::Item& lost : job_->outbox.push({message, std::string(bulk)}))
+    log(std::string("dropped an unsent ") + protocol::kind_name(lost.message) + ": too much waits for the broker");
+  log(std::string("could not send ") + protocol::kind_name(message) + " to the broker; " +
+      std::to_string(job_->outbox.size()) + " message(s) wait until it is heard again");
+}
+
+bool AgentServer::send_now(const protocol::Message& message, std::string_view bulk) {
+  return protocol::send_message(socket_, message, bulk, job_->broker);
+}
+
+void AgentServer::flush_outbox() {
+  if (job_->outbox.empty()) return;
+  const std::size_t sent = job_->outbox.flush([&](const Outbox::Item& i) { return send_now(i.message, i.bulk); });
+  if (sent > 0)
+    log("sent " + std::to_string(sent) + " message(s) that waited for the broker; " +
+        std::to_string(job_->outbox.size()) + " still wait");
 }
 
 void AgentServer::run(const volatile std::sig_atomic_t& stop) {
@@ -241,6 +257,7 @@ void AgentServer::run(const volatile std::sig_atomic_t& stop) {
       log("mDNS: the advert now carries the farms in joined_farms");
     handle_network(now);
     if (job_ && job_->blender) handle_worker(now);
+    if (job_ && job_->blender) check_stall(now);
     if (warm_) handle_warm(now);
     if (job_ && now - job_->last_sent >= config_.heartbeat_interval)
       send(protocol::Heartbeat{job_->open.job_id});
@@ -270,31 +287,53 @@ void AgentServer::handle_network(Clock::time_point now) {
 
 void AgentServer::handle_message(const std::string& from, const std::string& key, const protocol::Message& message,
                                  std::string_view bulk, Clock::time_point now) {
-  if (const auto* open = std::get_if<protocol::OpenJob>(&message)) {
-    open_job(from, key, *open, now);
-    return;
-  }
-  const bool ours = job_ && job_->broker == from;
-  if (!ours) {
-    if (!std::holds_alternative<protocol::Heartbeat>(message) &&
-        !std::holds_alternative<protocol::CloseJob>(message))
-      protocol::send_message(socket_, protocol::Refused{"no open job from this broker", protocol::Code::kNoJob}, {}, from);
-    return;
-  }
-  job_->last_heard = now;
-  if (const auto* chunk = std::get_if<protocol::FileChunk>(&message)) {
-    if (chunk->job_id == job_->open.job_id) receive_chunk(*chunk, bulk);
-  } else if (const auto* region = std::get_if<protocol::RenderRegion>(&message)) {
-    if (region->job_id != job_->open.job_id) return;
-    job_->queue.push_back(*region);
-    start_next_region(now);
-  } else if (const auto* cancel = std::get_if<protocol::CancelRegion>(&message)) {
-    // A region already rendering finishes (Blender cannot stop one cheaply); queued ones go.
-    std::erase_if(job_->queue, [&](const protocol::RenderRegion& r) { return r.region_id == cancel->region_id; });
-  } else if (const auto* close = std::get_if<protocol::CloseJob>(&message)) {
-    if (close->job_id == job_->open.job_id)
-      end_job(close->discard ? "the broker cancelled the job" : "the broker closed the job", !close->discard);
-  }
+  // True when the message is about the open job and from its broker (which is then heard).
+  const auto from_our_broker = [&](const std::string& job_id, bool refuse_others) {
+    const bool ours = job_ && from_held_broker({job_->broker, job_->broker_key, job_->open.fingerprint,
+                                                job_->last_heard},
+                                               job_->open.job_id, from, key, job_id);
+    if (!ours) {
+      if (refuse_others) protocol::send_message(socket_, protocol::Refused{"no open job from this broker", protocol::Code::kNoJob}, {}, from);
+      return false;
+    }
+    if (job_->broker != from) {
+      log("job " + job_->open.job_id + ": its broker is back over a new connection");
+      job_->broker = from;
+    }
+    job_->last_heard = now;
+    flush_outbox();
+    return job_id == job_->open.job_id;
+  };
+  std::visit(
+      protocol::Overloaded{
+          [&](const protocol::OpenJob& open) { open_job(from, key, open, now); },
+          [&](const protocol::FileChunk& chunk) {
+            if (from_our_broker(chunk.job_id, true)) receive_chunk(chunk, bulk);
+          },
+          [&](const protocol::RenderRegion& region) {
+            if (!from_our_broker(region.job_id, true)) return;
+            job_->queue.push_back(region);
+            start_next_region(now);
+          },
+          [&](const protocol::CancelRegion& cancel) {
+            // A region already rendering finishes (Blender cannot stop one cheaply); queued ones go.
+            if (from_our_broker(cancel.job_id, true))
+              std::erase_if(job_->queue,
+                            [&](const protocol::RenderRegion& r) { return r.region_id == cancel.region_id; });
+          },
+          [&](const protocol::CloseJob& close) {
+            if (from_our_broker(close.job_id, false))
+              end_job(close.discard ? "the broker cancelled the job" : "the broker closed the job", !close.discard);
+          },
+          [&](const protocol::Heartbeat& beat) { (void)from_our_broker(beat.job_id, false); },
+          // What agents send: a broker never should; it still counts as hearing from ours.
+          [&](const auto& m)
+            requires protocol::OneOf<std::decay_t<decltype(m)>, protocol::JobReady, protocol::JobFailed,
+                                     protocol::RegionDone, protocol::RegionFailed, protocol::FetchChunk>
+          { (void)from_our_broker(m.job_id, true); },
+          [&](const protocol::Refused&) { (void)from_our_broker({}, true); },
+      },
+      message);
 }
 
 void AgentServer::open_job(const std::string& from, const std::string& key, const protocol::OpenJob& open,
@@ -323,6 +362,7 @@ void AgentServer::open_job(const std::string& from, const std::string& key, cons
   job_->last_heard = now;
   job_->last_sent = now;
   job_->fetch_started = now;
+  job_->stall = StallWatch(config_.stall_timeout);
   job_->dir = work_dir_ / safe_job_dir_name(open.job_id);
   job_->tree = cache_->dir() / "jobs" / safe_job_dir_name(open.job_id);
   // Everything the broker sent is checked before a byte is fetched or a file is made.
@@ -335,7 +375,7 @@ void AgentServer::open_job(const std::string& from, const std::string& key, cons
     }
     if (!hashes.insert(f.hash).second) continue;
     if (f.size > cache_->limit_bytes() || total + f.size > cache_->limit_bytes()) {
-      fail_job(protocol::Code::kCacheLimit, "the scene's files exceed this agent's cache limit of " + mib(cache_->limit_bytes()) +
+      fail_job(protocol::Code::kCacheLimit, "the scene's files exceed this agent's cache limit of " + format_mib(cache_->limit_bytes()) +
                " (bnr-agent --cache-size)");
       return;
     }
@@ -344,9 +384,36 @@ void AgentServer::open_job(const std::string& from, const std::string& key, cons
     else job_->to_fetch.push_back(f);
   }
   log("job " + open.job_id + ": " + open.scene_name + ", " + std::to_string(open.files.size()) + " files (" +
-      mib(total) + "), " + std::to_string(job_->to_fetch.size()) + " to fetch");
+      format_mib(total) + "), " + std::to_string(job_->to_fetch.size()) + " to fetch");
+  if (!make_room(hashes)) return;
   if (adopt_warm_blender(now)) return;
   request_chunks();
+}
+
+// Eviction by the cache limit happens once the files are in; a disk that is short before that
+// gets unused cached files evicted now, and the job fails with what is missing if that is not
+// enough (better than a write error half-way through a transfer).
+bool AgentServer::make_room(const std::set<std::string>& keep) {
+  std::uint64_t need = 0;
+  for (const protocol::SceneFile& f : job_->to_fetch) need += f.size;
+  std::optional<std::uint64_t> free = free_disk_bytes(cache_->dir());
+  if (need == 0 || !free || *free >= need) return true;  // unknown: a failed write will say why
+  std::uint64_t freed = 0;
+  try {
+    freed = cache_->free_up(keep, need - *free);
+  } catch (const std::exception& e) {
+    fail_job(protocol::Code::kDiskFull, e.what());
+    return false;
+  }
+  if (freed > 0) {
+    log("job " + job_->open.job_id + ": evicted " + format_mib(freed) + " of cached files to make room");
+    free = free_disk_bytes(cache_->dir());
+  }
+  if (const std::optional<std::string> why = disk_full_reason(need, free.value_or(0), cache_->dir())) {
+    fail_job(protocol::Code::kDiskFull, *why);
+    return false;
+  }
+  return true;
 }
 
 void AgentServer::request_chunks() {
@@ -413,8 +480,8 @@ void AgentServer::start_blender() {
   lifetime_.files_fetched += t.files_fetched;
   lifetime_.bytes_fetched += t.bytes_fetched;
   log("job " + job_->open.job_id + ": " + std::to_string(t.files_cached) + " files cached, " +
-      std::to_string(t.files_fetched) + " fetched (" + mib(t.bytes_fetched) + "); since start " +
-      std::to_string(lifetime_.files_fetched) + " fetched (" + mib(lifetime_.bytes_fetched) + ")");
+      std::to_string(t.files_fetched) + " fetched (" + format_mib(t.bytes_fetched) + "); since start " +
+      std::to_string(lifetime_.files_fetched) + " fetched (" + format_mib(lifetime_.bytes_fetched) + ")");
   try {
     std::set<std::string> keep;
     for (const protocol::SceneFile& f : job_->open.files) {
@@ -493,28 +560,60 @@ void AgentServer::handle_worker(Clock::time_point now) {
   }
   if (job_->blender->ended()) {
     job_->blender->read_log();
-    const std::string reason = "Blender exited: " + job_->blender->blender_reason();
-    // A scene Blender cannot load fails the job; a crash mid-job costs one region and a reload.
-    if (!job_->ready_once || job_->restarts >= kMaxBlenderRestarts) {
-      fail_job(protocol::Code::kBlenderFailed, reason);
-      return;
-    }
-    if (job_->rendering) {
-      send(protocol::RegionFailed{job_->open.job_id, job_->rendering->region_id, reason, protocol::Code::kBlenderFailed});
-      job_->rendering.reset();
-    }
-    job_->abandoned.reset();
-    ++job_->restarts;
-    log("job " + job_->open.job_id + ": " + reason + "; restarting Blender (" + std::to_string(job_->restarts) +
-        " of " + std::to_string(kMaxBlenderRestarts) + ")");
-    job_->ready = false;
-    job_->blender.reset();
-    try {
-      job_->blender = std::make_unique<BlenderProcess>(job_->blender_config);
-    } catch (const std::exception& e) {
-      fail_job(protocol::Code::kBlenderFailed, e.what());
-    }
+    blender_lost(protocol::Code::kBlenderFailed, "Blender exited: " + job_->blender->blender_reason());
   }
+}
+
+void AgentServer::blender_lost(protocol::Code code, const std::string& reason) {
+  // A scene Blender cannot load fails the job; a crash mid-job costs one region and a reload.
+  if (!job_->ready_once || job_->restarts >= kMaxBlenderRestarts) {
+    fail_job(code, reason);
+    return;
+  }
+  if (job_->rendering) {
+    send(protocol::RegionFailed{job_->open.job_id, job_->rendering->region_id, reason, code});
+    job_->rendering.reset();
+  }
+  job_->abandoned.reset();
+  job_->warming_up = false;
+  job_->stall.stop();
+  ++job_->restarts;
+  log("job " + job_->open.job_id + ": " + reason + "; restarting Blender (" + std::to_string(job_->restarts) +
+      " of " + std::to_string(kMaxBlenderRestarts) + ")");
+  job_->ready = false;
+  job_->blender.reset();
+  try {
+    job_->blender = std::make_unique<BlenderProcess>(job_->blender_config);
+  } catch (const std::exception& e) {
+    fail_job(protocol::Code::kBlenderFailed, e.what());
+  }
+}
+
+// Blender is busy while it loads (and renders the warm-up pixel) or renders a region; an idle
+// one waits for the broker and is not watched. /proc is read once a second at most.
+void AgentServer::check_stall(Clock::time_point now) {
+  Job& j = *job_;
+  if (now - j.stall_checked < std::chrono::seconds(1)) return;
+  j.stall_checked = now;
+  const bool output = j.blender->take_output();
+  if (j.ready && !j.rendering && !j.abandoned) {
+    j.stall.stop();
+    return;
+  }
+  const std::optional<Clock::duration> cpu = process_tree_cpu(j.blender->pid());
+  if (!j.stall.watching()) {
+    j.stall.start(now, cpu.value_or(Clock::duration::zero()));
+    return;
+  }
+  if (!j.stall.stalled(now, cpu, output)) return;
+  const std::string what = !j.ready_once ? "while loading the scene"
+                           : j.rendering ? "rendering region " + std::to_string(j.rendering->region_id)
+                                         : "reloading the scene";
+  const std::string reason =
+      "Blender made no progress for " + std::to_string(config_.stall_timeout.count()) + " s " + what +
+      " (no CPU time, no output) and was killed; if it is only slow, raise bnr-agent --stall-timeout";
+  j.blender->kill();
+  blender_lost(protocol::Code::kStalled, reason);
 }
 
 void AgentServer::finish_region(const WorkerLine& done) {

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -19,9 +20,12 @@
 #include "curve_auth.h"
 #include "farm_files.h"
 #include "mdns_advert.h"
+#include "outbox.h"
 #include "messages.h"
 #include "scene_cache.h"
+#include "stall_watch.h"
 #include "warm_job.h"
+#include "work_dir.h"
 
 namespace bnr::agent {
 
@@ -35,6 +39,9 @@ struct AgentConfig {
   bool quiet = false;
   std::chrono::milliseconds heartbeat_interval{1000};
   std::chrono::milliseconds broker_timeout{30000};  // a silent broker's job is dropped
+  // A busy Blender (loading, or rendering a region) that gains no CPU time and prints nothing
+  // for this long is hung: it is killed, and restarted unless it was still loading. Zero: off.
+  std::chrono::seconds stall_timeout{120};
   // How long a finished job's Blender stays loaded for a next job of the same scene (files,
   // frame, settings); zero stops it with its job. Its files stay under the cache until then.
   std::chrono::seconds keep_warm{300};
@@ -103,6 +110,10 @@ class AgentServer {
     std::chrono::steady_clock::time_point last_heard;
     std::chrono::steady_clock::time_point last_sent;
     int regions_done = 0;
+    StallWatch stall{std::chrono::seconds(0)};
+    // What could not be sent while the broker's link was down: sent when it is heard again.
+    Outbox outbox{64, std::uint64_t{1} << 30};
+    std::chrono::steady_clock::time_point stall_checked;
   };
 
   // A finished job's Blender with its scene loaded, kept for a next job of the same scene.
@@ -124,11 +135,17 @@ class AgentServer {
                       std::string_view bulk, std::chrono::steady_clock::time_point now);
   void open_job(const std::string& from, const std::string& key, const protocol::OpenJob& open,
                 std::chrono::steady_clock::time_point now);
+  // False (and the job failed) when the disk cannot hold the files still to fetch.
+  [[nodiscard]] bool make_room(const std::set<std::string>& keep);
   void request_chunks();
   void receive_chunk(const protocol::FileChunk& chunk, std::string_view bytes);
   void start_blender();
   void handle_worker(std::chrono::steady_clock::time_point now);
   void finish_region(const WorkerLine& done);
+  // The job's Blender died or was killed for `reason`: the job fails if the scene never
+  // loaded or Blender keeps dying; otherwise its region fails and a new Blender loads.
+  void blender_lost(protocol::Code code, const std::string& reason);
+  void check_stall(std::chrono::steady_clock::time_point now);
   void start_next_region(std::chrono::steady_clock::time_point now);
   void fail_job(protocol::Code code, const std::string& reason);
   // Ends the open job; its Blender stays warm (unless `keep_warm` is false or it is not
@@ -139,7 +156,11 @@ class AgentServer {
   void discard_warm(const char* why);
   [[nodiscard]] bool drop_abandoned(const WorkerLine& line, std::optional<protocol::RenderRegion>& abandoned,
                                     const std::filesystem::path& dir);
+  // To the job's broker; what cannot be sent now waits in the job's outbox (heartbeats
+  // excepted: the next one will do).
   void send(const protocol::Message& message, std::string_view bulk = {});
+  [[nodiscard]] bool send_now(const protocol::Message& message, std::string_view bulk);
+  void flush_outbox();
   void log(const std::string& line) const;
   void set_up_curve(const std::filesystem::path& config_dir);
   // The advert's join proofs for the farms in joined_farms, when the file changed since the
@@ -151,8 +172,8 @@ class AgentServer {
   AgentConfig config_;
   std::string blender_version_;
   std::string agent_id_;
+  std::unique_ptr<WorkDir> work_dir_holder_;
   std::filesystem::path work_dir_;
-  bool owns_work_dir_ = false;
   std::filesystem::path script_path_;
   zmq::context_t context_;
   zmq::socket_t socket_;

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <stdexcept>
 #include <unistd.h>
+#include <utility>
 
 namespace bnr::agent {
 namespace {
@@ -77,7 +78,9 @@ BlenderProcess::~BlenderProcess() {
 }
 
 std::vector<WorkerLine> BlenderProcess::read_replies() {
+  const std::size_t before = reply_buffer_.size();
   if (reply_open_) reply_open_ = tools::read_available(reply_fd_, reply_buffer_);
+  output_ = output_ || reply_buffer_.size() != before;
   std::vector<WorkerLine> out;
   std::size_t nl;
   while ((nl = reply_buffer_.find('\n')) != std::string::npos) {
@@ -89,7 +92,9 @@ std::vector<WorkerLine> BlenderProcess::read_replies() {
 
 void BlenderProcess::read_log() {
   if (log_fd() < 0) return;
+  const std::size_t before = log_buffer_.size();
   (void)tools::read_available(log_fd(), log_buffer_);
+  output_ = output_ || log_buffer_.size() != before;
   std::size_t nl;
   while ((nl = log_buffer_.find('\n')) != std::string::npos) {
     std::string line = log_buffer_.substr(0, nl);
@@ -110,6 +115,10 @@ void BlenderProcess::send(const std::string& line) {
     done += static_cast<std::size_t>(n);
   }
 }
+
+bool BlenderProcess::take_output() { return std::exchange(output_, false); }
+
+void BlenderProcess::kill() { child_.send_signal(SIGKILL); }
 
 bool BlenderProcess::ended() { return !reply_open_ || child_.try_wait().has_value(); }
 

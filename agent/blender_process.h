@@ -44,6 +44,13 @@ class BlenderProcess {
   void read_log();
   void send(const std::string& line);
 
+  // True when Blender replied or printed anything since the last call: progress for the
+  // agent's stall watch.
+  [[nodiscard]] bool take_output();
+  // SIGKILL, for a Blender that makes no progress (a stopped or hung one ignores SIGTERM or
+  // the quit command); ended() reports it once it is gone.
+  void kill();
+
   // True once Blender has exited (or its reply pipe closed).
   [[nodiscard]] bool ended();
   // Blender's own reason, best effort: the last "Error" line it printed, else its last line.
@@ -55,6 +62,7 @@ class BlenderProcess {
   int cmd_fd_ = -1;
   int reply_fd_ = -1;
   bool reply_open_ = true;
+  bool output_ = false;
   std::string reply_buffer_;
   std::string log_buffer_;
   std::vector<std::string> log_tail_;  // oldest first

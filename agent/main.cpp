@@ -36,6 +36,10 @@ options:
                    300; 0: stop it with the job): a next job of the same scene, frame and
                    settings starts at once, and a restarted broker resuming the same job
                    takes it over without waiting
+  --stall-timeout S
+                   kill a Blender that gains no CPU time and prints nothing for S seconds
+                   while loading or rendering (default 120; 0: never): a hung load fails
+                   the job, a hung render fails its region and Blender restarts
   --no-mdns        do not advertise on the LAN
   --join TOKEN     join a broker's farm (bnr-broker --join-token prints TOKEN), then serve:
                    authorizes that broker and proves to it, in this agent's mDNS advert,
@@ -108,6 +112,8 @@ Flags parse(int argc, char** argv) {
       c.cache_limit = static_cast<std::uint64_t>(bnr::tools::parse_int_flag(a, value(), 1, 1 << 20)) << 30;
     } else if (a == "--keep-warm") {
       c.keep_warm = std::chrono::seconds(bnr::tools::parse_int_flag(a, value(), 0, 7 * 86400));
+    } else if (a == "--stall-timeout") {
+      c.stall_timeout = std::chrono::seconds(bnr::tools::parse_int_flag(a, value(), 0, 7 * 86400));
     } else if (a == "--no-mdns") {
       c.mdns = false;
     } else if (a == "--authorize") {

@@ -195,6 +195,9 @@ SceneCache::SceneCache(fs::path dir, std::uint64_t limit_bytes)
     // (the hasher's state is gone), so it is only wasted space.
     std::error_code ec;
     for (const auto& entry : fs::directory_iterator(partial_dir_)) fs::remove_all(entry.path(), ec);
+    // A job tree is only ever used by the agent holding the lock: one left here is a crashed
+    // agent's, and its hard links would keep evicted blobs' space in use.
+    for (const auto& entry : fs::directory_iterator(jobs_dir(), ec)) fs::remove_all(entry.path(), ec);
 
     for (const auto& entry : fs::directory_iterator(blobs_dir_)) {
       const std::string name = entry.path().filename().string();
@@ -286,8 +289,15 @@ void SceneCache::commit(std::unique_ptr<BlobWriter> writer) {
   total_bytes_ += w.size_;
 }
 
-void SceneCache::evict(const std::set<std::string>& keep) {
-  if (total_bytes_ <= limit_bytes_) return;
+void SceneCache::evict(const std::set<std::string>& keep) { (void)evict_to(keep, limit_bytes_); }
+
+std::uint64_t SceneCache::free_up(const std::set<std::string>& keep, std::uint64_t bytes) {
+  return evict_to(keep, total_bytes_ > bytes ? total_bytes_ - bytes : 0);
+}
+
+std::uint64_t SceneCache::evict_to(const std::set<std::string>& keep, std::uint64_t target) {
+  const std::uint64_t before = total_bytes_;
+  if (total_bytes_ <= target) return 0;
 
   using Age = std::tuple<std::time_t, long, std::string>;  // mtime seconds, nanoseconds, hash
   std::vector<Age> candidates;
@@ -304,7 +314,7 @@ void SceneCache::evict(const std::set<std::string>& keep) {
   std::sort(candidates.begin(), candidates.end());
 
   for (const auto& [sec, nsec, hash] : candidates) {
-    if (total_bytes_ <= limit_bytes_) break;
+    if (total_bytes_ <= target) break;
     const fs::path blob = blobs_dir_ / hash;
     if (::unlink(blob.c_str()) != 0 && errno != ENOENT)
       throw std::runtime_error("cannot evict " + blob.string() + ": " + errno_text(errno));
@@ -312,6 +322,7 @@ void SceneCache::evict(const std::set<std::string>& keep) {
     total_bytes_ -= it->second;
     sizes_.erase(it);
   }
+  return before - total_bytes_;
 }
 
 void SceneCache::materialize(const std::vector<protocol::SceneFile>& files, const fs::path& root) const {

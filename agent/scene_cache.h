@@ -4,6 +4,8 @@
 //   blobs/<hash>    one complete, verified file per content hash (read-only, mode 0444)
 //   partial/<hash>  a file being received; removed when its writer is dropped or on opening
 //   lock            flock()ed while a SceneCache is open: one agent per cache directory
+//   jobs/<name>     job trees the agent builds with materialize(); removed on opening (only
+//                   the agent holding the lock uses them, so any found then are a crash's)
 // Files only: no sockets, threads or clocks read here. The LRU order is the blobs' mtimes, so
 // it survives agent restarts. Hashes and paths come from the (untrusted) broker: every
 // function that joins one into a path validates it first.
@@ -71,7 +73,7 @@ class BlobWriter {
 
 class SceneCache {
  public:
-  // Opens (creating if needed) the cache at `dir`: locks it, deletes leftovers in partial/,
+  // Opens (creating if needed) the cache at `dir`: locks it, deletes leftovers in partial/ and jobs/,
   // and indexes blobs/ (anything there that is not a regular file named by a content hash is
   // removed). `limit_bytes` is what evict() trims to. Throws std::runtime_error with a
   // one-line reason when the directory cannot be created or another SceneCache (in this or
@@ -89,6 +91,7 @@ class SceneCache {
   [[nodiscard]] std::uint64_t total_bytes() const { return total_bytes_; }
   [[nodiscard]] std::uint64_t limit_bytes() const { return limit_bytes_; }
   [[nodiscard]] const std::filesystem::path& dir() const { return dir_; }
+  [[nodiscard]] std::filesystem::path jobs_dir() const { return dir_ / "jobs"; }
 
   // Marks a blob as just used for eviction: its mtime becomes now (the kernel's clock, the
   // same one that stamped it when written) or `when`. No effect on an absent blob; best
@@ -112,6 +115,9 @@ class SceneCache {
   // space only when that directory goes too. Throws std::runtime_error if one cannot be
   // deleted.
   void evict(const std::set<std::string>& keep);
+  // The same order of deletion, until `bytes` are freed (or nothing but `keep` is left), for a
+  // disk too full for the files a job still needs. Returns the bytes freed.
+  std::uint64_t free_up(const std::set<std::string>& keep, std::uint64_t bytes);
 
   // Builds a job directory: every file appears at root/<path> with its blob's bytes,
   // hard-linked to the blob (copied when linking fails, e.g. across filesystems); both are
@@ -126,6 +132,8 @@ class SceneCache {
                    const std::filesystem::path& root) const;
 
  private:
+  std::uint64_t evict_to(const std::set<std::string>& keep, std::uint64_t target);
+
   std::filesystem::path dir_;
   std::filesystem::path blobs_dir_;
   std::filesystem::path partial_dir_;

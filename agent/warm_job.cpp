@@ -37,6 +37,12 @@ const char* open_action_name(OpenAction action) {
   return "?";
 }
 
+bool from_held_broker(const HeldJob& held, const std::string& held_job_id, const std::string& from,
+                      const std::string& key, const std::string& job_id) {
+  if (from == held.broker) return true;
+  return !key.empty() && key == held.broker_key && !job_id.empty() && job_id == held_job_id;
+}
+
 bool warm_expired(Clock::time_point parked_at, Clock::duration keep_warm, Clock::time_point now) {
   return now - parked_at >= keep_warm;
 }

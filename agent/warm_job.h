@@ -50,6 +50,13 @@ enum class OpenAction {
 
 [[nodiscard]] const char* open_action_name(OpenAction action);
 
+// Whether a message about `job_id` that came over connection `from`, authenticated as `key`,
+// is from the broker of `held` (whose job is `held_job_id`): over the same connection, or from
+// the same broker key about the same job over a new connection (its link dropped and came
+// back under a new routing id). Without a key (no ZAP) only the connection counts.
+[[nodiscard]] bool from_held_broker(const HeldJob& held, const std::string& held_job_id, const std::string& from,
+                                    const std::string& key, const std::string& job_id);
+
 // A Blender parked at `parked_at` with `keep_warm` to live: whether it is time to stop it.
 // keep_warm of zero means it is never parked at all (see AgentConfig::keep_warm).
 [[nodiscard]] bool warm_expired(Clock::time_point parked_at, Clock::duration keep_warm, Clock::time_point now);

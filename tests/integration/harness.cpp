@@ -115,7 +115,9 @@ Agent::Agent(const AgentOptions& o) : bind_(o.bind) {
   }
   argv.insert(argv.begin(), o.prefix.begin(), o.prefix.end());
   // env execs the agent too: still the agent's PID.
-  if (!o.config_dir.empty()) argv.insert(argv.end(), {"env", "BNR_CONFIG_DIR=" + o.config_dir.string()});
+  if (!o.config_dir.empty() || !o.env.empty()) argv.push_back("env");
+  if (!o.config_dir.empty()) argv.push_back("BNR_CONFIG_DIR=" + o.config_dir.string());
+  argv.insert(argv.end(), o.env.begin(), o.env.end());
   argv.insert(argv.end(), {BNR_AGENT_EXE, "--port", "0", "--bind", o.bind, "--threads", std::to_string(o.threads)});
   if (!o.log) argv.push_back("-q");
   if (!o.advertise) argv.push_back("--no-mdns");

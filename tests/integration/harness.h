@@ -60,6 +60,7 @@ struct AgentOptions {
   // LossyLink::exec_prefix(); and the address it listens on there.
   std::vector<std::string> prefix{};
   std::string bind = "127.0.0.1";
+  std::vector<std::string> env{};     // more NAME=VALUE for its environment (e.g. TMPDIR)
 };
 
 // A bnr-agent on a free loopback port, with a scene cache of its own (removed with it) unless

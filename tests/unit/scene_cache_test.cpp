@@ -1,5 +1,6 @@
 #include "scene_cache.h"
 
+#include <array>
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
@@ -35,6 +36,16 @@ void write_file(const fs::path& p, const std::string& bytes) {
 // Fixed mtimes, `seconds` after 2001-09-09: tests never read the clock or sleep.
 fs::file_time_type at(int seconds) {
   return fs::file_time_type::clock::from_sys(std::chrono::sys_seconds{std::chrono::seconds(1'000'000'000 + seconds)});
+}
+
+// Three 10-byte blobs, a the oldest and c the newest.
+std::array<std::string, 3> three_aged_blobs(SceneCache& cache) {
+  std::array<std::string, 3> out;
+  for (int i = 0; i < 3; ++i) {
+    out[i] = put(cache, std::string(10, static_cast<char>('a' + i)));
+    fs::last_write_time(cache.blob_path(out[i]), at(100 * (i + 1)));
+  }
+  return out;
 }
 
 protocol::SceneFile scene_file(std::string path, const std::string& bytes) {
@@ -225,6 +236,20 @@ TEST(SceneCache, PartialLeftoversAndStrayFilesAreRemovedOnOpening) {
   EXPECT_EQ(cache.total_bytes(), 4U);
 }
 
+TEST(SceneCache, JobTreesLeftByACrashedAgentAreRemovedOnOpening) {
+  const tools::TempDir tmp;
+  std::string hash;
+  {
+    SceneCache cache(tmp / "cache", 1 << 20);
+    hash = put(cache, "scene bytes");
+    cache.materialize({{"home/u/s.blend", 11, hash}}, cache.jobs_dir() / "job-crashed");
+  }
+  ASSERT_TRUE(fs::exists(tmp / "cache" / "jobs" / "job-crashed" / "home" / "u" / "s.blend"));
+  const SceneCache cache(tmp / "cache", 1 << 20);
+  EXPECT_TRUE(fs::is_empty(cache.jobs_dir()));
+  EXPECT_TRUE(cache.has(hash)) << "the blob itself stays cached";
+}
+
 TEST(SceneCache, ASecondCacheOnTheSameDirectoryIsRefused) {
   const tools::TempDir tmp;
   const SceneCache first(tmp / "cache", 100);
@@ -290,18 +315,27 @@ TEST(SceneCache, TouchWithoutATimeStampsTheKernelsNow) {
 TEST(SceneCache, EvictionKeepsTheBlobsAJobNeedsEvenOverTheLimit) {
   const tools::TempDir tmp;
   SceneCache cache(tmp / "cache", 15);
-  const std::string a = put(cache, std::string(10, 'a'));
-  const std::string b = put(cache, std::string(10, 'b'));
-  const std::string c = put(cache, std::string(10, 'c'));
-  fs::last_write_time(cache.blob_path(a), at(100));
-  fs::last_write_time(cache.blob_path(b), at(200));
-  fs::last_write_time(cache.blob_path(c), at(300));
+  const auto [a, b, c] = three_aged_blobs(cache);
 
   cache.evict({a, b});
   EXPECT_TRUE(cache.has(a));
   EXPECT_TRUE(cache.has(b));
   EXPECT_FALSE(cache.has(c));
   EXPECT_EQ(cache.total_bytes(), 20U);
+}
+
+TEST(SceneCache, FreeingUpSpaceEvictsOldestFirstUntilEnoughIsFreedEvenUnderTheLimit) {
+  const tools::TempDir tmp;
+  SceneCache cache(tmp / "cache", 1000);
+  const auto [a, b, c] = three_aged_blobs(cache);
+
+  EXPECT_EQ(cache.free_up({a}, 15), 20U) << "a is kept; b then c go, whole blobs";
+  EXPECT_TRUE(cache.has(a));
+  EXPECT_FALSE(cache.has(b));
+  EXPECT_FALSE(cache.has(c));
+  EXPECT_EQ(cache.free_up({a}, 5), 0U) << "nothing else to free";
+  EXPECT_EQ(cache.free_up({}, 0), 0U);
+  EXPECT_TRUE(cache.has(a));
 }
 
 TEST(SceneCache, EvictionForgetsBlobsDeletedBehindItsBack) {

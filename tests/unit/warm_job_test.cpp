@@ -82,5 +82,17 @@ TEST(WarmJob, AWarmBlenderExpiresAfterItsKeepWarmTime) {
   EXPECT_TRUE(warm_expired(t0, seconds(300), t0 + seconds(300)));
 }
 
+TEST(WarmJob, TheSameBrokerKeyAboutTheSameJobOverANewConnectionIsTheSameBroker) {
+  const HeldJob held{"conn-1", "KEY", "f", Clock::time_point{}};
+  EXPECT_TRUE(from_held_broker(held, "job", "conn-1", "KEY", "job"));
+  EXPECT_TRUE(from_held_broker(held, "job", "conn-1", "KEY", "")) << "its own connection, whatever it says";
+  EXPECT_TRUE(from_held_broker(held, "job", "conn-2", "KEY", "job")) << "reconnected under a new routing id";
+  EXPECT_FALSE(from_held_broker(held, "job", "conn-2", "KEY", "other-job"));
+  EXPECT_FALSE(from_held_broker(held, "job", "conn-2", "OTHER", "job")) << "another broker";
+  EXPECT_FALSE(from_held_broker(held, "job", "conn-2", "KEY", ""));
+  const HeldJob keyless{"conn-1", "", "f", Clock::time_point{}};
+  EXPECT_FALSE(from_held_broker(keyless, "job", "conn-2", "", "job")) << "no key: nothing to recognise it by";
+}
+
 }  // namespace
 }  // namespace bnr::agent
