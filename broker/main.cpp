@@ -79,6 +79,11 @@ options:
                        first render SMALL.blend (a small version of the scene) in equal
                        strips to learn each agent's speed and where the frame is costly
   --agent-timeout S    seconds of silence before an agent's regions go elsewhere (default 10)
+  --open-timeout S     seconds an agent may take to load the scene after its last scene bytes
+                       before it is left out (default 900; agents also stop a Blender that
+                       makes no progress, bnr-agent --stall-timeout)
+  --region-timeout S   seconds an agent may take for one region, at least (default 600; 5x
+                       the predicted time when that is longer): then its regions go elsewhere
   -q, --quiet          print only errors
   -h, --help           show this help
 
@@ -118,6 +123,8 @@ struct Config {
   bool no_denoise = false;
   int region_width = 0;
   int agent_timeout_s = 10;
+  int open_timeout_s = 900;
+  int region_timeout_s = 600;
   std::string speed_test;
   bool benchmark = false;
   std::optional<int> frame;
@@ -205,6 +212,10 @@ Config parse(int argc, char** argv) {
       c.speed_test = value();
     } else if (a == "--agent-timeout") {
       c.agent_timeout_s = bnr::tools::parse_int_flag(a, value(), 1, 86400);
+    } else if (a == "--open-timeout") {
+      c.open_timeout_s = bnr::tools::parse_int_flag(a, value(), 1, 7 * 86400);
+    } else if (a == "--region-timeout") {
+      c.region_timeout_s = bnr::tools::parse_int_flag(a, value(), 1, 7 * 86400);
     } else if (a == "-q" || a == "--quiet") {
       c.quiet = true;
     } else if (a.size() > 1 && a[0] == '-') {
@@ -426,6 +437,8 @@ int main(int argc, char** argv) {
       job.quiet = config.quiet;
       job.scheduler.region_width = config.region_width;
       job.agent_timeout = std::chrono::seconds(config.agent_timeout_s);
+      job.open_timeout = std::chrono::seconds(config.open_timeout_s);
+      job.region_timeout_floor = std::chrono::seconds(config.region_timeout_s);
       job.speed_hints = profiles;
       job.curve = own_keys;
       job.launched = launched;
