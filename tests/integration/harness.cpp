@@ -253,5 +253,35 @@ int line_count(const std::string& text) {
   return n + content;
 }
 
-}  // namespace bnr::testing
+fs::path blender_wrapper(const fs::path& path, const std::string& body) {
+  {
+    std::ofstream out(path);
+    out << "#!/bin/bash\nif [ \"$1\" = --version ]; then exec blender \"$@\"; fi\n" << body << "\n";
+  }
+  fs::permissions(path, fs::perms::owner_all);
+  return path;
+}
 
+fs::path hanging_blender(const fs::path& dir, int nth, const fs::path& once_marker) {
+  const fs::path hook = dir / "hang.py";
+  {
+    std::ofstream out(hook);
+    out << "import bpy, os, time\nrenders = [0]\n"
+           "@bpy.app.handlers.persistent\n"
+           "def hang(*args):\n"
+           "    renders[0] += 1\n";
+    if (once_marker.empty()) {
+      out << "    if renders[0] == " << nth << ":\n";
+    } else {
+      out << "    if renders[0] == " << nth << " and not os.path.exists(" << once_marker << "):\n"
+          << "        open(" << once_marker << ", 'w').close()\n";
+    }
+    out << "        time.sleep(3600)\n"
+           "bpy.app.handlers.render_pre.append(hang)\n";
+  }
+  return blender_wrapper(dir / "hanging-blender",
+                         "args=()\nfor a in \"$@\"; do\n  if [ \"$a\" = --python ]; then args+=(--python " +
+                             hook.string() + "); fi\n  args+=(\"$a\")\ndone\nexec blender \"${args[@]}\"");
+}
+
+}  // namespace bnr::testing

@@ -131,6 +131,15 @@ int png_bit_depth(const fs::path& png);
 // The processes `parent` started and that still run (an agent's Blender), by PID.
 std::vector<int> children_of(pid_t parent);
 
+// A --blender for an agent: answers --version as the real Blender (so the agent starts) and
+// runs `body` (a bash script fragment, "$@" being Blender's arguments) for everything else.
+fs::path blender_wrapper(const fs::path& path, const std::string& body);
+// A --blender that is the real Blender, except that its `nth` render (counting the agent's
+// one-pixel warm-up) blocks in a render_pre handler for an hour, as a hung Blender would:
+// once when `once_marker` is given (the file it leaves keeps a restarted Blender from
+// hanging again), else every time.
+fs::path hanging_blender(const fs::path& dir, int nth, const fs::path& once_marker = {});
+
 // The number of lines in `text` that are not empty.
 int line_count(const std::string& text);
 

@@ -13,17 +13,6 @@
 namespace bnr::testing {
 namespace {
 
-// A --blender for the agent: answers --version as the real Blender (so the agent starts) and
-// runs `body` (a bash script fragment, "$@" being Blender's arguments) for everything else.
-fs::path blender_wrapper(const fs::path& path, const std::string& body) {
-  {
-    std::ofstream out(path);
-    out << "#!/bin/bash\nif [ \"$1\" = --version ]; then exec blender \"$@\"; fi\n" << body << "\n";
-  }
-  fs::permissions(path, fs::perms::owner_all);
-  return path;
-}
-
 TEST(Stall, BlenderHungWhileLoadingFailsTheJobNamingTheFlag) {
   TempDir dir;
   const auto scene = make_scene(dir / "s.blend", {"--size", "32x24"});
@@ -50,24 +39,9 @@ TEST(Stall, BlenderHungWhileLoadingFailsTheJobNamingTheFlag) {
 TEST(Stall, BlenderHungMidRenderIsRestartedAndTheFrameIsBlenders) {
   TempDir dir;
   const auto scene = make_scene(dir / "s.blend", {"--size", "160x90", "--samples", "16"});
-  // A real Blender whose third render (after the warm-up pixel and one region) blocks in a
-  // render_pre handler, once: the marker file keeps the restarted Blender from hanging too.
+  // A real Blender whose third render (after the warm-up pixel and one region) hangs, once.
   const fs::path marker = dir / "hung-once";
-  {
-    std::ofstream hook(dir / "hang.py");
-    hook << "import bpy, os, time\nrenders = [0]\n"
-            "@bpy.app.handlers.persistent\n"
-            "def hang(*args):\n"
-            "    renders[0] += 1\n"
-            "    if renders[0] == 3 and not os.path.exists(" << marker << "):\n"
-            "        open(" << marker << ", 'w').close()\n"
-            "        time.sleep(3600)\n"
-            "bpy.app.handlers.render_pre.append(hang)\n";
-  }
-  const fs::path wrapper = blender_wrapper(
-      dir / "hanging-blender",
-      "args=()\nfor a in \"$@\"; do\n  if [ \"$a\" = --python ]; then args+=(--python " + (dir / "hang.py").string() +
-          "); fi\n  args+=(\"$a\")\ndone\nexec blender \"${args[@]}\"");
+  const fs::path wrapper = hanging_blender(dir.path(), 3, marker);
   Agent agent(AgentOptions{.threads = 2, .extra = {"--blender", wrapper.string(), "--stall-timeout", "3"}});
   const tools::RunResult r = run_broker({scene.string(), "--no-local", "--agent", agent.endpoint(), "--region-width",
                                          "16", "-o", (dir / "ours.png").string()},
