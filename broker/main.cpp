@@ -18,6 +18,7 @@
 
 #include <unistd.h>
 
+#include "agent_check.h"
 #include "agent_keys.h"
 #include "agent_profiles.h"
 #include "benchmark_scene.h"
@@ -66,6 +67,9 @@ options:
                        (different versions can render different pixels: seams)
   --list               list the agents found on the LAN, with their keys and whether this
                        broker may use them ("not joined": it may not), and exit
+  --check              probe every agent this broker would render on (--agent, and joined
+                       agents on the LAN): reachable, authorized, Blender version, round
+                       trip; prints a table and exits 1 if any has a problem
   --join-token         print this broker's join token and exit: run bnr-agent --join TOKEN
                        on every machine that should render for it
   --trust-new-agents   also use agents on the LAN that did not join this broker's farm (and
@@ -131,6 +135,7 @@ struct Config {
   int mdns_window_ms = 1500;
   bool allow_mixed_versions = false;
   bool list = false;
+  bool check = false;
   bool trust_new_agents = false;
 };
 
@@ -196,6 +201,8 @@ Config parse(int argc, char** argv) {
       c.allow_mixed_versions = true;
     } else if (a == "--list") {
       c.list = true;
+    } else if (a == "--check") {
+      c.check = true;
     } else if (a == "--mdns-window") {
       c.mdns_window_ms = bnr::tools::parse_int_flag(a, value(), 0, 600000);
     } else if (a == "--no-mdns") {
@@ -224,7 +231,7 @@ Config parse(int argc, char** argv) {
       c.scenes.push_back(a);
     }
   }
-  if (c.list) return c;
+  if (c.list || c.check) return c;
   if (c.scenes.empty() && !c.benchmark) throw std::runtime_error("no scene given (usage: bnr-broker SCENE.blend..., see --help)");
   if (c.scenes.size() > 1 && (!c.output.empty() || !c.exr.empty()))
     throw std::runtime_error("-o and --exr name one output; give one scene with them");
@@ -252,7 +259,7 @@ bool on_this_host(const bnr::broker::DiscoveredAgent& agent) {
 // need not be waited out. With --agent the job has agents already; with --no-local one
 // agent is enough to start; otherwise the local agent is needed unless one runs on this host.
 bool enough_agents(const Config& config, const std::vector<bnr::broker::DiscoveredAgent>& found) {
-  if (config.list) return false;  // --list shows everything the window finds
+  if (config.list || config.check) return false;  // --list shows everything the window finds
   if (!config.agents.empty()) return true;
   if (!config.local) return !found.empty();
   return std::any_of(found.begin(), found.end(), on_this_host);
@@ -306,6 +313,50 @@ bnr::broker::AgentKeys agent_keys(const Config& config) {
   return bnr::broker::AgentKeys(config.agents, config.agent_keys, known_agents_path(), policy, config.quiet);
 }
 
+// --check: every agent this broker would render on (given with --agent, or advertised on the
+// LAN), probed for a round trip; adverts it would skip are listed with why. Exit 1 when any
+// agent it would use has a problem.
+int check_agents(const Config& config) {
+  const bnr::protocol::CurveKeyPair own = broker_keys();
+  bnr::broker::AgentKeys keys = agent_keys(config);
+  std::vector<bnr::broker::DiscoveredAgent> found;
+  std::unique_ptr<bnr::broker::AgentBrowser> browser;
+  if (config.mdns) {
+    browser = std::make_unique<bnr::broker::AgentBrowser>();
+    found = discover(config, *browser);
+  }
+  zmq::context_t context(1);
+  std::vector<bnr::broker::CheckRow> rows;
+  std::set<std::string> probed;
+  const auto probe = [&](const std::string& endpoint, const std::string& name, const std::string& trust) {
+    if (!probed.insert(endpoint).second) return static_cast<bnr::broker::CheckRow*>(nullptr);
+    rows.push_back(bnr::broker::probe_agent(context, endpoint, keys.key_of(endpoint), own, std::chrono::seconds(5)));
+    rows.back().name = name;
+    rows.back().trust = trust;
+    return &rows.back();
+  };
+  for (const std::string& endpoint : config.agents) (void)probe(endpoint, endpoint, "--agent");
+  for (const auto& a : found) {
+    const bnr::broker::AdvertVerdict verdict = keys.judge(a);
+    const bool used = verdict.trust != bnr::broker::AdvertTrust::kNotJoined &&
+                      verdict.trust != bnr::broker::AdvertTrust::kNoKey &&
+                      verdict.trust != bnr::broker::AdvertTrust::kConflict;
+    bnr::broker::CheckRow* row = nullptr;
+    if (used && keys.accept_advert(a)) {
+      row = probe(a.endpoint(), a.txt.info.name, bnr::broker::trust_word(verdict.trust));
+    } else if (probed.insert(a.endpoint()).second) {
+      rows.push_back({a.txt.info.name, a.endpoint()});
+      row = &rows.back();
+      row->trust = bnr::broker::trust_word(verdict.trust);
+      row->problem = "not used: " + (verdict.reason.empty() ? std::string(row->trust) : verdict.reason);
+    }
+    if (row != nullptr) row->blender = a.txt.info.blender_version.empty() ? "-" : a.txt.info.blender_version;
+  }
+  std::fputs(bnr::broker::check_table(rows).c_str(), stdout);
+  const bool all_fine = std::all_of(rows.begin(), rows.end(), [](const auto& r) { return r.problem.empty(); });
+  return all_fine && !rows.empty() ? 0 : 1;
+}
+
 int list_agents(const Config& config) {
   bnr::broker::AgentBrowser browser;
   const auto agents = discover(config, browser);
@@ -342,6 +393,7 @@ int main(int argc, char** argv) {
   try {
     const Config config = parse(argc, argv);
     if (config.list) return list_agents(config);
+    if (config.check) return check_agents(config);
     // Every scene is checked before any agent is started or contacted.
     for (const std::string& scene : config.scenes) bnr::broker::check_scene(scene);
     std::vector<bnr::broker::PlannedOutput> outputs;
