@@ -29,8 +29,10 @@ namespace {
 
 constexpr int kMaxBlenderRestarts = 3;  // per job; then the job fails on this agent
 constexpr auto kFetchStall = std::chrono::seconds(30);  // no chunk for this long: the transfer broke
-// Region ids come from the broker and start at 1; 0 never names one of its regions.
-constexpr std::uint64_t kWarmUpRegion = 0;
+// Where Blender writes a region's images, under the job's work directory.
+std::string region_dir_name(std::uint64_t region_id) {
+  return region_id == ServedJob::kWarmUpRegion ? "warm-up" : "r" + std::to_string(region_id);
+}
 
 void write_file(const fs::path& path, std::string_view bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
@@ -204,7 +206,7 @@ void AgentServer::log(const std::string& line) const {
 
 void AgentServer::send(const protocol::Message& message, std::string_view bulk) {
   if (!job_) return;
-  job_->last_sent = Clock::now();
+  job_->session.sent(Clock::now());
   if (std::holds_alternative<protocol::Heartbeat>(message)) {
     (void)send_now(message, bulk);
     return;
@@ -257,11 +259,8 @@ void AgentServer::run(const volatile std::sig_atomic_t& stop) {
       log("mDNS: the advert now carries the farms in joined_farms");
     handle_network(now);
     if (job_ && job_->blender) handle_worker(now);
-    if (job_ && job_->blender) check_stall(now);
     if (warm_) handle_warm(now);
-    if (job_ && now - job_->last_sent >= config_.heartbeat_interval)
-      send(protocol::Heartbeat{job_->open.job_id});
-    if (job_ && now - job_->last_heard > config_.broker_timeout) end_job("the broker went silent");
+    if (job_) perform(job_->session.on_tick(now));
     // Chunks travel in order over one connection, so one that never comes means a broken
     // transfer (a reconnect lost it): waiting on would hang the job while heartbeats go on.
     if (job_ && job_->receiving && now - job_->last_chunk > kFetchStall)
@@ -290,7 +289,7 @@ void AgentServer::handle_message(const std::string& from, const std::string& key
   // True when the message is about the open job and from its broker (which is then heard).
   const auto from_our_broker = [&](const std::string& job_id, bool refuse_others) {
     const bool ours = job_ && from_held_broker({job_->broker, job_->broker_key, job_->open.fingerprint,
-                                                job_->last_heard},
+                                                job_->session.last_heard()},
                                                job_->open.job_id, from, key, job_id);
     if (!ours) {
       if (refuse_others) protocol::send_message(socket_, protocol::Refused{"no open job from this broker", protocol::Code::kNoJob}, {}, from);
@@ -300,7 +299,7 @@ void AgentServer::handle_message(const std::string& from, const std::string& key
       log("job " + job_->open.job_id + ": its broker is back over a new connection");
       job_->broker = from;
     }
-    job_->last_heard = now;
+    job_->session.heard(now);
     flush_outbox();
     return job_id == job_->open.job_id;
   };
@@ -311,15 +310,10 @@ void AgentServer::handle_message(const std::string& from, const std::string& key
             if (from_our_broker(chunk.job_id, true)) receive_chunk(chunk, bulk);
           },
           [&](const protocol::RenderRegion& region) {
-            if (!from_our_broker(region.job_id, true)) return;
-            job_->queue.push_back(region);
-            start_next_region(now);
+            if (from_our_broker(region.job_id, true)) perform(job_->session.on_region(region, now));
           },
           [&](const protocol::CancelRegion& cancel) {
-            // A region already rendering finishes (Blender cannot stop one cheaply); queued ones go.
-            if (from_our_broker(cancel.job_id, true))
-              std::erase_if(job_->queue,
-                            [&](const protocol::RenderRegion& r) { return r.region_id == cancel.region_id; });
+            if (from_our_broker(cancel.job_id, true)) job_->session.on_cancel(cancel.region_id);
           },
           [&](const protocol::CloseJob& close) {
             if (from_our_broker(close.job_id, false))
@@ -339,7 +333,7 @@ void AgentServer::handle_message(const std::string& from, const std::string& key
 void AgentServer::open_job(const std::string& from, const std::string& key, const protocol::OpenJob& open,
                            Clock::time_point now) {
   std::optional<HeldJob> held;
-  if (job_) held = HeldJob{job_->broker, job_->broker_key, job_->open.fingerprint, job_->last_heard};
+  if (job_) held = HeldJob{job_->broker, job_->broker_key, job_->open.fingerprint, job_->session.last_heard()};
   // A live broker is heard every heartbeat; one silent for several was killed or cut off,
   // and its restarted self (resuming from its spool) should not wait for broker_timeout.
   const OpenAction action = decide_open(held, {from, key, open.fingerprint}, now, 3 * config_.heartbeat_interval);
@@ -354,15 +348,15 @@ void AgentServer::open_job(const std::string& from, const std::string& key, cons
   }
   // One Blender at a time: a warm one for another scene makes way for this job's.
   if (warm_ && !same_blender_job(warm_->open, open)) discard_warm("a job of another scene or setting opened");
-  job_.emplace();
+  job_.emplace(ServedJob(open.job_id,
+                          {kMaxBlenderRestarts, config_.heartbeat_interval, config_.broker_timeout,
+                           config_.stall_timeout},
+                          now));
   job_->broker = from;
   job_->broker_key = key;
   job_->transfer.took_over = action == OpenAction::kTakeOver;
   job_->open = open;
-  job_->last_heard = now;
-  job_->last_sent = now;
   job_->fetch_started = now;
-  job_->stall = StallWatch(config_.stall_timeout);
   job_->dir = work_dir_ / safe_job_dir_name(open.job_id);
   job_->tree = cache_->dir() / "jobs" / safe_job_dir_name(open.job_id);
   // Everything the broker sent is checked before a byte is fetched or a file is made.
@@ -501,131 +495,91 @@ void AgentServer::start_blender() {
     bc.script = script_path_;
     bc.no_denoise = job_->open.no_denoise;
     if (job_->open.set_frame) bc.frame = job_->open.frame;
-    job_->blender = std::make_unique<BlenderProcess>(bc);
   } catch (const std::exception& e) {
     fail_job(protocol::Code::kBlenderFailed, e.what());
-  }
-}
-
-void AgentServer::handle_worker(Clock::time_point now) {
-  job_->blender->read_log();
-  for (const WorkerLine& line : job_->blender->read_replies()) {
-    if (drop_abandoned(line, job_->abandoned, job_->dir)) {
-      start_next_region(now);
-    } else if (line.kind == "ready") {
-      try {
-        job_->scene = scene_info_from_ready(line);
-      } catch (const std::exception& e) {
-        fail_job(protocol::Code::kBlenderFailed, e.what());
-        return;
-      }
-      // One pixel first: Blender's one-off scene sync would otherwise land in the first real
-      // region's time, and the broker would learn those columns as twice as costly.
-      const fs::path warm_dir = job_->dir / "warm-up";
-      std::error_code ec;
-      fs::create_directories(warm_dir, ec);
-      job_->blender->send(render_command(kWarmUpRegion, {0, 0, 1, 1}, job_->scene.width, job_->scene.height,
-                                         warm_dir.string(), false));
-      job_->warming_up = true;
-    } else if (job_->warming_up && (line.kind == "done" || line.kind == "failed") &&
-               line.get("id") == std::to_string(kWarmUpRegion)) {
-      // A failed warm-up is not the job's failure: real regions report Blender's reason.
-      job_->warming_up = false;
-      std::error_code ec;
-      fs::remove_all(job_->dir / "warm-up", ec);
-      const bool restarted = job_->ready_once;
-      job_->ready = job_->ready_once = true;
-      log("job " + job_->open.job_id + ": scene " + (restarted ? "reloaded, " : "ready, ") +
-          std::to_string(job_->scene.width) + "x" + std::to_string(job_->scene.height));
-      if (!restarted)
-        send(protocol::JobReady{job_->open.job_id, {config_.name, agent_id_, config_.threads, blender_version_},
-                                job_->scene, job_->transfer});
-      start_next_region(now);
-    } else if (line.kind == "error") {
-      fail_job(protocol::Code::kSceneRefused, line.get("message"));
-      return;
-    } else if (line.kind == "done") {
-      finish_region(line);
-      start_next_region(now);
-    } else if (line.kind == "failed") {
-      if (job_->rendering) {
-        const std::string reason = line.get("message");
-        log("region " + std::to_string(job_->rendering->region_id) + " failed: " + reason);
-        send(protocol::RegionFailed{job_->open.job_id, job_->rendering->region_id, reason});
-        job_->rendering.reset();
-      }
-      start_next_region(now);
-    }
-    if (!job_) return;
-  }
-  if (job_->blender->ended()) {
-    job_->blender->read_log();
-    blender_lost(protocol::Code::kBlenderFailed, "Blender exited: " + job_->blender->blender_reason());
-  }
-}
-
-void AgentServer::blender_lost(protocol::Code code, const std::string& reason) {
-  // A scene Blender cannot load fails the job; a crash mid-job costs one region and a reload.
-  if (!job_->ready_once || job_->restarts >= kMaxBlenderRestarts) {
-    fail_job(code, reason);
     return;
   }
-  if (job_->rendering) {
-    send(protocol::RegionFailed{job_->open.job_id, job_->rendering->region_id, reason, code});
-    job_->rendering.reset();
-  }
-  job_->abandoned.reset();
-  job_->warming_up = false;
-  job_->stall.stop();
-  ++job_->restarts;
-  log("job " + job_->open.job_id + ": " + reason + "; restarting Blender (" + std::to_string(job_->restarts) +
-      " of " + std::to_string(kMaxBlenderRestarts) + ")");
-  job_->ready = false;
+  start_blender_process();
+}
+
+void AgentServer::start_blender_process() {
   job_->blender.reset();
   try {
     job_->blender = std::make_unique<BlenderProcess>(job_->blender_config);
   } catch (const std::exception& e) {
     fail_job(protocol::Code::kBlenderFailed, e.what());
+    return;
+  }
+  job_->session.blender_started(Clock::now());
+}
+
+void AgentServer::handle_worker(Clock::time_point now) {
+  job_->blender->read_log();
+  for (const WorkerLine& line : job_->blender->read_replies()) {
+    perform(job_->session.on_worker(line, now));
+    if (!job_ || !job_->blender) return;
+  }
+  if (job_->blender->ended()) {
+    job_->blender->read_log();
+    perform(job_->session.on_blender_exit("Blender exited: " + job_->blender->blender_reason()));
+    return;
+  }
+  // /proc is read once a second at most.
+  if (now - job_->progress_read >= std::chrono::seconds(1)) {
+    job_->progress_read = now;
+    perform(job_->session.on_progress(
+        now, {process_tree_cpu(job_->blender->pid()), job_->blender->take_output()}));
   }
 }
 
-// Blender is busy while it loads (and renders the warm-up pixel) or renders a region; an idle
-// one waits for the broker and is not watched. /proc is read once a second at most.
-void AgentServer::check_stall(Clock::time_point now) {
-  Job& j = *job_;
-  if (now - j.stall_checked < std::chrono::seconds(1)) return;
-  j.stall_checked = now;
-  const bool output = j.blender->take_output();
-  if (j.ready && !j.rendering && !j.abandoned) {
-    j.stall.stop();
-    return;
+void AgentServer::perform(const Actions& actions) {
+  for (const Action& a : actions) {
+    if (!job_) return;  // an earlier action ended the job: the rest were for it
+    std::visit(protocol::Overloaded{
+                   [&](const action::Send& m) { send(m.message); },
+                   [&](const action::Render& r) { render(r); },
+                   [&](const action::Deliver& d) { deliver(d); },
+                   [&](const action::Discard& d) {
+                     std::error_code ec;
+                     fs::remove_all(job_->dir / region_dir_name(d.region_id), ec);
+                   },
+                   [&](const action::SendReady& r) {
+                     send(protocol::JobReady{job_->open.job_id,
+                                             {config_.name, agent_id_, config_.threads, blender_version_}, r.scene,
+                                             job_->transfer});
+                   },
+                   [&](const action::RestartBlender& r) {
+                     if (r.hung && job_->blender) job_->blender->kill();
+                     start_blender_process();
+                   },
+                   [&](const action::FailJob& f) {
+                     if (f.hung && job_->blender) job_->blender->kill();
+                     fail_job(f.code, f.reason);
+                   },
+                   [&](const action::EndJob& e) { end_job(e.why.c_str()); },
+                   [&](const action::Log& l) { log(l.line); },
+               },
+               a);
   }
-  const std::optional<Clock::duration> cpu = process_tree_cpu(j.blender->pid());
-  if (!j.stall.watching()) {
-    j.stall.start(now, cpu.value_or(Clock::duration::zero()));
-    return;
-  }
-  if (!j.stall.stalled(now, cpu, output)) return;
-  const std::string what = !j.ready_once ? "while loading the scene"
-                           : j.rendering ? "rendering region " + std::to_string(j.rendering->region_id)
-                                         : "reloading the scene";
-  const std::string reason =
-      "Blender made no progress for " + std::to_string(config_.stall_timeout.count()) + " s " + what +
-      " (no CPU time, no output) and was killed; if it is only slow, raise bnr-agent --stall-timeout";
-  j.blender->kill();
-  blender_lost(protocol::Code::kStalled, reason);
 }
 
-void AgentServer::finish_region(const WorkerLine& done) {
-  if (!job_->rendering) return;
-  const protocol::RenderRegion region = *job_->rendering;
-  job_->rendering.reset();
-  const fs::path region_dir = job_->dir / ("r" + std::to_string(region.region_id));
-  const double seconds = std::chrono::duration<double>(Clock::now() - job_->render_started).count();
+void AgentServer::render(const action::Render& r) {
+  const fs::path dir = job_->dir / region_dir_name(r.region.region_id);
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  fs::create_directories(dir, ec);
+  const protocol::SceneInfo& scene = job_->session.scene();
+  job_->blender->send(render_command(r.region.region_id, r.region.rect, scene.width, scene.height, dir.string(),
+                                     job_->open.want_exr && !r.warm_up));
+}
+
+void AgentServer::deliver(const action::Deliver& d) {
+  const protocol::RenderRegion& region = d.region;
+  const fs::path region_dir = job_->dir / region_dir_name(region.region_id);
   try {
-    const std::vector<std::string> pngs = done.list("png");
-    const std::vector<std::string> exrs = done.list("exr");
-    const std::uint32_t views = job_->scene.view_count();
+    const std::vector<std::string> pngs = d.done.list("png");
+    const std::vector<std::string> exrs = d.done.list("exr");
+    const std::uint32_t views = job_->session.scene().view_count();
     if (pngs.size() != views || (job_->open.want_exr && exrs.size() != views))
       throw std::runtime_error("Blender wrote " + std::to_string(pngs.size()) + " images for " +
                                std::to_string(views) + " views");
@@ -651,35 +605,13 @@ void AgentServer::finish_region(const WorkerLine& done) {
         bulk.append(reinterpret_cast<const char*>(image.rgba.data()), image.rgba.size() * sizeof(float));
       }
     }
-    send(protocol::RegionDone{job_->open.job_id, region.region_id, r, views, job_->open.want_exr, seconds},
-         bulk);
-    ++job_->regions_done;
+    send(protocol::RegionDone{job_->open.job_id, region.region_id, r, views, job_->open.want_exr, d.seconds}, bulk);
   } catch (const std::exception& e) {
     log("region " + std::to_string(region.region_id) + " failed: " + e.what());
     send(protocol::RegionFailed{job_->open.job_id, region.region_id, e.what(), protocol::Code::kBlenderFailed});
   }
   std::error_code ec;
   fs::remove_all(region_dir, ec);
-}
-
-void AgentServer::start_next_region(Clock::time_point now) {
-  if (!job_ || !job_->ready || job_->rendering || job_->abandoned || job_->queue.empty()) return;
-  protocol::RenderRegion region = job_->queue.front();
-  job_->queue.pop_front();
-  const protocol::Rect frame{0, 0, job_->scene.width, job_->scene.height};
-  if (!frame.contains(region.rect)) {
-    send(protocol::RegionFailed{job_->open.job_id, region.region_id, "region lies outside the frame", protocol::Code::kBadRegion});
-    start_next_region(now);
-    return;
-  }
-  const fs::path region_dir = job_->dir / ("r" + std::to_string(region.region_id));
-  std::error_code ec;
-  fs::remove_all(region_dir, ec);
-  fs::create_directories(region_dir, ec);
-  job_->blender->send(render_command(region.region_id, region.rect, job_->scene.width, job_->scene.height,
-                                     region_dir.string(), job_->open.want_exr));
-  job_->rendering = region;
-  job_->render_started = now;
 }
 
 void AgentServer::fail_job(protocol::Code code, const std::string& reason) {
@@ -690,21 +622,21 @@ void AgentServer::fail_job(protocol::Code code, const std::string& reason) {
 
 void AgentServer::end_job(const char* why, bool keep_warm) {
   if (why != nullptr)
-    log("job " + job_->open.job_id + " ended (" + why + ") after " + std::to_string(job_->regions_done) +
+    log("job " + job_->open.job_id + " ended (" + why + ") after " + std::to_string(job_->session.regions_done()) +
         " regions");
   // A Blender that is loaded and answering is worth keeping; one still loading, fetching or
   // restarting after a crash is not (a reload costs what waiting for it would).
   Job& j = *job_;
-  if (keep_warm && config_.keep_warm.count() > 0 && j.blender && j.ready && !j.warming_up && !j.blender->ended()) {
+  if (keep_warm && config_.keep_warm.count() > 0 && j.blender && j.session.keepable() && !j.blender->ended()) {
     if (warm_) discard_warm("another Blender is kept warm");
     warm_.emplace();
     warm_->open = j.open;
     warm_->blender_config = j.blender_config;
     warm_->blender = std::move(j.blender);
-    warm_->scene = j.scene;
+    warm_->scene = j.session.scene();
     warm_->dir = j.dir;
     warm_->tree = j.tree;
-    warm_->abandoned = j.rendering ? j.rendering : j.abandoned;
+    warm_->abandoned = j.session.busy_region();
     warm_->parked_at = Clock::now();
     log("keeping job " + j.open.job_id + "'s Blender warm for " + std::to_string(config_.keep_warm.count()) +
         " s (--keep-warm)" +
@@ -727,26 +659,28 @@ bool AgentServer::adopt_warm_blender(Clock::time_point now) {
   Job& j = *job_;
   j.blender_config = warm.blender_config;
   j.blender = std::move(warm.blender);
-  j.scene = warm.scene;
   // The Blender loaded its scene from this tree (named after its first job's id): keep it.
   j.dir = warm.dir;
   j.tree = warm.tree;
-  j.abandoned = warm.abandoned;
-  j.ready = j.ready_once = true;
   j.transfer.warm_blender = true;
   j.transfer.fetch_seconds = 0;
   log("job " + j.open.job_id + ": reusing the warm Blender of job " + warm.open.job_id + " (scene loaded" +
       (j.transfer.took_over ? ", taken over from an earlier run of the same broker" : "") + ")");
-  send(protocol::JobReady{j.open.job_id, {config_.name, agent_id_, config_.threads, blender_version_}, j.scene,
-                          j.transfer});
-  start_next_region(now);
+  perform(j.session.adopt_loaded(warm.scene, warm.abandoned, now));
   return true;
 }
 
 // The warm Blender says nothing unless it finishes an abandoned region or dies.
 void AgentServer::handle_warm(Clock::time_point now) {
   warm_->blender->read_log();
-  for (const WorkerLine& line : warm_->blender->read_replies()) (void)drop_abandoned(line, warm_->abandoned, warm_->dir);
+  for (const WorkerLine& line : warm_->blender->read_replies()) {
+    if (!warm_->abandoned || (line.kind != "done" && line.kind != "failed")) continue;
+    log("dropped region " + std::to_string(warm_->abandoned->region_id) + " of an earlier broker run (" + line.kind +
+        ")");
+    std::error_code ec;
+    fs::remove_all(warm_->dir / region_dir_name(warm_->abandoned->region_id), ec);
+    warm_->abandoned.reset();
+  }
   if (warm_->blender->ended()) discard_warm("its Blender exited");
   else if (warm_expired(warm_->parked_at, config_.keep_warm, now)) discard_warm("--keep-warm time is up");
 }
@@ -757,18 +691,6 @@ void AgentServer::discard_warm(const char* why) {
   const fs::path tree = warm_->tree;
   warm_.reset();  // stops Blender before its files go
   remove_job_files(dir, tree);
-}
-
-// A result for `abandoned` (the one region Blender renders for a job that is gone): nobody
-// wants it. True when `line` was that result.
-bool AgentServer::drop_abandoned(const WorkerLine& line, std::optional<protocol::RenderRegion>& abandoned,
-                                 const fs::path& dir) {
-  if (!abandoned || (line.kind != "done" && line.kind != "failed")) return false;
-  log("dropped region " + std::to_string(abandoned->region_id) + " of an earlier broker run (" + line.kind + ")");
-  std::error_code ec;
-  fs::remove_all(dir / ("r" + std::to_string(abandoned->region_id)), ec);
-  abandoned.reset();
-  return true;
 }
 
 }  // namespace bnr::agent

@@ -23,7 +23,7 @@
 #include "outbox.h"
 #include "messages.h"
 #include "scene_cache.h"
-#include "stall_watch.h"
+#include "served_job.h"
 #include "warm_job.h"
 #include "work_dir.h"
 
@@ -79,17 +79,15 @@ class AgentServer {
 
  private:
   struct Job {
+    explicit Job(ServedJob s) : session(std::move(s)) {}
     std::string broker;      // ZeroMQ routing id of the broker that opened it
     std::string broker_key;  // its CURVE public key, from the ZAP handler
     protocol::OpenJob open;
     std::filesystem::path dir;
     BlenderConfig blender_config;
     std::unique_ptr<BlenderProcess> blender;
-    bool warming_up = false;  // the one-pixel render after loading is under way
-    bool ready = false;       // Blender has the scene loaded and takes render commands
-    bool ready_once = false;  // JobReady was sent (a restarted Blender does not send it again)
-    int restarts = 0;
-    protocol::SceneInfo scene;
+    // The decisions once the files are in: regions, worker replies, restarts, liveness, stalls.
+    ServedJob session;
     std::filesystem::path tree;  // the job's files, mirrored under the cache directory
     // Fetching: files still missing (one per hash), the one being received, the next offset
     // to ask for, requests in flight.
@@ -100,20 +98,9 @@ class AgentServer {
     protocol::SceneTransfer transfer;
     std::chrono::steady_clock::time_point fetch_started;
     std::chrono::steady_clock::time_point last_chunk;  // or when the current file was started
-    std::deque<protocol::RenderRegion> queue;
-    std::optional<protocol::RenderRegion> rendering;
-    // A region of the job this Blender served before (a warm Blender's, or the same job's for
-    // an earlier broker run) that Blender is still rendering: its result is dropped, and no
-    // other region starts before it ends (region ids of the two jobs may collide).
-    std::optional<protocol::RenderRegion> abandoned;
-    std::chrono::steady_clock::time_point render_started;
-    std::chrono::steady_clock::time_point last_heard;
-    std::chrono::steady_clock::time_point last_sent;
-    int regions_done = 0;
-    StallWatch stall{std::chrono::seconds(0)};
+    std::chrono::steady_clock::time_point progress_read;  // Blender's CPU time, for the stall watch
     // What could not be sent while the broker's link was down: sent when it is heard again.
     Outbox outbox{64, std::uint64_t{1} << 30};
-    std::chrono::steady_clock::time_point stall_checked;
   };
 
   // A finished job's Blender with its scene loaded, kept for a next job of the same scene.
@@ -140,13 +127,12 @@ class AgentServer {
   void request_chunks();
   void receive_chunk(const protocol::FileChunk& chunk, std::string_view bytes);
   void start_blender();
+  void start_blender_process();
   void handle_worker(std::chrono::steady_clock::time_point now);
-  void finish_region(const WorkerLine& done);
-  // The job's Blender died or was killed for `reason`: the job fails if the scene never
-  // loaded or Blender keeps dying; otherwise its region fails and a new Blender loads.
-  void blender_lost(protocol::Code code, const std::string& reason);
-  void check_stall(std::chrono::steady_clock::time_point now);
-  void start_next_region(std::chrono::steady_clock::time_point now);
+  // Carries out what the job's session decided, in order; stops when one ends the job.
+  void perform(const Actions& actions);
+  void render(const action::Render& render);
+  void deliver(const action::Deliver& done);
   void fail_job(protocol::Code code, const std::string& reason);
   // Ends the open job; its Blender stays warm (unless `keep_warm` is false or it is not
   // ready), otherwise its files go.
@@ -154,8 +140,6 @@ class AgentServer {
   [[nodiscard]] bool adopt_warm_blender(std::chrono::steady_clock::time_point now);
   void handle_warm(std::chrono::steady_clock::time_point now);
   void discard_warm(const char* why);
-  [[nodiscard]] bool drop_abandoned(const WorkerLine& line, std::optional<protocol::RenderRegion>& abandoned,
-                                    const std::filesystem::path& dir);
   // To the job's broker; what cannot be sent now waits in the job's outbox (heartbeats
   // excepted: the next one will do).
   void send(const protocol::Message& message, std::string_view bulk = {});
