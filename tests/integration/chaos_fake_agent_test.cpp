@@ -1,5 +1,6 @@
 // A fake agent beside a real one sends what no bnr-agent would: a RegionFailed before its
-// JobReady, pixels of the wrong size. The broker must neither crash nor write outside
+// JobReady, a JobReady at and beyond the size limits, view suffixes that climb out of the
+// output directory, pixels of the wrong size. The broker must neither crash nor write outside
 // its output, and either finish with the real agent (Blender's image) or exit non-zero with
 // one clear line within a bound.
 #include <gtest/gtest.h>
@@ -104,6 +105,56 @@ TEST(ChaosFakeAgent, RegionFailedBeforeJobReadyIsIgnoredAndTheRealAgentRendersTh
   EXPECT_NE(std::find(got.begin(), got.end(), "OpenJob"), got.end()) << "the fake was not asked to open the job";
   ASSERT_EQ(r.exit_code, 0) << r.output;
   rig.expect_blenders_image();
+}
+
+TEST(ChaosFakeAgent, AJobReadyAtAndBeyondTheSizeLimitsNeitherCrashesNorExhaustsMemory) {
+  Rig rig;
+  protocol::JobReady beyond = rig.ready;  // refused by the decoder
+  for (int v = 0; v < 5000; ++v) {
+    beyond.scene.views.push_back("v" + std::to_string(v));
+    beyond.scene.view_suffixes.push_back("_v" + std::to_string(v));
+  }
+  beyond.scene.stereo = "INDIVIDUAL";
+  protocol::JobReady at = rig.ready;  // passes the decoder: 16 views of 65536 x 65536
+  at.scene.width = at.scene.height = protocol::kMaxImageSide;
+  at.scene.margin = protocol::kMaxImageSide;
+  at.scene.stereo = "INDIVIDUAL";
+  at.scene.views.clear();
+  at.scene.view_suffixes.clear();
+  for (std::uint32_t v = 0; v < protocol::kMaxViews; ++v) {
+    at.scene.views.push_back("v" + std::to_string(v));
+    at.scene.view_suffixes.push_back("_v" + std::to_string(v));
+  }
+  FakeAgent fake([&](const Message& m) -> Replies {
+    const std::string* job = opened_job(m);
+    if (!job) return {};
+    beyond.job_id = at.job_id = *job;
+    return {{beyond}, {at}};
+  });
+  const tools::RunResult r = rig.render(fake);
+  rig.expect_blenders_image_or_one_clear_line(r);
+}
+
+TEST(ChaosFakeAgent, ViewSuffixesThatLeaveTheOutputDirectoryWriteNothingThere) {
+  Rig rig;
+  // "frame/../../escape_L.png" resolves when a directory is named like the output's stem.
+  fs::create_directories(rig.out_dir / "frame");
+  protocol::JobReady evil = rig.ready;
+  evil.scene.stereo = "INDIVIDUAL";
+  evil.scene.views = {"left", "right"};
+  evil.scene.view_suffixes = {"/../../escape_L", (rig.dir / "absolute_R").string()};
+  FakeAgent fake([&](const Message& m) -> Replies {
+    if (const std::string* job = opened_job(m)) {
+      evil.job_id = *job;
+      return {{evil}};
+    }
+    if (const auto* region = std::get_if<protocol::RenderRegion>(&m)) return {blank_region(*region, 2)};
+    return {};
+  });
+  const tools::RunResult r = rig.render(fake);
+  EXPECT_FALSE(fs::exists(rig.dir / "escape_L.png"));
+  EXPECT_FALSE(fs::exists(rig.dir / "absolute_R.png"));
+  rig.expect_blenders_image_or_one_clear_line(r);
 }
 
 TEST(ChaosFakeAgent, RegionDoneWithPixelsOfTheWrongSizeIsNeverMerged) {
