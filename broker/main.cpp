@@ -30,6 +30,7 @@
 #include "render_job.h"
 #include "scene_file.h"
 #include "scene_manifest.h"
+#include "status_server.h"
 #include "temp_dir.h"
 
 namespace {
@@ -49,6 +50,11 @@ options:
   --preview FILE.png   while rendering, rewrite FILE.png every few seconds with the frame so
                        far (finished regions in place, the rest transparent; at most 2048 px
                        wide); it is left showing the finished frame
+  --http [ADDR:]PORT   while rendering, serve a web page at http://ADDR:PORT/ (ADDR
+                       defaults to 127.0.0.1: this machine only) showing the preview,
+                       progress, ETA and each agent; also /preview.png and /status.json
+                       (percent, regions_done, eta_seconds, agents: name, regions, pixels,
+                       busy_seconds, state)
   --agent HOST:PORT[@KEY]
                        render on this agent (repeatable; port defaults to 7300). KEY is its
                        public key (bnr-agent --show-key prints it; quote it for the shell),
@@ -118,6 +124,7 @@ struct Config {
   std::string output;
   std::string exr;
   std::string preview;
+  std::optional<bnr::broker::ListenAddress> http;
   std::vector<std::string> agents;
   std::map<std::string, std::string> agent_keys;  // endpoint -> the key given with --agent
   bool local = true;
@@ -171,6 +178,8 @@ Config parse(int argc, char** argv) {
       c.exr = value();
     } else if (a == "--preview") {
       c.preview = value();
+    } else if (a == "--http") {
+      c.http = bnr::broker::parse_listen_address(value());
     } else if (a == "--agent") {
       std::string agent = value();
       std::string key;
@@ -407,6 +416,18 @@ int main(int argc, char** argv) {
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
     std::signal(SIGPIPE, SIG_IGN);
+    // The web page serves the preview file the job writes: the user's, else one of its own.
+    std::optional<bnr::tools::TempDir> http_dir;
+    std::unique_ptr<bnr::broker::StatusServer> http;
+    fs::path preview = config.preview;
+    if (config.http) {
+      if (preview.empty()) preview = http_dir.emplace("bnr-http").path() / "preview.png";
+      http = std::make_unique<bnr::broker::StatusServer>(*config.http, preview);
+      const std::string& h = config.http->host;
+      const std::string url = "http://" + (h.find(':') != std::string::npos ? "[" + h + "]" : h) + ":" +
+                              std::to_string(http->port()) + "/";
+      if (!config.quiet) std::cerr << "bnr-broker: status page at " + url + "\n";  // one write
+    }
     // CURVE: this broker's key pair, and each agent's key from --agent, known_agents or the
     // adverts it may use (agent_trust.h).
     const bnr::protocol::CurveKeyPair own_keys = broker_keys();
@@ -480,7 +501,7 @@ int main(int argc, char** argv) {
       }
       job.png = output_png(config, scene);
       job.exr = config.exr;
-      job.preview = config.preview;
+      job.preview = preview;
       job.agents = agents;
       job.no_denoise = config.no_denoise;
       job.frame = config.frame;
@@ -513,10 +534,16 @@ int main(int argc, char** argv) {
           return joining;
         };
       }
-      if (local) {
-        job.extra_poll_fds = {local->output_fd()};
-        job.on_idle = [&] { local->drain(); };
+      if (local) job.extra_poll_fds.push_back(local->output_fd());
+      if (http) {
+        job.extra_poll_fds.push_back(http->fd());
+        job.on_status = [&](const bnr::broker::JobStatus& s) { http->set_status(s); };
       }
+      if (local || http)
+        job.on_idle = [&] {
+          if (local) local->drain();
+          if (http) http->serve();
+        };
       return job;
     };
     // What a job learned seeds the next one, and the next run of the broker.
