@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <stdexcept>
 #include <sstream>
 #include <unistd.h>
 
@@ -73,6 +74,28 @@ bool save_profiles(const std::filesystem::path& path, const SpeedProfiles& profi
   std::filesystem::rename(temp, path, ec);
   if (ec) std::filesystem::remove(temp, ec);
   return !ec;
+}
+
+SpeedProfiles forget_profiles(const std::filesystem::path& path) {
+  SpeedProfiles forgotten = load_profiles(path);
+  std::error_code ec;
+  if (!std::filesystem::remove(path, ec) && ec)
+    throw std::runtime_error("cannot forget the learned speeds: cannot remove " + path.string() + ": " + ec.message());
+  return forgotten;
+}
+
+std::string forgotten_text(const SpeedProfiles& forgotten, const std::filesystem::path& path) {
+  if (forgotten.empty()) return "no learned speeds to forget in " + path.string();
+  std::ostringstream out;
+  out.precision(3);
+  out << "forgot the learned speeds of " << forgotten.size() << (forgotten.size() == 1 ? " agent" : " agents")
+      << " in " << path.string() << ":";
+  const char* sep = " ";
+  for (const auto& [id, speed] : forgotten) {
+    out << sep << id << " " << speed;
+    sep = ", ";
+  }
+  return out.str();
 }
 
 }  // namespace bnr::broker

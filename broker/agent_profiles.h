@@ -24,5 +24,11 @@ using SpeedProfiles = std::map<std::string, double>;  // agent id -> speed (work
 [[nodiscard]] SpeedProfiles load_profiles(const std::filesystem::path& path);
 // Atomic (temp file + rename). Returns false when it could not be written.
 bool save_profiles(const std::filesystem::path& path, const SpeedProfiles& profiles);
+// Deletes the profiles file (bnr-broker --forget-speeds) and returns what it held. Throws
+// std::runtime_error with the reason when the file is there but cannot be removed.
+SpeedProfiles forget_profiles(const std::filesystem::path& path);
+// One line saying what forget_profiles forgot: "forgot the learned speeds of 2 agents in PATH:
+// a 1.5, b 0.25", or that there was nothing to forget.
+[[nodiscard]] std::string forgotten_text(const SpeedProfiles& forgotten, const std::filesystem::path& path);
 
 }  // namespace bnr::broker

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
+#include <fstream>
 #include <future>
 #include <iostream>
 #include <map>
@@ -26,8 +27,10 @@
 #include "farm_files.h"
 #include "local_agent.h"
 #include "mdns_browse.h"
+#include "image_file_util.h"
 #include "output_paths.h"
 #include "render_job.h"
+#include "run_report.h"
 #include "scene_file.h"
 #include "scene_manifest.h"
 #include "status_server.h"
@@ -80,6 +83,11 @@ options:
                        on every machine that should render for it
   --trust-new-agents   also use agents on the LAN that did not join this broker's farm (and
                        remember their keys): any machine there gets the scene's files
+  --forget-speeds      forget every agent's learned speed (says which) before rendering;
+                       with no scene given, only that
+  --json FILE          write the end-of-run summary for scripts: per job and agent the
+                       table's columns, totals, overdraw, output files, and the exit code and
+                       reason (also when the run fails)
   --show-key           print this broker's public key (for bnr-agent --authorize) and exit
   --region-width PX    fixed region width instead of adaptive sizing
   --benchmark          first render a small built-in Cycles scene on every agent to measure
@@ -144,6 +152,8 @@ struct Config {
   bool list = false;
   bool check = false;
   bool trust_new_agents = false;
+  bool forget_speeds = false;
+  std::string json;
 };
 
 // This broker's CURVE key pair, made on the first run.
@@ -161,8 +171,8 @@ void print_join_token() {
   std::cerr << "bnr-broker: on every machine that should render for this broker, run: bnr-agent --join TOKEN\n";
 }
 
-Config parse(int argc, char** argv) {
-  Config c;
+// Into `c`, so that flags read before a bad one (--json) still apply to the error.
+void parse(int argc, char** argv, Config& c) {
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -212,6 +222,10 @@ Config parse(int argc, char** argv) {
       c.list = true;
     } else if (a == "--check") {
       c.check = true;
+    } else if (a == "--forget-speeds") {
+      c.forget_speeds = true;
+    } else if (a == "--json") {
+      c.json = value();
     } else if (a == "--mdns-window") {
       c.mdns_window_ms = bnr::tools::parse_int_flag(a, value(), 0, 600000);
     } else if (a == "--no-mdns") {
@@ -240,13 +254,12 @@ Config parse(int argc, char** argv) {
       c.scenes.push_back(a);
     }
   }
-  if (c.list || c.check) return c;
+  if (c.list || c.check || (c.forget_speeds && c.scenes.empty() && !c.benchmark)) return;
   if (c.scenes.empty() && !c.benchmark) throw std::runtime_error("no scene given (usage: bnr-broker SCENE.blend..., see --help)");
   if (c.scenes.size() > 1 && (!c.output.empty() || !c.exr.empty()))
     throw std::runtime_error("-o and --exr name one output; give one scene with them");
   if (!c.local && c.agents.empty() && !c.mdns)
     throw std::runtime_error("no agents: --no-local without --agent leaves nothing to render on");
-  return c;
 }
 
 // Whether an agent found on the LAN can serve this broker; says why not (once) if not.
@@ -394,13 +407,39 @@ int list_agents(const Config& config) {
   return 0;
 }
 
+// Writes --json (atomically: a script never reads half a summary) and returns the exit code;
+// a summary that cannot be written fails a run that did not fail already.
+int finish_run(const Config& config, const bnr::broker::RunOutcome& outcome) {
+  if (config.json.empty()) return outcome.exit_code;
+  try {
+    bnr::tools::write_atomically(config.json, "--json " + config.json + ": ", [&](const std::filesystem::path& temp) {
+      std::ofstream out(temp, std::ios::trunc);
+      out << bnr::broker::run_report_json(outcome);
+      out.close();
+      if (!out) throw std::runtime_error("cannot write");
+    });
+  } catch (const std::exception& e) {
+    std::cerr << "bnr-broker: " << e.what() << std::endl;
+    return outcome.exit_code != 0 ? outcome.exit_code : 1;
+  }
+  return outcome.exit_code;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   namespace fs = std::filesystem;
   const auto launched = std::chrono::steady_clock::now();
+  Config config;
+  bnr::broker::RunOutcome outcome;
   try {
-    const Config config = parse(argc, argv);
+    parse(argc, argv, config);
+    if (config.forget_speeds) {
+      const fs::path path = bnr::broker::profiles_path();
+      const std::string said = bnr::broker::forgotten_text(bnr::broker::forget_profiles(path), path);
+      if (!config.quiet) std::cout << "bnr-broker: " << said << std::endl;
+      if (config.scenes.empty() && !config.benchmark) return finish_run(config, outcome);
+    }
     if (config.list) return list_agents(config);
     if (config.check) return check_agents(config);
     // Every scene is checked before any agent is started or contacted.
@@ -581,6 +620,7 @@ int main(int argc, char** argv) {
       job.cost_prior = cost_prior;
       const bnr::broker::JobSummary s = bnr::broker::render_job(job, g_stop);
       remember(s);
+      outcome.jobs.push_back({scene, config.frame, s});
       if (!config.quiet) {
         std::string files;
         for (const auto& p : s.written) files += (files.empty() ? "" : ", ") + p.string();
@@ -598,9 +638,11 @@ int main(int argc, char** argv) {
                          .c_str());
       }
     }
-    return 0;
+    return finish_run(config, outcome);
   } catch (const std::exception& e) {
     std::cerr << "bnr-broker: " << e.what() << std::endl;
-    return g_stop != 0 ? 130 : 1;
+    outcome.exit_code = g_stop != 0 ? 130 : 1;
+    outcome.error = e.what();
+    return finish_run(config, outcome);
   }
 }

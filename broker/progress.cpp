@@ -29,25 +29,35 @@ std::string progress_line(double fraction_done, std::size_t regions_done, std::s
   return out;
 }
 
+AgentRow agent_row(const AgentReport& a, long long frame_pixels, double wall_seconds) {
+  AgentRow row;
+  row.share_percent = frame_pixels > 0 ? 100.0 * static_cast<double>(a.pixels) / static_cast<double>(frame_pixels) : 0.0;
+  // Busy and idle against the time the agent could work: from its scene being loaded (or
+  // re-loaded) to the end of the frame; loading is its own column.
+  row.load_seconds = a.ready_seconds >= 0 ? a.ready_seconds : 0.0;
+  const double window = std::max(0.0, wall_seconds - row.load_seconds);
+  row.busy_seconds = std::min(a.busy_seconds, window);
+  row.idle_seconds = a.ready_seconds >= 0 ? window - row.busy_seconds : 0.0;
+  row.busy_percent = window > 0 ? 100.0 * row.busy_seconds / window : 0.0;
+  if (a.finish_seconds >= 0) {
+    row.finish_seconds = a.finish_seconds;
+    row.vs_frame_seconds = a.finish_seconds - wall_seconds;
+  }
+  return row;
+}
+
 std::string summary_table(const std::vector<AgentReport>& agents, long long frame_pixels, double wall_seconds) {
   std::string out =
       "  agent                        regions     pixels   share   load    busy    idle  busy%   finish  vs frame\n";
   for (const AgentReport& a : agents) {
     char buf[320];
-    const double share =
-        frame_pixels > 0 ? 100.0 * static_cast<double>(a.pixels) / static_cast<double>(frame_pixels) : 0.0;
-    // Busy and idle against the time the agent could work: from its scene being loaded (or
-    // re-loaded) to the end of the frame; loading is its own column.
-    const double load = a.ready_seconds >= 0 ? a.ready_seconds : 0.0;
-    const double window = std::max(0.0, wall_seconds - load);
-    const double busy = std::min(a.busy_seconds, window);
-    const double idle = a.ready_seconds >= 0 ? window - busy : 0.0;
-    const double busy_pct = window > 0 ? 100.0 * busy / window : 0.0;
+    const AgentRow row = agent_row(a, frame_pixels, wall_seconds);
     const int n = std::snprintf(buf, sizeof buf, "  %-28.28s %7zu %10lld  %5.1f%% %5.1fs %6.1fs %6.1fs %5.1f%%",
-                                a.name.c_str(), a.regions, a.pixels, share, load, busy, idle, busy_pct);
-    if (a.finish_seconds >= 0)
-      std::snprintf(buf + n, sizeof buf - static_cast<std::size_t>(n), "  %6.1fs  %+6.1fs", a.finish_seconds,
-                    a.finish_seconds - wall_seconds);
+                                a.name.c_str(), a.regions, a.pixels, row.share_percent, row.load_seconds,
+                                row.busy_seconds, row.idle_seconds, row.busy_percent);
+    if (row.finish_seconds >= 0)
+      std::snprintf(buf + n, sizeof buf - static_cast<std::size_t>(n), "  %6.1fs  %+6.1fs", row.finish_seconds,
+                    row.vs_frame_seconds);
     else
       std::snprintf(buf + n, sizeof buf - static_cast<std::size_t>(n), "        -         -");
     out += buf;

@@ -40,6 +40,20 @@ struct JobStatus {
   std::vector<AgentReport> agents{};
 };
 
+// One agent's row of summary_table in numbers. Busy and idle count from its scene being
+// loaded (load_seconds) to the frame's finish; finish_seconds is -1 when it delivered nothing
+// (vs_frame_seconds is then 0).
+struct AgentRow {
+  double share_percent = 0;     // of the frame's pixels
+  double load_seconds = 0;
+  double busy_seconds = 0;
+  double idle_seconds = 0;
+  double busy_percent = 0;
+  double finish_seconds = -1;
+  double vs_frame_seconds = 0;  // finish_seconds - the frame's finish
+};
+[[nodiscard]] AgentRow agent_row(const AgentReport& agent, long long frame_pixels, double wall_seconds);
+
 // A table: one row per agent with its regions, pixels and share of the frame, how long it took
 // to load the scene, its busy (inside Blender's render call) and idle time between loading and
 // the frame's finish, and when it finished against the frame's finish.

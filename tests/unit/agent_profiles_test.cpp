@@ -38,5 +38,29 @@ TEST(AgentProfiles, SaveThenLoadFromTheConfigDirectory) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(AgentProfiles, ForgettingRemovesTheFileAndSaysWhatItHeld) {
+  const std::filesystem::path dir = ::testing::TempDir() + "bnr-forget-test";
+  std::filesystem::remove_all(dir);
+  const auto path = dir / "agent-speeds.tsv";
+  ASSERT_TRUE(save_profiles(path, {{"host-a/agent", 1.5}, {"host-b/agent", 0.25}}));
+  const SpeedProfiles forgotten = forget_profiles(path);
+  EXPECT_EQ(forgotten, (SpeedProfiles{{"host-a/agent", 1.5}, {"host-b/agent", 0.25}}));
+  EXPECT_FALSE(std::filesystem::exists(path));
+  EXPECT_EQ(forgotten_text(forgotten, path),
+            "forgot the learned speeds of 2 agents in " + path.string() + ": host-a/agent 1.5, host-b/agent 0.25");
+  EXPECT_TRUE(forget_profiles(path).empty()) << "forgetting twice is not an error";
+  EXPECT_EQ(forgotten_text({}, path), "no learned speeds to forget in " + path.string());
+  std::filesystem::remove_all(dir);
+}
+
+TEST(AgentProfiles, ForgettingAFileThatCannotBeRemovedThrows) {
+  const std::filesystem::path dir = ::testing::TempDir() + "bnr-forget-dir-test";
+  std::filesystem::remove_all(dir);
+  // A non-empty directory where the file should be: remove() fails, as on a read-only config.
+  std::filesystem::create_directories(dir / "agent-speeds.tsv" / "x");
+  EXPECT_THROW((void)forget_profiles(dir / "agent-speeds.tsv"), std::runtime_error);
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace bnr::broker
