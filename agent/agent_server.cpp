@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "blender_version.h"
+#include "device_probe.h"
 #include "disk_space.h"
 #include "exr_file.h"
 #include "host_name.h"
@@ -78,6 +79,8 @@ AgentServer::AgentServer(AgentConfig config)
   work_dir_ = work_dir_holder_->path();
   script_path_ = work_dir_ / "bnr_blender_worker.py";
   write_file(script_path_, worker_script());
+  // Asked of Blender: the device brokers see in the advert and JobReady is what it renders on.
+  device_ = probe_device(config_.blender, config_.device, script_path_);  // work_dir_holder_ cleans up on a throw
   if (!config_.cache_dir.empty()) {
     cache_ = std::make_unique<SceneCache>(config_.cache_dir, config_.cache_limit);
   } else {
@@ -113,7 +116,7 @@ AgentServer::AgentServer(AgentConfig config)
   if (config_.mdns) {
     try {
       mdns_ = std::make_unique<MdnsAdvert>(
-          protocol::AgentInfo{config_.name, agent_id_, config_.threads, blender_version_}, port_, keys_.public_key,
+          info(), port_, keys_.public_key,
           changed_join_proofs().value_or(""));
     } catch (const std::exception& e) {
       // Brokers can still reach this agent with --agent HOST:PORT.
@@ -121,8 +124,13 @@ AgentServer::AgentServer(AgentConfig config)
     }
   }
   log("listening on port " + std::to_string(port_) + " as '" + config_.name + "', Blender " +
-      blender_version_ + (config_.threads > 0 ? ", " + std::to_string(config_.threads) + " threads" : "") +
+      blender_version_ + " on " + device_ +
+      (config_.threads > 0 ? ", " + std::to_string(config_.threads) + " threads" : "") +
       "; key " + keys_.public_key);
+}
+
+protocol::AgentInfo AgentServer::info() const {
+  return {config_.name, agent_id_, config_.threads, blender_version_, device_};
 }
 
 // Every connection is CURVE: encrypted, and the broker proves it holds the secret key of the
@@ -490,6 +498,7 @@ void AgentServer::start_blender() {
     BlenderConfig& bc = job_->blender_config;
     bc.blender = config_.blender;
     bc.threads = config_.threads;
+    bc.device = config_.device;
     bc.scene = job_->tree / job_->open.files[job_->open.main_file].path;
     bc.tree_root = job_->tree;
     bc.script = script_path_;
@@ -544,9 +553,7 @@ void AgentServer::perform(const Actions& actions) {
                      fs::remove_all(job_->dir / region_dir_name(d.region_id), ec);
                    },
                    [&](const action::SendReady& r) {
-                     send(protocol::JobReady{job_->open.job_id,
-                                             {config_.name, agent_id_, config_.threads, blender_version_}, r.scene,
-                                             job_->transfer});
+                     send(protocol::JobReady{job_->open.job_id, info(), r.scene, job_->transfer});
                    },
                    [&](const action::RestartBlender& r) {
                      if (r.hung && job_->blender) job_->blender->kill();

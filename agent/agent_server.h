@@ -35,6 +35,9 @@ struct AgentConfig {
   int threads = 0;               // Blender render threads, 0 = all cores
   std::string name;              // defaults to the host name
   std::string blender = "blender";
+  // Cycles' device (bnr-agent --device): CPU, CUDA, OPTIX, HIP, ONEAPI or METAL. The agent
+  // asks Blender at start-up and refuses to start when it is not there.
+  std::string device = "CPU";
   bool mdns = true;
   bool quiet = false;
   std::chrono::milliseconds heartbeat_interval{1000};
@@ -155,6 +158,9 @@ class AgentServer {
 
   AgentConfig config_;
   std::string blender_version_;
+  std::string device_;  // as Blender reports it, e.g. "CPU", "OPTIX: NVIDIA RTX A4000"
+  // What brokers learn about this agent (advert, JobReady).
+  [[nodiscard]] protocol::AgentInfo info() const;
   std::string agent_id_;
   std::unique_ptr<WorkDir> work_dir_holder_;
   std::filesystem::path work_dir_;

@@ -34,7 +34,8 @@ tools::ChildProcess BlenderProcess::start(const BlenderConfig& c, int cmd_read, 
     argv.push_back(std::to_string(c.threads));
   }
   argv.insert(argv.end(), {c.scene.string(), "--python-exit-code", "2", "--python",
-                           c.script.string(), "--", "--cmd-fd", "3", "--reply-fd", "4"});
+                           c.script.string(), "--", "--cmd-fd", "3", "--reply-fd", "4",
+                           "--cycles-device", c.device});
   if (c.no_denoise) argv.push_back("--no-denoise");
   if (c.frame) argv.insert(argv.end(), {"--frame", std::to_string(*c.frame)});
   if (!c.tree_root.empty()) argv.insert(argv.end(), {"--tree-root", c.tree_root.string()});

@@ -18,6 +18,7 @@ namespace bnr::agent {
 struct BlenderConfig {
   std::string blender = "blender";
   int threads = 0;  // 0: Blender's default, all cores
+  std::string device = "CPU";  // Cycles' device, as bnr-agent --device names it
   std::filesystem::path scene;
   std::filesystem::path script;  // the worker script, written out by the agent
   bool no_denoise = false;

@@ -2,7 +2,11 @@
 # regions of the loaded scene on request. The agent starts it as
 #
 #   blender -b --factory-startup --disable-autoexec -t N SCENE.blend --python-exit-code 2 \
-#       --python blender_worker.py -- --cmd-fd 3 --reply-fd 4 [--no-denoise]
+#       --python blender_worker.py -- --cmd-fd 3 --reply-fd 4 --cycles-device DEV [--no-denoise]
+#
+# (--cycles-device is also Cycles' own flag: it forces the device for every render.) With
+# --probe-device instead of the pipes and no scene, it only sets the device up on the
+# default scene, prints "bnr-device<TAB>DEVICE" or "bnr-device-error<TAB>REASON" and exits.
 #
 # and talks to it over two pipes, one message per line (UTF-8): a kind, then TAB-separated
 # key=value fields; values escape backslash, TAB and newline as \\, \t, \n; lists are
@@ -10,7 +14,8 @@
 #
 #   worker -> agent, once:  ready  blender= engine= width= height= frame= views= suffixes=
 #                           stereo= crosseyed= squeezed= depth= color_mode= transparent=
-#                           adaptive= denoise= margin= unsplittable= warnings= (+ extras)
+#                           adaptive= denoise= margin= unsplittable= warnings= (+ extras,
+#                           among them device=, what Cycles renders on as Blender reports it)
 #                       or  error  message=            (then exits non-zero)
 #   agent -> worker:        render id= min_x= max_x= min_y= max_y= dir= exr=0|1
 #   worker -> agent:        done id= png=P1,P2 exr=E1,E2 seconds=   |   failed id= message=
@@ -345,6 +350,50 @@ def analyse(scene, no_denoise, earlier_warnings=()):
     ]
 
 
+# ----------------------------------------------------------------------------- device
+GPU_TYPES = ("CUDA", "OPTIX", "HIP", "ONEAPI", "METAL")
+
+
+def use_device(scene, device):
+    """Makes Cycles render `scene` on `device` (CPU or one of GPU_TYPES, every such device
+    Blender finds, without the CPU) and returns what Blender then reports it renders on.
+    WorkerError when this Blender has no such device."""
+    import _cycles
+    if device == "CPU":
+        scene.cycles.device = "CPU"
+        return reported_device(scene)
+    found = [d for d in _cycles.available_devices(device) if d[1] == device]
+    if not found:
+        have = sorted({d[1] for t in GPU_TYPES for d in _cycles.available_devices(t)} - {"CPU"})
+        raise WorkerError(f"this machine's Blender finds no {device} device (GPU devices it finds: "
+                          f"{', '.join(have) or 'none'}); use --device CPU or one of those")
+    prefs = bpy.context.preferences.addons["cycles"].preferences
+    prefs.compute_device_type = device
+    for d in prefs.get_devices_for_type(device):
+        d.use = d.type == device
+    scene.cycles.device = "GPU"
+    return reported_device(scene)
+
+
+def reported_device(scene):
+    """'CPU', or the compute device type and the enabled devices' names, e.g.
+    'OPTIX: NVIDIA GeForce RTX 3080', as Blender's settings stand."""
+    prefs = bpy.context.preferences.addons["cycles"].preferences
+    kind = prefs.compute_device_type
+    if scene.cycles.device != "GPU" or kind in ("", "NONE"):
+        return "CPU"
+    names = [d.name for d in prefs.devices if d.use and d.type == kind]
+    return f"{kind}: {', '.join(names)}" if names else "CPU"
+
+
+def probe_device(device):
+    try:
+        line = "bnr-device\t" + use_device(bpy.context.scene, device)
+    except WorkerError as e:
+        line = "bnr-device-error\t" + one_line(str(e))
+    print(line, flush=True)
+
+
 def set_png(imf):
     imf.file_format = "PNG"
     imf.color_mode = "RGBA"
@@ -519,8 +568,10 @@ def serve(cmd, reply, scene, views):
 def parse_args():
     argv = sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else []
     p = argparse.ArgumentParser(prog="blender_worker.py")
-    p.add_argument("--cmd-fd", type=int, required=True)
-    p.add_argument("--reply-fd", type=int, required=True)
+    p.add_argument("--cmd-fd", type=int)
+    p.add_argument("--reply-fd", type=int)
+    p.add_argument("--cycles-device", choices=("CPU",) + GPU_TYPES, default="CPU")
+    p.add_argument("--probe-device", action="store_true")
     p.add_argument("--no-denoise", action="store_true")
     p.add_argument("--frame", type=int, default=None)
     p.add_argument("--tree-root", default=None)
@@ -529,6 +580,9 @@ def parse_args():
 
 def main():
     args = parse_args()
+    if args.probe_device:
+        probe_device(args.cycles_device)
+        sys.exit(0)
     try:
         # surrogateescape: a path that is not valid UTF-8 still round-trips byte for byte.
         reply = open(args.reply_fd, "w", encoding="utf-8", errors="surrogateescape",
@@ -549,6 +603,7 @@ def main():
         ready = analyse(scene, args.no_denoise,
                         [f"absolute paths inside linked libraries cannot be redirected on agents "
                          f"(they render as missing): {', '.join(skipped)}"] if skipped else [])
+        ready.append(("device", use_device(scene, args.cycles_device)))
         prepare(scene)
         views = active_views(scene.render)
     except WorkerError as e:

@@ -11,6 +11,7 @@
 #include "farm_files.h"
 
 #include "agent_server.h"
+#include "device_probe.h"
 
 namespace {
 
@@ -28,6 +29,10 @@ options:
   --threads N      Blender render threads (default: all cores)
   --name NAME      name shown to brokers (default: the host name)
   --blender PATH   Blender executable (default: blender from PATH)
+  --device DEV     Cycles device: CPU (default), CUDA, OPTIX, HIP, ONEAPI or METAL (every
+                   such GPU Blender finds); checked with a short Blender run at start. Brokers
+                   see the device Blender reports and do not mix CPU and GPU agents in one
+                   frame unless told to (bnr-broker --allow-mixed-devices)
   --cache-dir DIR  where received scene files are kept between jobs, by content hash
                    (default: $BNR_CACHE_DIR, else ~/.cache/bnr/agent)
   --cache-size GB  keep at most this much there, least recently used first out
@@ -106,6 +111,8 @@ Flags parse(int argc, char** argv) {
       c.name = value();
     } else if (a == "--blender") {
       c.blender = value();
+    } else if (a == "--device") {
+      c.device = bnr::agent::parse_device(value());
     } else if (a == "--cache-dir") {
       c.cache_dir = value();
     } else if (a == "--cache-size") {

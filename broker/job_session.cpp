@@ -113,6 +113,15 @@ void JobSession::handle(AgentId a, const protocol::JobReady& ready, Clock::time_
          now, out);
     return;
   }
+  link.report.device = agent_text(ready.agent.device).substr(0, 80);
+  if (!device_kind_) device_kind_ = device_kind(ready.agent.device);
+  if (device_kind(ready.agent.device) != *device_kind_ && !config_.allow_mixed_devices) {
+    drop(a, "it renders on " + (link.report.device.empty() ? std::string("CPU") : link.report.device) +
+                ", the frame on " + device_kind_name(*device_kind_) +
+                " agents (their pixels differ slightly); --allow-mixed-devices uses it anyway",
+         now, out);
+    return;
+  }
   const std::optional<FrameFacts> frame = scene_ ? std::optional(frame_facts(*scene_)) : config_.frame;
   if (const std::string why = ready_problem(ready.scene, frame, config_.open.want_exr, config_.max_frame_bytes);
       !why.empty()) {

@@ -18,6 +18,7 @@
 #include <variant>
 #include <vector>
 
+#include "device_kind.h"
 #include "liveness.h"
 #include "messages.h"
 #include "progress.h"
@@ -36,6 +37,9 @@ struct SessionConfig {
   std::string broker_key;                // this broker's public key, for what-to-do messages
   std::string blender_version;           // agents must match unless allow_mixed_versions
   bool allow_mixed_versions = false;
+  // CPU and GPU agents render slightly different pixels: the first agent ready sets which
+  // kind renders the frame, unless allow_mixed_devices.
+  bool allow_mixed_devices = false;
   SchedulerConfig scheduler;
   std::vector<double> cost_prior;
   int equal_strips_per_agent = 0;        // > 0: fixed equal regions (a speed test)
@@ -186,6 +190,7 @@ class JobSession {
   SessionConfig config_;
   Clock::time_point started_;
   std::string blender_version_;
+  std::optional<DeviceKind> device_kind_;  // set by the first agent ready, like blender_version_
   std::vector<Link> links_;
   std::optional<protocol::SceneInfo> scene_;
   std::optional<RegionScheduler> scheduler_;

@@ -74,6 +74,9 @@ options:
   --allow-mixed-versions
                        also use agents whose Blender version differs from this machine's
                        (different versions can render different pixels: seams)
+  --allow-mixed-devices
+                       also use GPU agents in a frame CPU agents render, and the other way
+                       round (bnr-agent --device; their pixels differ slightly: seams)
   --list               list the agents found on the LAN, with their keys and whether this
                        broker may use them ("not joined": it may not), and exit
   --check              probe every agent this broker would render on (--agent, and joined
@@ -149,6 +152,7 @@ struct Config {
   std::optional<int> frame;
   int mdns_window_ms = 1500;
   bool allow_mixed_versions = false;
+  bool allow_mixed_devices = false;
   bool list = false;
   bool check = false;
   bool trust_new_agents = false;
@@ -218,6 +222,8 @@ void parse(int argc, char** argv, Config& c) {
       c.local_threads = bnr::tools::parse_int_flag(a, value(), 0, 1024);
     } else if (a == "--allow-mixed-versions") {
       c.allow_mixed_versions = true;
+    } else if (a == "--allow-mixed-devices") {
+      c.allow_mixed_devices = true;
     } else if (a == "--list") {
       c.list = true;
     } else if (a == "--check") {
@@ -384,8 +390,8 @@ int list_agents(const Config& config) {
   const auto agents = discover(config, browser);
   const auto profiles = bnr::broker::load_profiles(bnr::broker::profiles_path());
   const bnr::broker::AgentKeys keys = agent_keys(config);
-  std::printf("%-24s %-22s %-9s %-8s %-12s %-11s %s\n", "agent", "address", "blender", "threads", "key", "trust",
-              "learned speed");
+  std::printf("%-24s %-22s %-9s %-12s %-8s %-12s %-11s %s\n", "agent", "address", "blender", "device", "threads", "key",
+              "trust", "learned speed");
   std::vector<std::string> notes;
   for (const auto& a : agents) {
     const auto speed = profiles.find(a.txt.info.agent_id);
@@ -394,9 +400,9 @@ int list_agents(const Config& config) {
     const std::string key = bnr::protocol::is_curve_key(a.txt.curve_key) ? bnr::protocol::short_key(a.txt.curve_key)
                                                                           : std::string("none");
     const bool refused = verdict.trust == bnr::broker::AdvertTrust::kConflict;
-    std::printf("%-24s %-22s %-9s %-8s %-12s %-11s %s\n", a.txt.info.name.c_str(), a.endpoint().c_str(),
-                a.txt.info.blender_version.c_str(), threads.c_str(), (key + (refused ? "!" : "")).c_str(),
-                bnr::broker::trust_word(verdict.trust),
+    std::printf("%-24s %-22s %-9s %-12s %-8s %-12s %-11s %s\n", a.txt.info.name.c_str(), a.endpoint().c_str(),
+                a.txt.info.blender_version.c_str(), a.txt.info.device.empty() ? "-" : a.txt.info.device.c_str(),
+                threads.c_str(), (key + (refused ? "!" : "")).c_str(), bnr::broker::trust_word(verdict.trust),
                 speed == profiles.end() ? "-" : std::to_string(speed->second).substr(0, 5).c_str());
     if (!verdict.reason.empty())
       notes.push_back(std::string(refused ? "refused (!) " : std::string(bnr::broker::trust_word(verdict.trust)) + ": ") +
@@ -546,6 +552,7 @@ int main(int argc, char** argv) {
       job.frame = config.frame;
       job.blender_version = local_blender;
       job.allow_mixed_versions = config.allow_mixed_versions;
+      job.allow_mixed_devices = config.allow_mixed_devices;
       job.quiet = config.quiet;
       job.scheduler.region_width = config.region_width;
       job.agent_timeout = std::chrono::seconds(config.agent_timeout_s);

@@ -27,6 +27,7 @@ struct AgentReport {
   double finish_seconds = -1;  // since job start: its last result
   std::string note{};          // e.g. "went silent"
   std::string state{};         // "opening", "rendering" or "gone"
+  std::string device{};        // what it rendered on, as its Blender reported (JobReady)
 };
 
 // A running job as a status page or a script sees it (JobOptions::on_status).

@@ -118,6 +118,7 @@ class Job {
     c.broker_key = options_.curve.public_key;
     c.blender_version = options_.blender_version;
     c.allow_mixed_versions = options_.allow_mixed_versions;
+    c.allow_mixed_devices = options_.allow_mixed_devices;
     c.scheduler = options_.scheduler;
     c.cost_prior = options_.cost_prior;
     c.equal_strips_per_agent = options_.equal_strips_per_agent;

@@ -42,6 +42,9 @@ struct JobOptions {
   // not used unless allow_mixed_versions. Empty: the first agent ready sets the version.
   std::string blender_version;
   bool allow_mixed_versions = false;
+  // Agents on a GPU and on the CPU render slightly different pixels: the first agent ready
+  // sets which kind renders the frame unless allow_mixed_devices.
+  bool allow_mixed_devices = false;
   std::vector<double> cost_prior;             // work per column (any length), e.g. from a speed test
   int equal_strips_per_agent = 0;             // > 0: fixed equal regions, as a speed test renders
   // Journal every accepted region beside the output (spool_dir_for(png)) and resume from one

@@ -74,6 +74,7 @@ std::string agent_json(const AgentReport& a, long long frame_pixels, double wall
       .num("vs_frame_seconds", row.vs_frame_seconds)
       .num("wasted", a.wasted)
       .str("note", a.note)
+      .str("device", a.device)
       .json();
 }
 

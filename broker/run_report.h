@@ -31,7 +31,7 @@ struct RunOutcome {
 // "first_region_seconds", "overdraw", "scene_bytes_sent", "outputs": [paths], "totals":
 // {"regions", "pixels", "wasted", "busy_seconds"}, "agents": [{"name", "regions", "pixels",
 // "share_percent", "load_seconds", "busy_seconds", "idle_seconds", "busy_percent",
-// "finish_seconds" (null: delivered nothing), "vs_frame_seconds", "wasted", "note"}]}]}.
+// "finish_seconds" (null: delivered nothing), "vs_frame_seconds", "wasted", "note", "device"}]}]}.
 // Non-finite numbers are null; strings are escaped (control characters as \uXXXX).
 [[nodiscard]] std::string run_report_json(const RunOutcome& outcome);
 

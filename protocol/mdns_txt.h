@@ -14,6 +14,7 @@
 //   join=P1,P2         the farms the agent joined (bnr-agent --join): for each, the proof
 //                      farm_join.h's farm_proof(farm secret, the key above), Z85, at most
 //                      kMaxJoinedFarms, comma-separated; absent when it joined none
+//   device=CPU         what Cycles renders on (AgentInfo::device); absent from older agents
 // Keys may only be appended; an old broker ignores keys it does not know.
 #pragma once
 
@@ -40,7 +41,7 @@ struct AgentTxt {
   bool operator==(const AgentTxt& o) const {
     return protocol_version == o.protocol_version && info.name == o.info.name && info.agent_id == o.info.agent_id &&
            info.threads == o.info.threads && info.blender_version == o.info.blender_version &&
-           curve_key == o.curve_key && join_proofs == o.join_proofs;
+           info.device == o.info.device && curve_key == o.curve_key && join_proofs == o.join_proofs;
   }
 };
 
@@ -111,6 +112,7 @@ inline bool parse_number(std::string_view text, std::uint64_t max, std::uint64_t
   mdns_txt_detail::append_entry(record, "id", info.agent_id);
   if (!curve_key.empty()) mdns_txt_detail::append_entry(record, "key", curve_key);
   if (!join_proofs.empty()) mdns_txt_detail::append_entry(record, "join", join_proofs);
+  if (!info.device.empty()) mdns_txt_detail::append_entry(record, "device", info.device);
   return record;
 }
 
@@ -120,7 +122,7 @@ inline bool parse_number(std::string_view text, std::uint64_t max, std::uint64_t
 // end ends the record; a number that is not a plain decimal in range leaves the default
 // (threads: 0..65535); join proofs that are not well formed are left out.
 [[nodiscard]] inline AgentTxt parse_agent_txt(std::string_view record) {
-  static constexpr std::string_view kKeys[] = {"proto", "blender", "threads", "name", "id", "key", "join"};
+  static constexpr std::string_view kKeys[] = {"proto", "blender", "threads", "name", "id", "key", "join", "device"};
   AgentTxt txt;
   bool seen[std::size(kKeys)] = {};
   std::size_t pos = 0;
@@ -161,6 +163,9 @@ inline bool parse_number(std::string_view text, std::uint64_t max, std::uint64_t
         break;
       case 6:
         if (join_proofs_well_formed(value)) txt.join_proofs = std::string(value);
+        break;
+      case 7:
+        txt.info.device = std::string(value);
         break;
     }
   }

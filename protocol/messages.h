@@ -90,7 +90,11 @@ struct AgentInfo {
   std::string agent_id{};         // stable across restarts of the same agent
   std::int32_t threads = 0;     // Blender render threads; 0 = all cores
   std::string blender_version{};  // e.g. "3.4.1"
-  MSGPACK_DEFINE(name, agent_id, threads, blender_version)
+  // What Cycles renders on, as the agent's Blender reports it: "CPU", or the compute device
+  // type and the devices, e.g. "OPTIX: NVIDIA RTX A4000". Empty from agents before devices
+  // (they render on the CPU).
+  std::string device{};
+  MSGPACK_DEFINE(name, agent_id, threads, blender_version, device)
 };
 
 // The scene as Blender reports it after loading; the broker sizes and merges the frame from it.

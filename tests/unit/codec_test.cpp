@@ -39,7 +39,7 @@ TEST(Codec, EveryMessageKindRoundTrips) {
   open.files = {{"home/u/a scene.blend", 12, hash}, {"home/u/tex/wood.png", 99, std::string(64, 'b')}};
   const std::vector<std::pair<Message, std::string>> messages = {
       {open, ""},
-      {JobReady{"j1", {"host", "host:7300", 2, "3.4.1"}, scene}, ""},
+      {JobReady{"j1", {"host", "host:7300", 2, "3.4.1", "CUDA: NVIDIA T4"}, scene}, ""},
       {JobFailed{"j1", "Blender said no"}, ""},
       {RenderRegion{"j1", 7, rect}, ""},
       {RegionDone{"j1", 7, rect, 2, false, 1.5}, std::string(region_payload_bytes(rect, 2, false), 'x')},
@@ -69,6 +69,7 @@ TEST(Codec, EveryMessageKindRoundTrips) {
   EXPECT_EQ(got_open.files[1].path, "home/u/tex/wood.png");
   EXPECT_EQ(got_open.files[1].size, 99U);
   EXPECT_EQ(got.agent.blender_version, "3.4.1");
+  EXPECT_EQ(got.agent.device, "CUDA: NVIDIA T4");
 }
 
 TEST(Codec, WrongFrameCountIsRejected) {
@@ -207,6 +208,19 @@ TEST(Codec, MessagesFromAPeerBeforeTheAppendedFieldsKeepTheirDefaults) {
   const Decoded close = decode_frames(frames);
   ASSERT_TRUE(close.packet) << close.error;
   EXPECT_FALSE(std::get<CloseJob>(close.packet->message).discard);
+}
+
+TEST(Codec, AgentInfoFromAnAgentBeforeDevicesHasNoDevice) {
+  msgpack::sbuffer b;
+  msgpack::pack(b, std::make_tuple(std::string("j"), std::make_tuple(std::string("h"), std::string("h/a"), 2,
+                                                                     std::string("3.4.1")),
+                                   SceneInfo{.width = 4, .height = 4}, SceneTransfer{}));
+  auto frames = frames_of(JobReady{});
+  frames[1] = std::string(b.data(), b.size());
+  const Decoded d = decode_frames(frames);
+  ASSERT_TRUE(d.packet) << d.error;
+  EXPECT_EQ(std::get<JobReady>(d.packet->message).agent.blender_version, "3.4.1");
+  EXPECT_EQ(std::get<JobReady>(d.packet->message).agent.device, "");
 }
 
 TEST(Codec, JobReadySaysWhetherTheBlenderWasWarmAndTheJobTakenOver) {

@@ -321,6 +321,40 @@ TEST(JobSession, AgentsBeyondTheLimitAreLeftOut) {
   EXPECT_NE(logs(third).find("the job has 2 agents already"), std::string::npos);
 }
 
+// The first agent ready renders on the CPU: a GPU agent is dropped unless mixing is allowed.
+Actions gpu_agent_joins(JobSession& s) {
+  (void)s.add_agent("a:1", "KEYA", t0);
+  (void)s.add_agent("b:1", "KEYB", t0);
+  protocol::JobReady cpu = ready();
+  cpu.agent.device = "CPU";
+  (void)s.on_message(0, cpu, t0 + 1s);
+  (void)s.frame_started(t0 + 1s);
+  protocol::JobReady gpu = ready();
+  gpu.agent.agent_id = "host/b";
+  gpu.agent.device = "OPTIX: NVIDIA RTX A4000";
+  return s.on_message(1, gpu, t0 + 1s);
+}
+
+TEST(JobSession, AGpuAgentIsNotMixedIntoACpuFrame) {
+  JobSession s(config(), t0);
+  const Actions out = gpu_agent_joins(s);
+  EXPECT_TRUE(s.gone(1));
+  EXPECT_TRUE(sent<protocol::RenderRegion>(out, 1).empty());
+  EXPECT_NE(s.reports()[1].note.find("renders on OPTIX: NVIDIA RTX A4000, the frame on CPU agents"), std::string::npos)
+      << s.reports()[1].note;
+  EXPECT_NE(s.reports()[1].note.find("--allow-mixed-devices"), std::string::npos);
+  EXPECT_EQ(s.reports()[1].device, "OPTIX: NVIDIA RTX A4000");
+}
+
+TEST(JobSession, AllowMixedDevicesUsesTheGpuAgentToo) {
+  SessionConfig c = config();
+  c.allow_mixed_devices = true;
+  JobSession s(std::move(c), t0);
+  const Actions out = gpu_agent_joins(s);
+  EXPECT_FALSE(s.gone(1));
+  EXPECT_EQ(sent<protocol::RenderRegion>(out, 1).size(), 2U);
+}
+
 TEST(JobSession, ClosingSendsCloseJobToEveryAgentStillThere) {
   TwoReady t;
   (void)t.session.on_send_failed(0, t0 + 2s);

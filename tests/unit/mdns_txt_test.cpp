@@ -52,6 +52,16 @@ TEST(MdnsTxt, TheAgentsCurveKeyIsAppendedAndParsedBack) {
   EXPECT_EQ(parse_agent_txt(encode_agent_txt(sample_info())).curve_key, "") << "an agent from before CURVE";
 }
 
+TEST(MdnsTxt, TheDeviceBlenderRendersOnIsAppendedAndParsedBack) {
+  AgentInfo info = sample_info();
+  info.device = "OPTIX: NVIDIA RTX A4000";
+  const std::string encoded = encode_agent_txt(info, 7);
+  EXPECT_EQ(encoded, record({"proto=7", "blender=3.4.1", "threads=16", "name=render-07", "id=5f0c1e2d",
+                             "device=OPTIX: NVIDIA RTX A4000"}));
+  EXPECT_EQ(parse_agent_txt(encoded).info.device, "OPTIX: NVIDIA RTX A4000");
+  EXPECT_EQ(parse_agent_txt(encode_agent_txt(sample_info())).info.device, "") << "an agent from before devices";
+}
+
 TEST(MdnsTxt, LongValuesAreCutToFitATxtStringAtACharacterBoundary) {
   AgentInfo info = sample_info();
   info.name.clear();

@@ -20,7 +20,7 @@ JobRecord two_agent_job() {
   s.overdraw = 1.25;
   s.scene_bytes_sent = 4096;
   s.written = {"/out/demo0007.png"};
-  s.agents = {{"alpha (127.0.0.1:7300)", 3, 600, 1, 6.0, 2.0, 9.5, ""},
+  s.agents = {{"alpha (127.0.0.1:7300)", 3, 600, 1, 6.0, 2.0, 9.5, "", "CPU"},
               {"beta \"b\" (127.0.0.1:7301)", 2, 400, 0, 4.0, -1, -1, "went silent"}};
   return job;
 }
@@ -35,10 +35,10 @@ TEST(RunReport, CompletedRunListsEachAgentsColumnsTotalsAndOutputs) {
             "\"totals\": {\"regions\": 5, \"pixels\": 1000, \"wasted\": 1, \"busy_seconds\": 10}, \"agents\": ["
             "{\"name\": \"alpha (127.0.0.1:7300)\", \"regions\": 3, \"pixels\": 600, \"share_percent\": 60, "
             "\"load_seconds\": 2, \"busy_seconds\": 6, \"idle_seconds\": 2, \"busy_percent\": 75, "
-            "\"finish_seconds\": 9.5, \"vs_frame_seconds\": -0.5, \"wasted\": 1, \"note\": \"\"}, "
+            "\"finish_seconds\": 9.5, \"vs_frame_seconds\": -0.5, \"wasted\": 1, \"note\": \"\", \"device\": \"CPU\"}, "
             "{\"name\": \"beta \\\"b\\\" (127.0.0.1:7301)\", \"regions\": 2, \"pixels\": 400, \"share_percent\": 40, "
             "\"load_seconds\": 0, \"busy_seconds\": 4, \"idle_seconds\": 0, \"busy_percent\": 40, "
-            "\"finish_seconds\": null, \"vs_frame_seconds\": 0, \"wasted\": 0, \"note\": \"went silent\"}]}]}\n");
+            "\"finish_seconds\": null, \"vs_frame_seconds\": 0, \"wasted\": 0, \"note\": \"went silent\", \"device\": \"\"}]}]}\n");
 }
 
 TEST(RunReport, FailedRunCarriesTheErrorAndTheJobsDoneBefore) {

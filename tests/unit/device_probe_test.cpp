@@ -1,0 +1,40 @@
+#include "device_probe.h"
+
+#include <gtest/gtest.h>
+
+namespace bnr::agent {
+namespace {
+
+TEST(DeviceProbe, DeviceNamesAreCheckedAndUpperCased) {
+  EXPECT_EQ(parse_device("optix"), "OPTIX");
+  EXPECT_EQ(parse_device("CPU"), "CPU");
+  EXPECT_THROW((void)parse_device("GPU"), std::runtime_error);
+  EXPECT_THROW((void)parse_device(""), std::runtime_error);
+}
+
+TEST(DeviceProbe, ReportedDeviceIsWhatBlenderPrinted) {
+  EXPECT_EQ(device_from_probe("OPTIX", "Blender 3.4.1\nRead prefs\nbnr-device\tOPTIX: NVIDIA RTX A4000\n\nBlender quit\n", 0),
+            "OPTIX: NVIDIA RTX A4000");
+}
+
+TEST(DeviceProbe, AMissingDeviceIsOneLineNamingIt) {
+  try {
+    (void)device_from_probe("CUDA", "Blender 3.4.1\nbnr-device-error\tno CUDA device found\n", 0);
+    FAIL() << "no exception";
+  } catch (const std::runtime_error& e) {
+    EXPECT_STREQ(e.what(), "--device CUDA: no CUDA device found");
+  }
+}
+
+TEST(DeviceProbe, ABlenderThatSaidNothingIsAnErrorWithBlendersReason) {
+  try {
+    (void)device_from_probe("CPU", "Blender 3.4.1\nError: Python script failed\n", 2);
+    FAIL() << "no exception";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("Error: Python script failed"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("exit code 2"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace bnr::agent
