@@ -77,12 +77,21 @@ def show_result(path):
         image.reload()
     if bpy.app.background:
         return image
+    if not show_in_image_editor(image):
+        # No Image Editor open: Blender's own render view (a window, per the Interface
+        # preferences) has one.
+        bpy.ops.render.view_show("INVOKE_DEFAULT")
+        show_in_image_editor(image)
+    return image
+
+
+def show_in_image_editor(image):
     for window in bpy.context.window_manager.windows:
         for area in window.screen.areas:
             if area.type == "IMAGE_EDITOR":
                 area.spaces.active.image = image
-                return image
-    return image
+                return True
+    return False
 
 
 class BrokerRun:
@@ -135,7 +144,9 @@ class RENDER_OT_bnr_farm(bpy.types.Operator):
 
     def _start(self, context):
         if not bpy.data.filepath:
-            self.report({"ERROR"}, "Save the .blend file first: bnr-broker renders the saved file")
+            if not bpy.app.background:
+                bpy.ops.wm.save_as_mainfile("INVOKE_DEFAULT")
+            self.report({"ERROR"}, "Save the .blend file first, then render again: bnr-broker renders the saved file")
             return False
         if bpy.data.is_dirty:
             bpy.ops.wm.save_mainfile()
@@ -185,9 +196,9 @@ class RENDER_OT_bnr_farm(bpy.types.Operator):
         return {"RUNNING_MODAL"}
 
     def modal(self, context, event):
-        if event.type == "ESC":
+        if event.type == "ESC" and event.value == "PRESS":
             self._run.cancel()
-            self._run.status = "cancelling"
+            self._run.status = "cancelling (the spool is kept: rendering again resumes)"
         if event.type == "TIMER":
             context.workspace.status_text_set("bnr Farm: " + self._run.status + "  (Esc cancels)")
             code = self._run.process.poll()
