@@ -38,6 +38,9 @@ sys.exit(0 if "bnr_farm/__init__.py" in names else 1)
 PY
 
 # The installed programs run: --help exits 0 and prints their usage.
-"$root/bin/bnr-broker" --help | grep -q "usage: bnr-broker" || fail "installed bnr-broker --help"
-"$root/bin/bnr-agent" --help | grep -q "usage: bnr-agent" || fail "installed bnr-agent --help"
+# (Captured first: grep -q would end the pipe before a long help text is written.)
+help=$("$root/bin/bnr-broker" --help) || fail "installed bnr-broker --help exited $?"
+grep -q "usage: bnr-broker" <<<"$help" || fail "installed bnr-broker --help printed no usage"
+help=$("$root/bin/bnr-agent" --help) || fail "installed bnr-agent --help exited $?"
+grep -q "usage: bnr-agent" <<<"$help" || fail "installed bnr-agent --help printed no usage"
 echo "installed and ran: bin/bnr-broker bin/bnr-agent lib/systemd/system/bnr-agent.service share/bnr/bnr_farm.zip"
