@@ -45,7 +45,7 @@ TEST(Device, JobReadyCarriesTheDeviceIntoTheBrokersSummary) {
 
 // The agent asks Blender before it listens: the error is one line and it never serves.
 void expect_missing_device_error(const std::string& device) {
-  const tools::RunResult r = run_agent({"--device", device, "--port", "0", "--no-mdns", "--bind", "127.0.0.1"});
+  const tools::RunResult r = run_agent({"--device", device, "--port", "0", "--no-mdns", "--bind", "127.0.0.1", "-q"});
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_EQ(line_count(r.output), 1) << r.output;
   EXPECT_NE(r.output.find("bnr-agent: --device " + device + ": this machine's Blender finds no " + device + " device"),

@@ -20,7 +20,7 @@ JobRecord two_agent_job() {
   s.overdraw = 1.25;
   s.scene_bytes_sent = 4096;
   s.written = {"/out/demo0007.png"};
-  s.agents = {{"alpha (127.0.0.1:7300)", 3, 600, 1, 6.0, 2.0, 9.5, "", "CPU"},
+  s.agents = {{"alpha (127.0.0.1:7300)", 3, 600, 1, 6.0, 2.0, 9.5, "", "", "CPU"},
               {"beta \"b\" (127.0.0.1:7301)", 2, 400, 0, 4.0, -1, -1, "went silent"}};
   return job;
 }
