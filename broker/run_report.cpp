@@ -1,63 +1,14 @@
 #include "run_report.h"
 
-#include <cmath>
-#include <cstdio>
+#include "json_text.h"
 
 namespace bnr::broker {
 namespace {
 
-std::string quote(const std::string& text) {
-  std::string out = "\"";
-  for (const char ch : text) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += ch;
-    } else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += ch;
-    }
-  }
-  return out + "\"";
-}
-
-std::string number(double value) {
-  if (!std::isfinite(value)) return "null";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.10g", value);
-  return buf;
-}
-
-std::string number(long long value) { return std::to_string(value); }
-std::string number(std::size_t value) { return std::to_string(value); }
-
-// Members of one JSON object, comma-separated as they are added.
-class Object {
- public:
-  Object& raw(const char* key, const std::string& json) {
-    text_ += (text_.empty() ? "{" : ", ") + quote(key) + ": " + json;
-    return *this;
-  }
-  template <typename T>
-  Object& num(const char* key, T value) {
-    return raw(key, number(value));
-  }
-  Object& str(const char* key, const std::string& value) { return raw(key, quote(value)); }
-  [[nodiscard]] std::string json() const { return text_.empty() ? "{}" : text_ + "}"; }
-
- private:
-  std::string text_;
-};
-
-template <typename T, typename F>
-std::string array(const std::vector<T>& items, F&& each) {
-  std::string out = "[";
-  for (const T& item : items) out += (out.size() > 1 ? ", " : "") + each(item);
-  return out + "]";
-}
+using json::array;
+using json::number;
+using json::Object;
+using json::quote;
 
 std::string agent_json(const AgentReport& a, long long frame_pixels, double wall_seconds) {
   const AgentRow row = agent_row(a, frame_pixels, wall_seconds);
@@ -75,7 +26,7 @@ std::string agent_json(const AgentReport& a, long long frame_pixels, double wall
       .num("wasted", a.wasted)
       .str("note", a.note)
       .str("device", a.device)
-      .json();
+      .text();
 }
 
 std::string job_json(const JobRecord& job) {
@@ -91,7 +42,7 @@ std::string job_json(const JobRecord& job) {
     busy += a.busy_seconds;
   }
   const std::string totals =
-      Object().num("regions", regions).num("pixels", pixels).num("wasted", wasted).num("busy_seconds", busy).json();
+      Object().num("regions", regions).num("pixels", pixels).num("wasted", wasted).num("busy_seconds", busy).text();
   return Object()
       .str("scene", job.scene)
       .raw("frame", job.frame ? std::to_string(*job.frame) : "null")
@@ -106,7 +57,7 @@ std::string job_json(const JobRecord& job) {
       .raw("outputs", array(s.written, [](const std::filesystem::path& p) { return quote(p.string()); }))
       .raw("totals", totals)
       .raw("agents", array(s.agents, [&](const AgentReport& a) { return agent_json(a, frame_pixels, s.seconds); }))
-      .json();
+      .text();
 }
 
 }  // namespace
@@ -123,7 +74,7 @@ std::string run_report_json(const RunOutcome& outcome) {
              .str("exit_reason", exit_reason(outcome.exit_code))
              .raw("error", outcome.exit_code == 0 ? "null" : quote(outcome.error))
              .raw("jobs", array(outcome.jobs, job_json))
-             .json() +
+             .text() +
          "\n";
 }
 
