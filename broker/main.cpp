@@ -373,8 +373,9 @@ int check_agents(const Config& config) {
     if (used && keys.accept_advert(a)) {
       row = probe(a.endpoint(), a.txt.info.name, bnr::broker::trust_word(verdict.trust));
     } else if (probed.insert(a.endpoint()).second) {
-      rows.push_back({a.txt.info.name, a.endpoint()});
-      row = &rows.back();
+      row = &rows.emplace_back();
+      row->name = a.txt.info.name;
+      row->address = a.endpoint();
       row->trust = bnr::broker::trust_word(verdict.trust);
       row->problem = "not used: " + (verdict.reason.empty() ? std::string(row->trust) : verdict.reason);
     }
