@@ -256,7 +256,11 @@ int line_count(const std::string& text) {
 fs::path blender_wrapper(const fs::path& path, const std::string& body) {
   {
     std::ofstream out(path);
-    out << "#!/bin/bash\nif [ \"$1\" = --version ]; then exec blender \"$@\"; fi\n" << body << "\n";
+    // --version and the agent's start-up device probe are the real Blender's; only the
+    // Blenders that serve jobs run `body`.
+    out << "#!/bin/bash\nif [ \"$1\" = --version ]; then exec blender \"$@\"; fi\n"
+           "case \" $* \" in *\" --probe-device \"*) exec blender \"$@\";; esac\n"
+        << body << "\n";
   }
   fs::permissions(path, fs::perms::owner_all);
   return path;

@@ -131,8 +131,9 @@ int png_bit_depth(const fs::path& png);
 // The processes `parent` started and that still run (an agent's Blender), by PID.
 std::vector<int> children_of(pid_t parent);
 
-// A --blender for an agent: answers --version as the real Blender (so the agent starts) and
-// runs `body` (a bash script fragment, "$@" being Blender's arguments) for everything else.
+// A --blender for an agent: answers --version and the start-up device probe as the real
+// Blender (so the agent starts) and runs `body` (a bash script fragment, "$@" being
+// Blender's arguments) for the Blenders that serve jobs.
 fs::path blender_wrapper(const fs::path& path, const std::string& body);
 // A --blender that is the real Blender, except that its `nth` render (counting the agent's
 // one-pixel warm-up) blocks in a render_pre handler for an hour, as a hung Blender would:
