@@ -26,7 +26,11 @@ std::string parse_farm_secret(const fs::path& path, std::string_view text) {
     text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
     if (line.rfind(kSecretField, 0) != 0) continue;
     line.remove_prefix(kSecretField.size());
-    while (!line.empty() && (line.front() == ' ' || line.front() == '=')) line.remove_prefix(1);
+    // Only the first '=' separates: '=' is a Z85 character, so a secret may begin with one.
+    while (!line.empty() && line.front() == ' ') line.remove_prefix(1);
+    if (line.empty() || line.front() != '=') break;
+    line.remove_prefix(1);
+    while (!line.empty() && line.front() == ' ') line.remove_prefix(1);
     while (!line.empty() && (line.back() == ' ' || line.back() == '\r')) line.remove_suffix(1);
     if (is_farm_secret(line)) return std::string(line);
     break;

@@ -184,6 +184,22 @@ TEST(JoinFarm, AuthorizesTheBrokerOnceAndKeepsTheSecretPrivate) {
             std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
 }
 
+// '=' is a Z85 character; a secret that begins with one (about 1 in 85) once failed to read
+// back, and a test broker refused its own farm.secret.
+TEST(FarmSecret, ASecretBeginningWithEqualsOrSpacedAnyWayReadsBack) {
+  const tools::TempDir dir("bnr-farm-secret-equals");
+  const auto path = dir.path() / "farm.secret";
+  std::string secret = make_farm_secret();
+  secret.front() = '=';
+  ASSERT_TRUE(is_farm_secret(secret)) << "a Z85 secret may begin with '='";
+  for (const std::string& line : {"farm-secret = " + secret, "farm-secret=" + secret, "farm-secret  =  " + secret + " \r"}) {
+    replace_text_file(path, "# comment\n" + line + "\n", 0600);
+    EXPECT_EQ(read_farm_secret(path), secret) << line;
+  }
+  replace_text_file(path, "farm-secret " + secret + "\n", 0600);
+  EXPECT_THROW((void)read_farm_secret(path), std::runtime_error) << "no '='";
+}
+
 TEST(FarmSecret, IsMadeOnceWithMode0600AndABrokenFileIsAClearError) {
   const tools::TempDir dir("bnr-farm-secret-test");
   const auto path = dir.path() / "sub" / "farm.secret";
