@@ -1,6 +1,5 @@
 #include "agent_server.h"
 
-#include <bit>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -14,10 +13,9 @@
 #include "blender_version.h"
 #include "device_probe.h"
 #include "disk_space.h"
-#include "exr_file.h"
 #include "host_name.h"
 #include "overloaded.h"
-#include "png_file.h"
+#include "region_payload.h"
 #include "transport.h"
 #include "work_dir.h"
 #include "worker_script.h"
@@ -577,42 +575,19 @@ void AgentServer::render(const action::Render& r) {
   fs::create_directories(dir, ec);
   const protocol::SceneInfo& scene = job_->session.scene();
   job_->blender->send(render_command(r.region.region_id, r.region.rect, scene.width, scene.height, dir.string(),
-                                     job_->open.want_exr && !r.warm_up));
+                                     job_->open.want_exr && !r.warm_up, job_->open.want_passes && !r.warm_up));
 }
 
 void AgentServer::deliver(const action::Deliver& d) {
   const protocol::RenderRegion& region = d.region;
   const fs::path region_dir = job_->dir / region_dir_name(region.region_id);
   try {
-    const std::vector<std::string> pngs = d.done.list("png");
-    const std::vector<std::string> exrs = d.done.list("exr");
     const std::uint32_t views = job_->session.scene().view_count();
-    if (pngs.size() != views || (job_->open.want_exr && exrs.size() != views))
-      throw std::runtime_error("Blender wrote " + std::to_string(pngs.size()) + " images for " +
-                               std::to_string(views) + " views");
-    const protocol::Rect& r = region.rect;
-    std::string bulk;
-    bulk.reserve(protocol::region_payload_bytes(r, views, job_->open.want_exr));
-    const auto check_size = [&](int w, int h, const std::string& file) {
-      if (w != r.width() || h != r.height())
-        throw std::runtime_error("Blender rendered " + std::to_string(w) + "x" + std::to_string(h) +
-                                 " pixels for a " + std::to_string(r.width()) + "x" +
-                                 std::to_string(r.height()) + " region (" + file + ")");
-    };
-    static_assert(std::endian::native == std::endian::little, "the wire carries little-endian pixels");
-    for (const std::string& file : pngs) {
-      const tools::Image16 image = tools::read_png(file);
-      check_size(image.width, image.height, file);
-      bulk.append(reinterpret_cast<const char*>(image.rgba.data()), image.rgba.size() * sizeof(std::uint16_t));
-    }
-    if (job_->open.want_exr) {
-      for (const std::string& file : exrs) {
-        const tools::ImageF image = tools::read_exr(file);
-        check_size(image.width, image.height, file);
-        bulk.append(reinterpret_cast<const char*>(image.rgba.data()), image.rgba.size() * sizeof(float));
-      }
-    }
-    send(protocol::RegionDone{job_->open.job_id, region.region_id, r, views, job_->open.want_exr, d.seconds}, bulk);
+    RegionPayload payload =
+        read_region_payload(d.done, region.rect, views, job_->open.want_exr, job_->open.want_passes);
+    protocol::RegionDone done{job_->open.job_id, region.region_id, region.rect, views, job_->open.want_exr, d.seconds};
+    done.passes = std::move(payload.passes);
+    send(std::move(done), payload.bulk);
   } catch (const std::exception& e) {
     log("region " + std::to_string(region.region_id) + " failed: " + e.what());
     send(protocol::RegionFailed{job_->open.job_id, region.region_id, e.what(), protocol::Code::kBlenderFailed});

@@ -17,13 +17,15 @@
 #                           adaptive= denoise= margin= unsplittable= warnings= (+ extras,
 #                           among them device=, what Cycles renders on as Blender reports it)
 #                       or  error  message=            (then exits non-zero)
-#   agent -> worker:        render id= min_x= max_x= min_y= max_y= dir= exr=0|1
-#   worker -> agent:        done id= png=P1,P2 exr=E1,E2 seconds=   |   failed id= message=
+#   agent -> worker:        render id= min_x= max_x= min_y= max_y= dir= exr=0|1 passes=0|1
+#   worker -> agent:        done id= png=P1,P2 exr=E1,E2 layers=L1,L2 seconds=
+#                       |   failed id= message=
 #   agent -> worker:        quit (or EOF)  -> exit 0
 #
 # Region PNGs are 16-bit RGBA, display-referred exactly as Blender's own output (the scene's
 # view transform, look, exposure, gamma and curves apply); region EXRs are float32 RGBA,
-# scene-linear. Both are cropped to the border. One file per view, in `views` order.
+# scene-linear; region layer files are multilayer EXRs of every pass of every view layer, as
+# Blender writes them. All are cropped to the border. One file per view, in `views` order.
 # The agent binary embeds this file (agent/CMakeLists.txt) and writes it out at start-up.
 import argparse
 import math
@@ -316,6 +318,9 @@ def analyse(scene, no_denoise, earlier_warnings=()):
         warnings.append("scene uses denoising: regions would show seams")
     if r.use_border:
         warnings.append("the scene's own render border is ignored; bnr renders the whole frame")
+    if sum(1 for vl in scene.view_layers if vl.use) > 1:
+        warnings.append("several view layers render: each region syncs the scene again (Blender's persistent "
+                        "data would mix the layers)")
     if width <= 0 or height <= 0:
         raise WorkerError(f"scene '{scene.name}' has an empty resolution ({width}x{height})")
     if scene.camera is None:
@@ -410,13 +415,23 @@ def set_exr(imf):
     imf.use_preview = False
 
 
+# The scene's own output settings, as saved: a multilayer EXR of passes keeps its bit depth
+# (Blender picks half or float per pass from it).
+SAVED_OUTPUT = {}
+
+
 def prepare(scene):
     r = scene.render
+    imf = r.image_settings
+    SAVED_OUTPUT.update(format=imf.file_format, depth=imf.color_depth)
     r.use_border = True
     r.use_crop_to_border = True
-    r.use_persistent_data = True
+    # Blender 3.4 keeps the first view layer's objects in its persistent data when it renders
+    # the next one (a collection the second layer excludes still renders there, and the
+    # Cryptomatte manifest comes out in another order); several view layers sync every region.
+    SAVED_OUTPUT["persistent"] = sum(1 for vl in scene.view_layers if vl.use) <= 1
+    r.use_persistent_data = SAVED_OUTPUT["persistent"]
     r.use_file_extension = True
-    imf = r.image_settings
     set_png(imf)
     if r.use_multiview:
         imf.views_format = "INDIVIDUAL"
@@ -466,7 +481,7 @@ def run_render():
         # failed one; switching persistent data off frees that engine.
         r = bpy.context.scene.render
         r.use_persistent_data = False
-        r.use_persistent_data = True
+        r.use_persistent_data = SAVED_OUTPUT.get("persistent", True)
         # bpy turns the operator's error report into the exception text ("Error: ...").
         raise WorkerError(one_line(e)) from None
     if "FINISHED" not in result:
@@ -498,6 +513,35 @@ def save_exr(scene, views, directory, stem):
     missing = [p for p in paths if not os.path.isfile(p)]
     if missing:
         raise WorkerError(f"Blender wrote no EXR file at {missing[0]}")
+    return paths
+
+
+def save_layers(scene, views, directory, stem):
+    """Saves every pass of every view layer of the last render as a multilayer EXR, one file
+    per view, as Blender writes the scene's own multilayer output (half or float per pass as
+    the scene's depth says; float when the scene writes another format)."""
+    imf = scene.render.image_settings
+    base = os.path.join(directory, stem + "-layers.exr")
+    paths = [base] if not views else [base[: -len(".exr")] + v.file_suffix + ".exr" for v in views]
+    for p in paths:
+        if os.path.exists(p):
+            os.remove(p)
+    image = bpy.data.images.get("Render Result")
+    if image is None:
+        raise WorkerError("no Render Result image after rendering")
+    imf.file_format = "OPEN_EXR_MULTILAYER"
+    imf.color_depth = SAVED_OUTPUT["depth"] if SAVED_OUTPUT.get("format") == "OPEN_EXR_MULTILAYER" else "32"
+    imf.exr_codec = "ZIP"
+    try:
+        image.save_render(filepath=base, scene=scene)
+    except RuntimeError as e:
+        if not views or not all(os.path.isfile(p) for p in paths):
+            raise WorkerError(one_line(e)) from None
+    finally:
+        set_png(imf)
+    missing = [p for p in paths if not os.path.isfile(p)]
+    if missing:
+        raise WorkerError(f"Blender wrote no multilayer EXR file at {missing[0]}")
     return paths
 
 
@@ -533,7 +577,8 @@ def render_region(scene, views, fields):
     run_render()
     pngs = find_files(scene, views, directory, stem, ".png")
     exrs = save_exr(scene, views, directory, stem) if fields.get("exr") == "1" else []
-    return pngs, exrs, time.perf_counter() - start
+    layers = save_layers(scene, views, directory, stem) if fields.get("passes") == "1" else []
+    return pngs, exrs, layers, time.perf_counter() - start
 
 
 def serve(cmd, reply, scene, views):
@@ -555,9 +600,9 @@ def serve(cmd, reply, scene, views):
             send("failed", [("id", rid), ("message", f"unknown command '{kind}'")])
             continue
         try:
-            pngs, exrs, seconds = render_region(scene, views, fields)
+            pngs, exrs, layers, seconds = render_region(scene, views, fields)
             send("done", [("id", rid), ("png", ",".join(pngs)), ("exr", ",".join(exrs)),
-                          ("seconds", f"{seconds:.3f}")])
+                          ("layers", ",".join(layers)), ("seconds", f"{seconds:.3f}")])
         except WorkerError as e:
             send("failed", [("id", rid), ("message", str(e))])
         except Exception as e:  # keep serving: one bad region must not end the job

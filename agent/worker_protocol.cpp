@@ -147,7 +147,7 @@ protocol::Rect rect_blender_renders(const Border& border, int width, int height)
 }
 
 std::string render_command(std::uint64_t id, const protocol::Rect& rect, int width, int height,
-                           const std::string& dir, bool exr) {
+                           const std::string& dir, bool exr, bool passes) {
   const Border b = border_for(rect, width, height);
   WorkerLine line{"render",
                   {{"id", std::to_string(id)},
@@ -156,7 +156,8 @@ std::string render_command(std::uint64_t id, const protocol::Rect& rect, int wid
                    {"min_y", exact(b.min_y)},
                    {"max_y", exact(b.max_y)},
                    {"dir", dir},
-                   {"exr", exr ? "1" : "0"}}};
+                   {"exr", exr ? "1" : "0"},
+                   {"passes", passes ? "1" : "0"}}};
   return format_worker_line(line);
 }
 

@@ -219,8 +219,18 @@ void JobSession::handle(AgentId a, const protocol::RegionDone& done, Clock::time
     region_failed(a, done.region_id, "the agent returned pixels that do not fit the region", now, out);
     return;
   }
+  if (config_.open.want_passes != !done.passes.empty() ||
+      (pass_channels_ && !done.passes.empty() && done.passes.channels != *pass_channels_)) {
+    region_failed(a, done.region_id,
+                  done.passes.empty() ? "the agent returned no passes"
+                                      : "the agent returned other passes than earlier regions (" +
+                                            std::to_string(done.passes.channels.size()) + " channels)",
+                  now, out);
+    return;
+  }
   const auto completion = scheduler_->complete(done.region_id, a, now, Seconds(done.render_seconds));
   if (completion.accepted) {
+    if (!done.passes.empty() && !pass_channels_) pass_channels_ = done.passes.channels;
     out.push_back(action::Merge{a, core, done});
     ++link.report.regions;
     link.report.pixels += core.area();

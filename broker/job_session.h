@@ -124,6 +124,9 @@ class JobSession {
   // Resuming: columns a spooled region covers; false when they do not fit what is left.
   // Only between StartFrame and frame_started.
   [[nodiscard]] bool mark_done(const protocol::Rect& core);
+  // With passes: the channels every region must return, from a spooled region; otherwise the
+  // first accepted region sets them. A region with other channels is rendered again.
+  void expect_pass_channels(const std::vector<protocol::PassChannel>& channels) { pass_channels_ = channels; }
   // The shell made the frame (and resumed from the spool): the agent whose JobReady started
   // it gets its regions now.
   [[nodiscard]] Actions frame_started(Clock::time_point now);
@@ -193,6 +196,7 @@ class JobSession {
   std::optional<DeviceKind> device_kind_;  // set by the first agent ready, like blender_version_
   std::vector<Link> links_;
   std::optional<protocol::SceneInfo> scene_;
+  std::optional<std::vector<protocol::PassChannel>> pass_channels_;
   std::optional<RegionScheduler> scheduler_;
   std::optional<Clock::time_point> first_region_;
   std::optional<std::pair<AgentId, protocol::JobReady>> pending_ready_;  // until frame_started

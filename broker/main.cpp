@@ -44,11 +44,13 @@ void on_signal(int) { g_stop = 1; }
 constexpr const char* kUsage = R"(usage: bnr-broker SCENE.blend... [options]
 
 Renders one frame of each scene across bnr agents and writes it as Blender would: an RGBA
-PNG at the scene's bit depth (and stereo layout), optionally also a float OpenEXR.
+PNG at the scene's bit depth (and stereo layout), or, when the scene's output format is
+OpenEXR MultiLayer, every pass of every view layer in one multilayer EXR; optionally also a
+float OpenEXR of the combined image.
 
 options:
   -o OUT.png           output file (one scene only; default: the scene's name with .png,
-                       in the current directory)
+                       in the current directory; .exr for a multilayer scene)
   --exr OUT.exr        also write the scene-linear float image
   --preview FILE.png   while rendering, rewrite FILE.png every few seconds with the frame so
                        far (finished regions in place, the rest transparent; at most 2048 px
@@ -547,6 +549,14 @@ int main(int argc, char** argv) {
       }
       job.png = output_png(config, scene);
       job.exr = config.exr;
+      if (job.manifest.output && job.manifest.output->multilayer()) {
+        // The scene's own output: every pass in one multilayer EXR, named like the PNG would be.
+        job.layers = fs::path(job.png).replace_extension(".exr");
+        job.png.clear();
+        if (!job.exr.empty() && fs::absolute(job.exr).lexically_normal() == fs::absolute(job.layers).lexically_normal())
+          throw std::runtime_error(job.layers.string() + " is both the scene's multilayer output and --exr; choose "
+                                   "another --exr");
+      }
       job.preview = preview;
       job.agents = agents;
       job.no_denoise = config.no_denoise;

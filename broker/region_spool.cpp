@@ -1,6 +1,9 @@
 #include "region_spool.h"
 
+#include "codec.h"
+
 #include <array>
+#include <optional>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -25,6 +28,8 @@ constexpr std::size_t kCrcAt = 12;
 constexpr std::size_t kBodyAt = 16;
 constexpr std::size_t kMetaBytes = 8 * 4 + 4 + 1;
 constexpr std::size_t kRecordHeadBytes = kBodyAt + kMetaBytes;
+constexpr unsigned char kHasExr = 1;
+constexpr unsigned char kHasPasses = 2;
 
 // Explicit little-endian encoding: the journal must read back the same on any host, and
 // memcpy of a struct would also copy padding.
@@ -61,10 +66,13 @@ std::uint32_t crc32_of(std::uint32_t crc, const char* data, std::size_t size) {
 }
 
 // The checksum skips its own field and covers everything else in the record.
-std::uint32_t record_crc(const char* head, std::string_view payload) {
+// The body after the head may be written in two pieces (pass layout, pixels); one checksum.
+std::uint32_t record_crc(const char* head, std::string_view body, std::string_view more = {}) {
   std::uint32_t crc = crc32_of(0, head, kCrcAt);
   crc = crc32_of(crc, head + kBodyAt, kMetaBytes);
-  return crc32_of(crc, payload.data(), payload.size());
+  crc = crc32_of(crc, body.data(), body.size());
+  // zlib treats a null buffer as "give me the initial value", not as no bytes.
+  return more.empty() ? crc : crc32_of(crc, more.data(), more.size());
 }
 
 // The same test guards append() and replay(), so every record append() accepted replays.
@@ -234,31 +242,40 @@ void RegionSpool::close_fd() noexcept {
 }
 
 void RegionSpool::append(const protocol::Rect& core, const protocol::Rect& rendered, std::uint32_t views,
-                         bool has_exr, std::string_view payload) {
+                         bool has_exr, std::string_view payload, const protocol::PassLayout& passes) {
   if (fd_ < 0) throw std::logic_error("append to a closed or removed spool");
   if (!valid_region(core, rendered, views))
     throw std::invalid_argument("spool refuses a region whose core is empty or outside its rendered rectangle, "
                                 "or with a bad view count");
-  const std::uint64_t expected = protocol::region_payload_bytes(rendered, views, has_exr);
+  const std::uint64_t expected = protocol::region_payload_bytes(rendered, views, has_exr, passes.channels.size());
   if (payload.size() != expected)
     throw std::invalid_argument("spool refuses a payload of " + std::to_string(payload.size()) +
                                 " bytes; the rectangle implies " + std::to_string(expected));
   // Appending behind an unchecked torn tail would hide the new record from every replay.
   if (!checked_) scan(nullptr);
 
+  // The layout and the pixels form one checksummed payload; the layout's length leads it.
+  std::string layout;
+  if (!passes.empty()) {
+    const std::string bytes = protocol::encode_pass_layout(passes);
+    layout.resize(4);
+    put_u32(layout.data(), static_cast<std::uint32_t>(bytes.size()));
+    layout += bytes;
+  }
   std::array<char, kRecordHeadBytes> head{};
   put_u32(head.data(), kRecordMagic);
-  put_u64(head.data() + kLengthAt, kMetaBytes + payload.size());
+  put_u64(head.data() + kLengthAt, kMetaBytes + layout.size() + payload.size());
   put_rect(head.data() + kBodyAt, core);
   put_rect(head.data() + kBodyAt + 16, rendered);
   put_u32(head.data() + kBodyAt + 32, views);
-  head[kBodyAt + 36] = has_exr ? 1 : 0;
-  put_u32(head.data() + kCrcAt, record_crc(head.data(), payload));
+  head[kBodyAt + 36] = static_cast<char>((has_exr ? kHasExr : 0) | (passes.empty() ? 0 : kHasPasses));
+  put_u32(head.data() + kCrcAt, record_crc(head.data(), layout, payload));
 
   const std::filesystem::path path = dir_ / kSpoolJournalFile;
   try {
     write_all(fd_, head.data(), head.size(), end_, path);
-    write_all(fd_, payload.data(), payload.size(), end_ + head.size(), path);
+    write_all(fd_, layout.data(), layout.size(), end_ + head.size(), path);
+    write_all(fd_, payload.data(), payload.size(), end_ + head.size() + layout.size(), path);
     sync_data(fd_, path);
   } catch (...) {
     // Best effort: leave no partial record for the next append to land behind. If this fails
@@ -266,7 +283,7 @@ void RegionSpool::append(const protocol::Rect& core, const protocol::Rect& rende
     if (::ftruncate(fd_, static_cast<off_t>(end_)) != 0) checked_ = false;
     throw;
   }
-  end_ += head.size() + payload.size();
+  end_ += head.size() + layout.size() + payload.size();
 }
 
 std::size_t RegionSpool::replay(const std::function<void(const SpooledRegion&)>& visit) {
@@ -295,17 +312,27 @@ std::size_t RegionSpool::scan(const std::function<void(const SpooledRegion&)>* v
     region.core = get_rect(head.data() + kBodyAt);
     region.rendered = get_rect(head.data() + kBodyAt + 16);
     region.views = get_u32(head.data() + kBodyAt + 32);
-    const auto exr_flag = static_cast<unsigned char>(head[kBodyAt + 36]);
-    if (exr_flag > 1 || !valid_region(region.core, region.rendered, region.views)) break;
-    region.has_exr = exr_flag == 1;
+    const auto flags = static_cast<unsigned char>(head[kBodyAt + 36]);
+    if ((flags & ~(kHasExr | kHasPasses)) != 0 || !valid_region(region.core, region.rendered, region.views)) break;
+    region.has_exr = (flags & kHasExr) != 0;
     const std::uint64_t payload_bytes = body - kMetaBytes;
-    if (payload_bytes != protocol::region_payload_bytes(region.rendered, region.views, region.has_exr)) break;
 
     payload.resize(static_cast<std::size_t>(payload_bytes));
     if (read_up_to(fd_, payload.data(), payload.size(), offset + head.size(), path) != payload.size()) break;
     if (record_crc(head.data(), payload) != get_u32(head.data() + kCrcAt)) break;
+    std::string_view pixels = payload;
+    if ((flags & kHasPasses) != 0) {
+      if (pixels.size() < 4 || get_u32(pixels.data()) > pixels.size() - 4) break;
+      std::optional<protocol::PassLayout> layout = protocol::decode_pass_layout(pixels.substr(4, get_u32(pixels.data())));
+      if (!layout || layout->empty()) break;
+      pixels.remove_prefix(4 + get_u32(pixels.data()));
+      region.passes = std::move(*layout);
+    }
+    if (pixels.size() !=
+        protocol::region_payload_bytes(region.rendered, region.views, region.has_exr, region.passes.channels.size()))
+      break;
 
-    region.payload = payload;
+    region.payload = pixels;
     if (visit != nullptr) (*visit)(region);
     ++count;
     offset += head.size() + payload_bytes;

@@ -6,8 +6,9 @@
 //                CRC-32 of everything before it (uint32)
 //   records:     magic "BNRR" (uint32), body length (uint64), CRC-32 of magic + length + body
 //                (uint32), then the body: core rect and rendered rect (x0, y0, x1, y1 as int32
-//                each), views (uint32), has_exr (uint8), payload (RegionDone's bulk, see
-//                protocol/messages.h)
+//                each), views (uint32), flags (uint8: 1 has_exr, 2 has passes), with passes
+//                the pass layout's length (uint32) and bytes (protocol::encode_pass_layout),
+//                then the payload (RegionDone's bulk, see protocol/messages.h)
 // Integers are little-endian. A record is written with one append and made durable with
 // fdatasync before append() returns, so after a crash the file holds whole records followed
 // by at most one torn record, which the next replay() cuts off.
@@ -43,7 +44,8 @@ struct SpooledRegion {
   protocol::Rect rendered{};  // core plus overlap margin: what the payload covers
   std::uint32_t views = 1;
   bool has_exr = false;
-  std::string_view payload{};  // region_payload_bytes(rendered, views, has_exr) bytes
+  protocol::PassLayout passes{};
+  std::string_view payload{};  // region_payload_bytes(rendered, views, has_exr, pass channels) bytes
 };
 
 // Owns the journal in one spool directory and holds an exclusive lock (flock) on it for its
@@ -71,11 +73,11 @@ class RegionSpool {
   // Appends one finished region and returns once it is on disk (fdatasync). Throws
   // std::invalid_argument, writing nothing, unless core is non-empty, rendered contains core
   // and its coordinates lie in 0..kMaxImageSide, 1 <= views <= kMaxViews, and
-  // payload.size() == region_payload_bytes(rendered, views, has_exr). Throws
+  // payload.size() == region_payload_bytes(rendered, views, has_exr, passes' channels). Throws
   // std::runtime_error on an I/O failure (the journal is cut back to its last whole record).
   // The spool does not deduplicate: a region appended twice is replayed twice.
   void append(const protocol::Rect& core, const protocol::Rect& rendered, std::uint32_t views, bool has_exr,
-              std::string_view payload);
+              std::string_view payload, const protocol::PassLayout& passes = {});
 
   // Calls `visit` for every valid record, oldest first, and returns how many it visited. The
   // first torn or corrupt record (short, bad checksum, bad magic, a length the rest of the file

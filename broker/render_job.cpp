@@ -14,11 +14,13 @@
 #include "chunk_reader.h"
 #include "curve_auth.h"
 #include "exr_file.h"
+#include "exr_layers.h"
 #include "frame_buffer.h"
 #include "job_session.h"
 #include "overloaded.h"
 #include "job_fingerprint.h"
 #include "png_file.h"
+#include "pass_output.h"
 #include "preview.h"
 #include "region_spool.h"
 #include "split_check.h"
@@ -107,12 +109,19 @@ class Job {
   }
 
  private:
+  // The file the job is named after (its spool sits beside it): the PNG, or with no PNG the
+  // multilayer EXR.
+  [[nodiscard]] const std::filesystem::path& primary_output() const {
+    return options_.png.empty() ? options_.layers : options_.png;
+  }
+
   [[nodiscard]] SessionConfig session_config() const {
     SessionConfig c;
     c.open = protocol::OpenJob{job_id_, options_.scene.filename().string(), !options_.exr.empty(),
                                options_.no_denoise, options_.frame.has_value(), options_.frame.value_or(1)};
     c.open.files = manifest_.wire_files();
-    c.open.fingerprint = job_fingerprint(c.open, options_.png, options_.exr, std::filesystem::current_path());
+    c.open.want_passes = !options_.layers.empty();
+    c.open.fingerprint = job_fingerprint(c.open, primary_output(), options_.exr, std::filesystem::current_path());
     c.frame = manifest_.frame;
     c.max_frame_bytes = max_frame_bytes();
     c.broker_key = options_.curve.public_key;
@@ -135,7 +144,8 @@ class Job {
   // The largest message an agent may send: the pixels of the whole frame, when this broker
   // knows the frame; libzmq drops the connection of one that sends more before it is read.
   [[nodiscard]] std::int64_t max_message_bytes() const {
-    if (!manifest_.frame) return protocol::kMaxFrameBytes;
+    // A region's passes have as many channels as its view layers ask for: unknown here.
+    if (!manifest_.frame || !options_.layers.empty()) return protocol::kMaxFrameBytes;
     const FrameFacts& f = *manifest_.frame;
     const auto views = static_cast<std::uint32_t>(std::max<std::size_t>(f.views.size(), 1));
     const std::uint64_t pixels = protocol::region_payload_bytes({0, 0, f.width, f.height}, views, !options_.exr.empty());
@@ -251,18 +261,18 @@ class Job {
   }
 
   void merge(const action::Merge& m, std::string_view bulk) {
-    if (!frame_->merge(m.core, m.done.rect, m.done.views, m.done.has_exr, bulk)) {
+    if (!frame_->merge(m.core, m.done.rect, m.done.views, m.done.has_exr, bulk, m.done.passes)) {
       log("internal: a region the session accepted does not fit the frame");  // validated upstream
       return;
     }
     if (spool_) {
-      spool_->append(m.core, m.done.rect, m.done.views, m.done.has_exr, bulk);
+      spool_->append(m.core, m.done.rect, m.done.views, m.done.has_exr, bulk, m.done.passes);
       ++spooled_;
     }
   }
 
   void start_frame(const protocol::SceneInfo& scene) {
-    frame_.emplace(scene.width, scene.height, scene.view_count(), !options_.exr.empty());
+    frame_.emplace(scene.width, scene.height, scene.view_count(), !options_.exr.empty(), !options_.layers.empty());
     if (options_.spool) resume_from_spool(scene);
     log("rendering " + options_.scene.filename().string() + ": " + std::to_string(scene.width) + "x" +
         std::to_string(scene.height) + (scene.views.size() > 1 ? ", " + std::to_string(scene.views.size()) + " views" : "") +
@@ -336,17 +346,19 @@ class Job {
     key += " exr=" + std::to_string(!options_.exr.empty()) + " no_denoise=" + std::to_string(options_.no_denoise) +
            " frame=" + (options_.frame ? std::to_string(*options_.frame) : std::string("scene")) +
            " size=" + std::to_string(scene.width) + "x" + std::to_string(scene.height) +
-           " views=" + std::to_string(scene.view_count());
+           " views=" + std::to_string(scene.view_count()) + " passes=" + std::to_string(!options_.layers.empty());
     return key;
   }
 
   void resume_from_spool(const protocol::SceneInfo& scene) {
-    spool_.emplace(RegionSpool::open(spool_dir_for(options_.png), spool_key(scene)));
+    spool_.emplace(RegionSpool::open(spool_dir_for(primary_output()), spool_key(scene)));
     long long pixels = 0;
     spool_->replay([&](const SpooledRegion& r) {
-      if (!frame_->fits(r.core, r.rendered, r.views, r.has_exr, r.payload.size()) || !session_.mark_done(r.core))
+      if (!frame_->fits(r.core, r.rendered, r.views, r.has_exr, r.payload.size(), r.passes) ||
+          !session_.mark_done(r.core))
         return;
-      (void)frame_->merge(r.core, r.rendered, r.views, r.has_exr, r.payload);
+      (void)frame_->merge(r.core, r.rendered, r.views, r.has_exr, r.payload, r.passes);
+      if (!r.passes.empty()) session_.expect_pass_channels(r.passes.channels);
       ++resumed_;
       pixels += r.core.area();
     });
@@ -408,9 +420,20 @@ class Job {
     s.width = scene.width;
     s.height = scene.height;
     s.regions = scheduler.regions_done();
-    for (const auto& out : layout_views(frame_->display(), scene)) {
+    for (const auto& out : options_.png.empty() ? std::vector<OutputImage<tools::Image16>>()
+                                                : layout_views(frame_->display(), scene)) {
       const auto path = with_suffix(options_.png, out.suffix);
       tools::write_png(path, out.image, scene.depth);
+      s.written.push_back(path);
+    }
+    // Blender stamps its own file with the time the render took: here, the whole job's.
+    frame_->set_pass_text("RenderTime",
+                          blender_render_time(std::chrono::duration<double>(Clock::now() - started_).count()));
+    // Blender names the .blend it rendered; the agents' copies live elsewhere.
+    frame_->set_pass_text("File", std::filesystem::absolute(options_.scene).lexically_normal().string());
+    for (std::size_t v = 0; v < frame_->passes().size(); ++v) {
+      const auto path = with_suffix(options_.layers, scene.views.empty() ? std::string() : scene.view_suffixes[v]);
+      tools::write_exr_layers(path, frame_->passes()[v]);
       s.written.push_back(path);
     }
     if (!options_.exr.empty()) {

@@ -25,6 +25,9 @@ struct JobOptions {
   SceneManifest manifest;             // what agents fetch; empty: built here (build_manifest)
   std::filesystem::path png;          // output; stereo Individual adds view suffixes
   std::filesystem::path exr;          // empty: no EXR
+  // Every pass of every view layer merged into a multilayer EXR as Blender writes it (the
+  // scene's own multilayer output); empty: none. With it, `png` may be empty (no PNG).
+  std::filesystem::path layers;
   std::vector<std::string> agents;    // "host:port"
   bool no_denoise = false;
   std::optional<int> frame;           // unset: the frame the scene was saved at

@@ -9,6 +9,7 @@
 #   warning  text                  something that will not reach the agents
 #   frame    WIDTH  HEIGHT         the frame's pixels, as the agents' worker computes them
 #   view     NAME   SUFFIX         each view rendered, in order (none: mono)
+#   output   FORMAT DEPTH          the scene's output file format and bit depth, as saved
 # Packed data travels inside the .blend and is not listed. Linked data is resolved against its
 # library, so a library's own relative textures are listed with their real location.
 import argparse
@@ -53,6 +54,8 @@ def frame_lines(scene):
         views = [v for v in views if v.name in ("left", "right")]
     if len(views) >= 2:
         lines += [("view", v.name, v.file_suffix) for v in views]
+    imf = r.image_settings
+    lines.append(("output", imf.file_format, imf.color_depth or "8"))
     return lines
 
 

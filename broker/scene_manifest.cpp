@@ -82,6 +82,8 @@ SceneListing parse_scene_listing(std::string_view text) {
       listing.frame.emplace();
       listing.frame->width = int_field(f[1]);
       listing.frame->height = int_field(f[2]);
+    } else if (f[0] == "output" && f.size() >= 3) {
+      listing.output = OutputFacts{f[1], f[2]};
     } else if (f[0] == "view" && f.size() >= 3 && listing.frame) {
       listing.frame->views.push_back(f[1]);
       listing.frame->view_suffixes.push_back(f[2]);
@@ -154,8 +156,8 @@ SceneManifest build_manifest(const fs::path& scene, const std::string& blender) 
   if (!blender_exe.empty())
     if (const auto cached = cache.listing(blend)) {
       listing = parse_scene_listing(*cached);
-      // A listing from before frame lines is relisted once.
-      if (!still_true(*listing) || !listing->frame) listing.reset();
+      // A listing from before frame or output lines is relisted once.
+      if (!still_true(*listing) || !listing->frame || !listing->output) listing.reset();
     }
   if (!listing) {
     const std::optional<std::string> text = list_with_blender(scene, blend, blender);
@@ -178,6 +180,7 @@ SceneManifest build_manifest(const fs::path& scene, const std::string& blender) 
   manifest.blender_version = listing->blender_version;
   manifest.warnings = std::move(listing->warnings);
   manifest.frame = listing->frame;
+  manifest.output = listing->output;
   manifest.files.push_back(describe(blend, cache));
   for (const fs::path& f : listing->files)
     if (f != blend) manifest.files.push_back(describe(f, cache));

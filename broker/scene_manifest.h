@@ -16,12 +16,20 @@
 namespace bnr::broker {
 
 // What broker/scene_files.py reported (pure data, see that script for the line format).
+// The scene's own output settings as saved (Output Properties > Output).
+struct OutputFacts {
+  std::string format;  // Blender's file_format: "PNG", "OPEN_EXR_MULTILAYER", ...
+  std::string depth;   // color_depth: "8", "16", "32", or "" for formats without one
+  [[nodiscard]] bool multilayer() const { return format == "OPEN_EXR_MULTILAYER"; }
+};
+
 struct SceneListing {
   std::string blender_version;              // of the Blender that listed the scene
   std::vector<std::filesystem::path> files;  // absolute, normalised, without the .blend itself
   std::vector<std::string> warnings;         // missing files, things that are not sent
   std::vector<std::filesystem::path> missing;  // referenced, absent when it was listed
   std::optional<FrameFacts> frame;           // unset from a script before frame lines
+  std::optional<OutputFacts> output;         // unset from a script before output lines
 };
 
 // Parses the script's output. Unknown line kinds are ignored (a newer script may add some);
@@ -45,6 +53,7 @@ struct SceneManifest {
   // The frame as this machine's Blender reads the scene (size, views, file suffixes); unset
   // without a usable Blender. Agents that see another frame are not used.
   std::optional<FrameFacts> frame;
+  std::optional<OutputFacts> output;  // unset without a usable Blender
 
   [[nodiscard]] std::uint64_t total_bytes() const;
   // The OpenJob form: tree paths, sizes and hashes, the .blend first.

@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cmath>
+#include <set>
 #include <utility>
 
 namespace bnr::protocol {
@@ -9,7 +10,7 @@ namespace {
 
 // Bounds applied by msgpack before it allocates: a hostile "array of 4 billion" is refused
 // instead of reserved. Bodies are small control messages; bulk data never goes through msgpack.
-const msgpack::unpack_limit kBodyLimit(/*array=*/kMaxSceneFiles + 16, /*map=*/64, /*str=*/64 * 1024,
+const msgpack::unpack_limit kBodyLimit(/*array=*/kMaxSceneFiles + 16, /*map=*/64, /*str=*/1 << 20,
                                        /*bin=*/0, /*ext=*/0, /*depth=*/8);
 
 // Wire kind of each alternative: its index in Message, plus one so that 0 is never valid.
@@ -53,7 +54,8 @@ std::string check(const RegionDone& m, std::string_view bulk) {
   if (!valid_rect(m.rect)) return "RegionDone with invalid rectangle";
   if (m.views == 0 || m.views > kMaxViews) return "RegionDone with bad view count";
   if (!std::isfinite(m.render_seconds) || m.render_seconds < 0) return "RegionDone with bad time";
-  const std::uint64_t expected = region_payload_bytes(m.rect, m.views, m.has_exr);
+  if (std::string why = pass_layout_problem(m.passes); !why.empty()) return "RegionDone with " + why;
+  const std::uint64_t expected = region_payload_bytes(m.rect, m.views, m.has_exr, m.passes.channels.size());
   if (bulk.size() != expected)
     return "RegionDone pixel payload is " + std::to_string(bulk.size()) + " bytes, rectangle implies " +
            std::to_string(expected);
@@ -91,9 +93,47 @@ Decoded decode_body(std::size_t index, const msgpack::object& body, std::string_
 
 }  // namespace
 
-std::uint64_t region_payload_bytes(const Rect& rect, std::uint32_t views, bool has_exr) {
+std::uint64_t region_payload_bytes(const Rect& rect, std::uint32_t views, bool has_exr, std::size_t pass_channels) {
   const auto pixels = static_cast<std::uint64_t>(rect.area()) * views;
-  return pixels * 4 * sizeof(std::uint16_t) + (has_exr ? pixels * 4 * sizeof(float) : 0);
+  return pixels * 4 * sizeof(std::uint16_t) + (has_exr ? pixels * 4 * sizeof(float) : 0) +
+         pixels * pass_channels * sizeof(float);
+}
+
+std::string pass_layout_problem(const PassLayout& layout) {
+  if (layout.channels.size() > kMaxPassChannels) return std::to_string(layout.channels.size()) + " pass channels";
+  std::set<std::string_view> names;
+  for (const PassChannel& c : layout.channels) {
+    if (c.name.empty() || c.name.size() > 255) return "an empty or overlong pass channel name";
+    for (const char ch : c.name)
+      if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) return "a control character in a pass channel name";
+    if (!names.insert(c.name).second) return "pass channel " + c.name.substr(0, 64) + " twice";
+  }
+  std::size_t text_bytes = 0;
+  for (const TextAttribute& t : layout.text) {
+    if (t.name.empty() || t.name.size() > 255) return "an empty or overlong pass attribute name";
+    text_bytes += t.name.size() + t.value.size();
+  }
+  if (text_bytes > kMaxPassTextBytes) return "pass attributes of " + std::to_string(text_bytes) + " bytes";
+  return {};
+}
+
+std::string encode_pass_layout(const PassLayout& layout) {
+  msgpack::sbuffer out;
+  msgpack::pack(out, layout);
+  return {out.data(), out.size()};
+}
+
+std::optional<PassLayout> decode_pass_layout(std::string_view bytes) {
+  if (bytes.size() > kMaxBodyBytes) return std::nullopt;
+  try {
+    msgpack::object_handle oh = msgpack::unpack(bytes.data(), bytes.size(), nullptr, nullptr, kBodyLimit);
+    PassLayout layout;
+    oh.get().convert(layout);
+    if (!pass_layout_problem(layout).empty()) return std::nullopt;
+    return layout;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
 }
 
 std::array<std::string, 2> encode(const Message& message) {

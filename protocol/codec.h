@@ -34,4 +34,9 @@ struct Decoded {
 
 [[nodiscard]] const char* kind_name(const Message& message);
 
+// A PassLayout on its own (the broker's spool keeps one per region): msgpack, and back with
+// the same bounds and checks as inside a RegionDone. nullopt when `bytes` is not one.
+[[nodiscard]] std::string encode_pass_layout(const PassLayout& layout);
+[[nodiscard]] std::optional<PassLayout> decode_pass_layout(std::string_view bytes);
+
 }  // namespace bnr::protocol

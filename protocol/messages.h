@@ -154,7 +154,11 @@ struct OpenJob {
   // sends the same fingerprint takes the job over on an agent at once. Empty (an older
   // broker): never taken over.
   std::string fingerprint{};
-  MSGPACK_DEFINE(job_id, scene_name, want_exr, no_denoise, set_frame, frame, files, main_file, fingerprint)
+  // Also return every pass of every view layer (RegionDone::passes): the scene writes a
+  // multilayer EXR, or the broker post-processes the merged frame.
+  bool want_passes = false;
+  MSGPACK_DEFINE(job_id, scene_name, want_exr, no_denoise, set_frame, frame, files, main_file, fingerprint,
+                 want_passes)
 };
 
 // What an agent did to get a job's files: the counters a test or a summary reads.
@@ -196,9 +200,37 @@ struct RenderRegion {
   MSGPACK_DEFINE(job_id, region_id, rect)
 };
 
+// One channel of a multilayer EXR as Blender names it: "ViewLayer.Pass.X" ("ViewLayer.Depth.Z",
+// "ViewLayer.CryptoObject00.r"). `half`: Blender stores it as 16-bit float.
+struct PassChannel {
+  std::string name{};
+  bool half = false;
+  bool operator==(const PassChannel&) const = default;
+  MSGPACK_DEFINE(name, half)
+};
+
+// A string attribute of Blender's EXR header: Cryptomatte manifests, stamp fields.
+struct TextAttribute {
+  std::string name{};
+  std::string value{};
+  bool operator==(const TextAttribute&) const = default;
+  MSGPACK_DEFINE(name, value)
+};
+
+// What Blender's multilayer EXR of a region holds besides pixels: channels in the file's
+// order, and its text metadata. Empty channels: no passes.
+struct PassLayout {
+  std::vector<PassChannel> channels{};
+  std::vector<TextAttribute> text{};
+  [[nodiscard]] bool empty() const { return channels.empty(); }
+  bool operator==(const PassLayout&) const = default;
+  MSGPACK_DEFINE(channels, text)
+};
+
 // agent -> broker: pixels of `rect`. Bulk layout, little-endian, rows top to bottom:
 //   for each view: rect.area() * 4 uint16 display-referred RGBA (Blender's view transform)
 //   if has_exr, then for each view: rect.area() * 4 float32 scene-linear RGBA
+//   then for each view, for each of passes.channels: rect.area() float32 (scene-linear)
 struct RegionDone {
   std::string job_id{};
   std::uint64_t region_id = 0;
@@ -206,7 +238,8 @@ struct RegionDone {
   std::uint32_t views = 1;
   bool has_exr = false;
   double render_seconds = 0.0;  // time inside Blender's render call
-  MSGPACK_DEFINE(job_id, region_id, rect, views, has_exr, render_seconds)
+  PassLayout passes{};          // with OpenJob::want_passes
+  MSGPACK_DEFINE(job_id, region_id, rect, views, has_exr, render_seconds, passes)
 };
 
 // agent -> broker: the region could not be rendered.
@@ -275,6 +308,12 @@ using Message = std::variant<OpenJob, JobReady, JobFailed, RenderRegion, RegionD
 
 // Bytes of RegionDone's bulk that the rectangle, view count and has_exr imply.
 [[nodiscard]] std::uint64_t region_payload_bytes(const Rect& rect, std::uint32_t views,
-                                                 bool has_exr);
+                                                 bool has_exr, std::size_t pass_channels = 0);
+
+// Why `layout` is not one a decoder may trust (empty when it is): bounded counts and sizes,
+// channel names that are non-empty, printable and unique.
+[[nodiscard]] std::string pass_layout_problem(const PassLayout& layout);
+inline constexpr std::size_t kMaxPassChannels = 1024;
+inline constexpr std::size_t kMaxPassTextBytes = 4 << 20;
 
 }  // namespace bnr::protocol

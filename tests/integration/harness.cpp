@@ -48,13 +48,17 @@ std::string test_join_token() {
 }
 
 fs::path make_scene(const fs::path& out, const std::vector<std::string>& options) {
+  return make_scene_with("make_scene.py", out, options);
+}
+
+fs::path make_scene_with(const std::string& script, const fs::path& out, const std::vector<std::string>& options) {
   std::vector<std::string> argv = {"blender", "-b", "--factory-startup", "--python-exit-code", "2", "--python",
-                                   std::string(BNR_SOURCE_DIR) + "/tools/scenes/make_scene.py", "--", "--out",
+                                   std::string(BNR_SOURCE_DIR) + "/tools/scenes/" + script, "--", "--out",
                                    out.string()};
   argv.insert(argv.end(), options.begin(), options.end());
   const tools::RunResult r = tools::run_command(argv, std::chrono::seconds(120));
   if (r.exit_code != 0 || !fs::exists(out))
-    throw std::runtime_error("make_scene failed (" + std::to_string(r.exit_code) + "): " + r.output);
+    throw std::runtime_error(script + " failed (" + std::to_string(r.exit_code) + "): " + r.output);
   return out;
 }
 

@@ -23,6 +23,8 @@ using tools::TempDir;
 
 // Runs tools/scenes/make_scene.py; fails the test (throws) when Blender fails.
 fs::path make_scene(const fs::path& out, const std::vector<std::string>& options);
+// The same with another generator in tools/scenes/, e.g. "make_passes_scene.py".
+fs::path make_scene_with(const std::string& script, const fs::path& out, const std::vector<std::string>& options);
 
 // Blender's own render of frame 1 into an empty `dir`; returns the files written, sorted.
 // `extra` goes before -f (e.g. {"-F", "OPEN_EXR"}).

@@ -133,6 +133,31 @@ TEST(JobSession, PixelsThatDoNotFitTheJobAreNotMerged) {
   EXPECT_FALSE(t.session.finished());
 }
 
+TEST(JobSession, WithPassesEveryRegionMustBringTheChannelsTheFirstOneBrought) {
+  SessionConfig c = config();
+  c.open.want_passes = true;
+  TwoReady t(std::move(c));
+  const auto region_done = [](const protocol::RenderRegion& r, std::vector<protocol::PassChannel> channels) {
+    protocol::RegionDone done{"j", r.region_id, r.rect, 1, false, 1.0};
+    done.passes.channels = std::move(channels);
+    return done;
+  };
+  const std::vector<protocol::PassChannel> main = {{"Main.Combined.R", true}, {"Main.Depth.Z", false}};
+  const auto a_regions = sent<protocol::RenderRegion>(t.first_ready, 0);
+  const auto b_regions = sent<protocol::RenderRegion>(t.second_ready, 1);
+  ASSERT_FALSE(a_regions.empty());
+  ASSERT_FALSE(b_regions.empty());
+
+  Actions out = t.session.on_message(0, region_done(a_regions[0], {}), t0 + 2s);
+  EXPECT_TRUE(all<action::Merge>(out).empty()) << "no passes where passes were asked for";
+  out = t.session.on_message(1, region_done(b_regions[0], main), t0 + 2s);
+  EXPECT_EQ(all<action::Merge>(out).size(), 1U);
+  protocol::RenderRegion again = a_regions.size() > 1 ? a_regions[1] : sent<protocol::RenderRegion>(out, 0).front();
+  out = t.session.on_message(0, region_done(again, {{"Main.Combined.R", true}}), t0 + 3s);
+  EXPECT_TRUE(all<action::Merge>(out).empty()) << "other channels than the first region's";
+  EXPECT_FALSE(t.session.finished());
+}
+
 TEST(JobSession, AnAgentOnlyFailureDropsThatAgentAndTheJobGoesOn) {
   JobSession s(config(), t0);
   (void)s.add_agent("a:1", "KEYA", t0);
