@@ -575,7 +575,8 @@ void AgentServer::render(const action::Render& r) {
   fs::create_directories(dir, ec);
   const protocol::SceneInfo& scene = job_->session.scene();
   job_->blender->send(render_command(r.region.region_id, r.region.rect, scene.width, scene.height, dir.string(),
-                                     job_->open.want_exr && !r.warm_up, job_->open.want_passes && !r.warm_up));
+                                     job_->open.want_exr && !r.warm_up,
+                                     r.warm_up ? protocol::PassMode::kNone : r.region.passes));
 }
 
 void AgentServer::deliver(const action::Deliver& d) {
@@ -584,7 +585,7 @@ void AgentServer::deliver(const action::Deliver& d) {
   try {
     const std::uint32_t views = job_->session.scene().view_count();
     RegionPayload payload =
-        read_region_payload(d.done, region.rect, views, job_->open.want_exr, job_->open.want_passes);
+        read_region_payload(d.done, region.rect, views, job_->open.want_exr, region.passes != protocol::PassMode::kNone);
     protocol::RegionDone done{job_->open.job_id, region.region_id, region.rect, views, job_->open.want_exr, d.seconds};
     done.passes = std::move(payload.passes);
     send(std::move(done), payload.bulk);

@@ -14,10 +14,11 @@
 #
 #   worker -> agent, once:  ready  blender= engine= width= height= frame= views= suffixes=
 #                           stereo= crosseyed= squeezed= depth= color_mode= transparent=
-#                           adaptive= denoise= margin= unsplittable= warnings= (+ extras,
+#                           adaptive= denoise= margin= unsplittable= post= warnings= (+ extras,
 #                           among them device=, what Cycles renders on as Blender reports it)
 #                       or  error  message=            (then exits non-zero)
-#   agent -> worker:        render id= min_x= max_x= min_y= max_y= dir= exr=0|1 passes=0|1
+#   agent -> worker:        render id= min_x= max_x= min_y= max_y= dir= exr=0|1 passes=0|1|2
+#                           (passes=2: compositing off, every pass as float, for the broker)
 #   worker -> agent:        done id= png=P1,P2 exr=E1,E2 layers=L1,L2 seconds=
 #                       |   failed id= message=
 #   agent -> worker:        quit (or EOF)  -> exit 0
@@ -47,7 +48,7 @@ ADAPTIVE_MARGIN = 4
 # Compositor nodes whose output pixel depends only on the same input pixel.
 PIXEL_LOCAL_NODES = {
     "CompositorNodeRLayers", "CompositorNodeComposite", "CompositorNodeViewer",
-    "CompositorNodeOutputFile", "CompositorNodeMixRGB", "CompositorNodeAlphaOver",
+    "CompositorNodeMixRGB", "CompositorNodeAlphaOver",
     "CompositorNodeValToRGB", "CompositorNodeCurveRGB", "CompositorNodeCurveVec",
     "CompositorNodeRGBToBW", "CompositorNodeGamma", "CompositorNodeHueSat",
     "CompositorNodeHueCorrect", "CompositorNodeBrightContrast", "CompositorNodeColorBalance",
@@ -255,6 +256,14 @@ def compositor_reach(scene, unsplittable):
     return tree_reach(tree, scene, outputs, unsplittable, "", frozenset())
 
 
+def file_output_nodes(scene):
+    """File Output nodes write files of their own: once, from the whole frame."""
+    if not (scene.use_nodes and scene.render.use_compositing and scene.node_tree):
+        return []
+    return [f"{node_label(n)} writes files of its own" for n in scene.node_tree.nodes
+            if n.bl_idname == "CompositorNodeOutputFile" and not n.mute]
+
+
 def remap_absolute_paths(root):
     """The agent mirrors every file the broker sent under `root` at its broker-side absolute
     path, so "//" relative references already resolve; absolute ones still name the broker's
@@ -304,12 +313,18 @@ def analyse(scene, no_denoise, earlier_warnings=()):
     width = r.resolution_x * r.resolution_percentage // 100
     height = r.resolution_y * r.resolution_percentage // 100
 
-    margin = (ADAPTIVE_MARGIN if adaptive else 0) + compositor_reach(scene, unsplittable)
+    # Compositor nodes that read more than a neighbourhood run once, on the broker, on the
+    # merged passes (post); what even that cannot do is refused.
+    compositor_nodes = []
+    margin = (ADAPTIVE_MARGIN if adaptive else 0) + compositor_reach(scene, compositor_nodes)
+    refused = [n for n in compositor_nodes if n.startswith(("Render Layers of another scene", "recursive node group"))]
+    unsplittable += refused
+    post = [n for n in compositor_nodes if n not in refused] + file_output_nodes(scene)
 
     if r.use_sequencer and scene.sequence_editor and len(scene.sequence_editor.sequences_all):
         unsplittable.append("video sequencer strips (Post Processing > Sequencer)")
     if r.use_stamp:
-        unsplittable.append("metadata burned into the image (Metadata > Burn Into Image)")
+        post.append("metadata burned into the image (Metadata > Burn Into Image)")
     if r.use_freestyle and any(vl.use_freestyle for vl in scene.view_layers if vl.use):
         unsplittable.append("Freestyle lines (not verified for region renders)")
     if not is_cycles:
@@ -344,6 +359,7 @@ def analyse(scene, no_denoise, earlier_warnings=()):
         ("denoise", int(denoise)),
         ("margin", margin),
         ("unsplittable", ";".join(u.replace(";", ",") for u in unsplittable)),
+        ("post", ";".join(u.replace(";", ",") for u in post)),
         ("warnings", ";".join(w.replace(";", ",") for w in warnings)),
         # Extras (the agent ignores keys it does not know): what else Blender's own output
         # packing depends on, and the scene's own output format.
@@ -423,7 +439,7 @@ SAVED_OUTPUT = {}
 def prepare(scene):
     r = scene.render
     imf = r.image_settings
-    SAVED_OUTPUT.update(format=imf.file_format, depth=imf.color_depth)
+    SAVED_OUTPUT.update(format=imf.file_format, depth=imf.color_depth, compositing=r.use_compositing)
     r.use_border = True
     r.use_crop_to_border = True
     # Blender 3.4 keeps the first view layer's objects in its persistent data when it renders
@@ -516,10 +532,11 @@ def save_exr(scene, views, directory, stem):
     return paths
 
 
-def save_layers(scene, views, directory, stem):
+def save_layers(scene, views, directory, stem, raw):
     """Saves every pass of every view layer of the last render as a multilayer EXR, one file
     per view, as Blender writes the scene's own multilayer output (half or float per pass as
-    the scene's depth says; float when the scene writes another format)."""
+    the scene's depth says; float when the scene writes another format or `raw`, for the
+    broker's compositor)."""
     imf = scene.render.image_settings
     base = os.path.join(directory, stem + "-layers.exr")
     paths = [base] if not views else [base[: -len(".exr")] + v.file_suffix + ".exr" for v in views]
@@ -530,7 +547,8 @@ def save_layers(scene, views, directory, stem):
     if image is None:
         raise WorkerError("no Render Result image after rendering")
     imf.file_format = "OPEN_EXR_MULTILAYER"
-    imf.color_depth = SAVED_OUTPUT["depth"] if SAVED_OUTPUT.get("format") == "OPEN_EXR_MULTILAYER" else "32"
+    as_saved = SAVED_OUTPUT.get("format") == "OPEN_EXR_MULTILAYER" and not raw
+    imf.color_depth = SAVED_OUTPUT["depth"] if as_saved else "32"
     imf.exr_codec = "ZIP"
     try:
         image.save_render(filepath=base, scene=scene)
@@ -573,11 +591,14 @@ def render_region(scene, views, fields):
         if os.path.exists(p):
             os.remove(p)
 
+    # passes=2: the broker composites the merged frame itself; the regions stay raw.
+    raw = fields.get("passes") == "2"
+    r.use_compositing = SAVED_OUTPUT.get("compositing", True) and not raw
     start = time.perf_counter()
     run_render()
     pngs = find_files(scene, views, directory, stem, ".png")
     exrs = save_exr(scene, views, directory, stem) if fields.get("exr") == "1" else []
-    layers = save_layers(scene, views, directory, stem) if fields.get("passes") == "1" else []
+    layers = save_layers(scene, views, directory, stem, raw) if fields.get("passes") in ("1", "2") else []
     return pngs, exrs, layers, time.perf_counter() - start
 
 

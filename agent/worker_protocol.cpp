@@ -120,6 +120,7 @@ protocol::SceneInfo scene_info_from_ready(const WorkerLine& ready) {
   s.denoise = to_bool(ready, "denoise");
   s.margin = to_int(ready, "margin", 0);
   s.unsplittable = ready.list("unsplittable", ';');
+  s.post_process = ready.list("post", ';');
   s.warnings = ready.list("warnings", ';');
   return s;
 }
@@ -147,7 +148,7 @@ protocol::Rect rect_blender_renders(const Border& border, int width, int height)
 }
 
 std::string render_command(std::uint64_t id, const protocol::Rect& rect, int width, int height,
-                           const std::string& dir, bool exr, bool passes) {
+                           const std::string& dir, bool exr, protocol::PassMode passes) {
   const Border b = border_for(rect, width, height);
   WorkerLine line{"render",
                   {{"id", std::to_string(id)},
@@ -157,7 +158,7 @@ std::string render_command(std::uint64_t id, const protocol::Rect& rect, int wid
                    {"max_y", exact(b.max_y)},
                    {"dir", dir},
                    {"exr", exr ? "1" : "0"},
-                   {"passes", passes ? "1" : "0"}}};
+                   {"passes", std::to_string(static_cast<int>(passes))}}};
   return format_worker_line(line);
 }
 

@@ -45,6 +45,7 @@ struct Border {
 
 // The worker's command line to render `rect` into `dir`.
 [[nodiscard]] std::string render_command(std::uint64_t id, const protocol::Rect& rect, int width,
-                                         int height, const std::string& dir, bool exr, bool passes = false);
+                                         int height, const std::string& dir, bool exr,
+                                         protocol::PassMode passes = protocol::PassMode::kNone);
 
 }  // namespace bnr::agent

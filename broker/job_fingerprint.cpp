@@ -17,8 +17,7 @@ std::string job_fingerprint(const protocol::OpenJob& open, const fs::path& png, 
   for (const protocol::SceneFile& f : open.files)
     text += "file=" + f.hash + " " + std::to_string(f.size) + " " + f.path + "\n";
   text += "frame=" + (open.set_frame ? std::to_string(open.frame) : std::string("scene")) + "\n";
-  text += "exr=" + std::to_string(open.want_exr) + " no_denoise=" + std::to_string(open.no_denoise) +
-          " passes=" + std::to_string(open.want_passes) + "\n";
+  text += "exr=" + std::to_string(open.want_exr) + " no_denoise=" + std::to_string(open.no_denoise) + "\n";
   text += "png=" + absolute(png) + "\nexr_path=" + absolute(exr) + "\n";
   return tools::content_hash(text);
 }

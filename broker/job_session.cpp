@@ -129,11 +129,17 @@ void JobSession::handle(AgentId a, const protocol::JobReady& ready, Clock::time_
     return;
   }
   if (!scene_) {
-    if (const std::string why = split_problem(ready.scene); !why.empty()) {
+    std::string why = split_problem(ready.scene);
+    if (why.empty() && !ready.scene.post_process.empty())
+      why = post_process_problem(ready.scene, config_.can_post_process, config_.want_passes);
+    if (!why.empty()) {
       out.push_back(action::Fail{config_.open.scene_name + ": " + why});
       failed_ = true;
       return;
     }
+    pass_mode_ = !ready.scene.post_process.empty() ? protocol::PassMode::kRaw
+                 : config_.want_passes             ? protocol::PassMode::kAsSaved
+                                                   : protocol::PassMode::kNone;
     start_frame(ready.scene, out);
     // Regions come from the spool first (mark_done), then this agent gets its own.
     pending_ready_.emplace(a, ready);
@@ -219,7 +225,7 @@ void JobSession::handle(AgentId a, const protocol::RegionDone& done, Clock::time
     region_failed(a, done.region_id, "the agent returned pixels that do not fit the region", now, out);
     return;
   }
-  if (config_.open.want_passes != !done.passes.empty() ||
+  if ((pass_mode_ != protocol::PassMode::kNone) != !done.passes.empty() ||
       (pass_channels_ && !done.passes.empty() && done.passes.channels != *pass_channels_)) {
     region_failed(a, done.region_id,
                   done.passes.empty() ? "the agent returned no passes"
@@ -315,7 +321,7 @@ Actions JobSession::on_handshake(AgentId a, Handshake event, Clock::time_point n
     log(link.endpoint + " reconnected; asking again for its " + std::to_string(link.rendering.size()) + " regions",
         out);
     for (const auto& [id, region] : link.rendering)
-      send(a, protocol::RenderRegion{config_.open.job_id, id, region.rendered}, now, out);
+      send(a, protocol::RenderRegion{config_.open.job_id, id, region.rendered, pass_mode_}, now, out);
   }
   return out;
 }
@@ -440,7 +446,7 @@ void JobSession::assign(AgentId a, Clock::time_point now, Actions& out) {
     const protocol::Rect rendered = with_margin(next->rect, scene_->margin, scene_->width, scene_->height);
     if (link.rendering.empty()) link.working_since = now;
     link.rendering[next->id] = {rendered, next->predicted};
-    send(a, protocol::RenderRegion{config_.open.job_id, next->id, rendered}, now, out);
+    send(a, protocol::RenderRegion{config_.open.job_id, next->id, rendered, pass_mode_}, now, out);
     if (!first_region_) first_region_ = now;
     if (next->revoke) assign(next->revoke->first, now, out);  // that agent has a free slot now
   }

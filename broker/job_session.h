@@ -32,6 +32,10 @@ inline constexpr std::size_t kMaxAgentsPerJob = 256;
 
 struct SessionConfig {
   protocol::OpenJob open;                // sent to every agent; its job_id names the job
+  bool want_passes = false;              // the output is a multilayer EXR of every pass
+  // This machine has a Blender to composite the merged frame (scenes whose compositor needs
+  // the whole frame are refused without one).
+  bool can_post_process = false;
   std::optional<FrameFacts> frame;       // the broker's own reading; unset: the first agent's
   std::uint64_t max_frame_bytes = std::uint64_t{1} << 40;
   std::string broker_key;                // this broker's public key, for what-to-do messages
@@ -137,6 +141,8 @@ class JobSession {
   [[nodiscard]] bool finished() const { return scheduler_ && scheduler_->finished(); }
   [[nodiscard]] const RegionScheduler& scheduler() const { return *scheduler_; }
   [[nodiscard]] const protocol::SceneInfo& scene() const { return *scene_; }
+  // What every region returns besides display pixels; set with the frame.
+  [[nodiscard]] protocol::PassMode pass_mode() const { return pass_mode_; }
   [[nodiscard]] std::size_t alive() const;
   [[nodiscard]] std::size_t agents() const { return links_.size(); }
   [[nodiscard]] bool gone(AgentId agent) const { return links_[agent].state == State::kGone; }
@@ -197,6 +203,7 @@ class JobSession {
   std::vector<Link> links_;
   std::optional<protocol::SceneInfo> scene_;
   std::optional<std::vector<protocol::PassChannel>> pass_channels_;
+  protocol::PassMode pass_mode_ = protocol::PassMode::kNone;
   std::optional<RegionScheduler> scheduler_;
   std::optional<Clock::time_point> first_region_;
   std::optional<std::pair<AgentId, protocol::JobReady>> pending_ready_;  // until frame_started

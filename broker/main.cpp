@@ -562,6 +562,7 @@ int main(int argc, char** argv) {
       job.no_denoise = config.no_denoise;
       job.frame = config.frame;
       job.blender_version = local_blender;
+      if (!local_blender.empty()) job.post_blender = "blender";
       job.allow_mixed_versions = config.allow_mixed_versions;
       job.allow_mixed_devices = config.allow_mixed_devices;
       job.quiet = config.quiet;

@@ -21,6 +21,7 @@
 #include "job_fingerprint.h"
 #include "png_file.h"
 #include "pass_output.h"
+#include "post_process.h"
 #include "preview.h"
 #include "region_spool.h"
 #include "split_check.h"
@@ -120,7 +121,8 @@ class Job {
     c.open = protocol::OpenJob{job_id_, options_.scene.filename().string(), !options_.exr.empty(),
                                options_.no_denoise, options_.frame.has_value(), options_.frame.value_or(1)};
     c.open.files = manifest_.wire_files();
-    c.open.want_passes = !options_.layers.empty();
+    c.want_passes = !options_.layers.empty();
+    c.can_post_process = !options_.post_blender.empty();
     c.open.fingerprint = job_fingerprint(c.open, primary_output(), options_.exr, std::filesystem::current_path());
     c.frame = manifest_.frame;
     c.max_frame_bytes = max_frame_bytes();
@@ -272,7 +274,8 @@ class Job {
   }
 
   void start_frame(const protocol::SceneInfo& scene) {
-    frame_.emplace(scene.width, scene.height, scene.view_count(), !options_.exr.empty(), !options_.layers.empty());
+    frame_.emplace(scene.width, scene.height, scene.view_count(), !options_.exr.empty(),
+                   session_.pass_mode() != protocol::PassMode::kNone);
     if (options_.spool) resume_from_spool(scene);
     log("rendering " + options_.scene.filename().string() + ": " + std::to_string(scene.width) + "x" +
         std::to_string(scene.height) + (scene.views.size() > 1 ? ", " + std::to_string(scene.views.size()) + " views" : "") +
@@ -346,7 +349,8 @@ class Job {
     key += " exr=" + std::to_string(!options_.exr.empty()) + " no_denoise=" + std::to_string(options_.no_denoise) +
            " frame=" + (options_.frame ? std::to_string(*options_.frame) : std::string("scene")) +
            " size=" + std::to_string(scene.width) + "x" + std::to_string(scene.height) +
-           " views=" + std::to_string(scene.view_count()) + " passes=" + std::to_string(!options_.layers.empty());
+           " views=" + std::to_string(scene.view_count()) +
+           " passes=" + std::to_string(static_cast<int>(session_.pass_mode()));
     return key;
   }
 
@@ -413,18 +417,24 @@ class Job {
     next_preview_ = now + std::max<Clock::duration>(std::chrono::seconds(3), 20 * took);
   }
 
-  JobSummary finish() {
-    const protocol::SceneInfo& scene = session_.scene();
-    const RegionScheduler& scheduler = session_.scheduler();
-    JobSummary s;
-    s.width = scene.width;
-    s.height = scene.height;
-    s.regions = scheduler.regions_done();
+  // The scene's compositor needs the whole frame: Blender composites the merged passes once
+  // and writes the scene's own output (and --exr).
+  std::vector<std::filesystem::path> write_composited() {
+    log("compositing the merged frame once with this machine's Blender");
+    const CompositeRequest request{options_.post_blender, options_.scene, options_.frame, options_.png, options_.exr};
+    if (frame_->passes().size() != 1) throw std::runtime_error("internal: no merged passes to composite");
+    return composite_frame(frame_->passes().front(), request);
+  }
+
+  // Pixel-local scenes: the merged display pixels as PNG (or every pass as a multilayer EXR),
+  // and --exr's linear combined image.
+  std::vector<std::filesystem::path> write_merged(const protocol::SceneInfo& scene) {
+    std::vector<std::filesystem::path> written;
     for (const auto& out : options_.png.empty() ? std::vector<OutputImage<tools::Image16>>()
                                                 : layout_views(frame_->display(), scene)) {
       const auto path = with_suffix(options_.png, out.suffix);
       tools::write_png(path, out.image, scene.depth);
-      s.written.push_back(path);
+      written.push_back(path);
     }
     // Blender stamps its own file with the time the render took: here, the whole job's.
     frame_->set_pass_text("RenderTime",
@@ -434,15 +444,26 @@ class Job {
     for (std::size_t v = 0; v < frame_->passes().size(); ++v) {
       const auto path = with_suffix(options_.layers, scene.views.empty() ? std::string() : scene.view_suffixes[v]);
       tools::write_exr_layers(path, frame_->passes()[v]);
-      s.written.push_back(path);
+      written.push_back(path);
     }
     if (!options_.exr.empty()) {
       for (const auto& out : layout_views(frame_->linear(), scene)) {
         const auto path = with_suffix(options_.exr, out.suffix);
         tools::write_exr(path, out.image);
-        s.written.push_back(path);
+        written.push_back(path);
       }
     }
+    return written;
+  }
+
+  JobSummary finish() {
+    const protocol::SceneInfo& scene = session_.scene();
+    const RegionScheduler& scheduler = session_.scheduler();
+    JobSummary s;
+    s.width = scene.width;
+    s.height = scene.height;
+    s.regions = scheduler.regions_done();
+    s.written = session_.pass_mode() == protocol::PassMode::kRaw ? write_composited() : write_merged(scene);
     s.seconds = std::chrono::duration<double>(Clock::now() - started_).count();
     s.scene_bytes_sent = bytes_sent_;
     s.resumed_regions = resumed_;

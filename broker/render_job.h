@@ -28,6 +28,9 @@ struct JobOptions {
   // Every pass of every view layer merged into a multilayer EXR as Blender writes it (the
   // scene's own multilayer output); empty: none. With it, `png` may be empty (no PNG).
   std::filesystem::path layers;
+  // The Blender that composites the merged frame when the scene's compositor needs the whole
+  // frame (post_process.h); empty: such scenes are refused.
+  std::string post_blender;
   std::vector<std::string> agents;    // "host:port"
   bool no_denoise = false;
   std::optional<int> frame;           // unset: the frame the scene was saved at

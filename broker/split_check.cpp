@@ -8,14 +8,29 @@ std::string split_problem(const protocol::SceneInfo& scene) {
   if (!scene.unsplittable.empty()) {
     std::string nodes;
     for (const std::string& n : scene.unsplittable) nodes += (nodes.empty() ? "" : ", ") + n;
-    return "the compositor uses " + nodes +
-           ", which reads the whole frame and would show seams between regions; disable "
-           "compositing (Output Properties > Post Processing) or remove the node";
+    return "the scene uses " + nodes +
+           ", which bnr cannot render in regions; disable compositing (Output Properties > "
+           "Post Processing) or remove it";
   }
   if (scene.denoise)
     return "the scene uses denoising, which would run per region and show seams; pass --no-denoise "
            "or turn off Render Properties > Sampling > Denoise";
   return unsupported_layout(scene);
+}
+
+std::string post_process_problem(const protocol::SceneInfo& scene, bool have_blender, bool multilayer) {
+  std::string what;
+  for (const std::string& n : scene.post_process) what += (what.empty() ? "" : ", ") + n;
+  const std::string needs = "the compositor needs the whole frame (" + what + "): bnr composites it once";
+  if (!have_blender)
+    return needs + " on this machine, which needs Blender here (install it, e.g. apt-get install blender, or "
+                   "disable compositing in Output Properties > Post Processing)";
+  if (scene.views.size() > 1)
+    return needs + ", which bnr cannot do for several views yet; render one view, or disable compositing";
+  if (multilayer)
+    return needs + ", which bnr cannot do for a multilayer EXR output yet; choose another output format, or "
+                   "disable compositing";
+  return {};
 }
 
 }  // namespace bnr::broker

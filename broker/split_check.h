@@ -12,4 +12,9 @@ namespace bnr::broker {
 // margin the agent reports. Denoising and whole-frame compositor nodes are not.
 [[nodiscard]] std::string split_problem(const protocol::SceneInfo& scene);
 
+// Why a scene whose compositor needs the whole frame (post_process) cannot be rendered here
+// (empty when it can): the broker composites the merged frame with its own Blender
+// (`have_blender`), for one view, into a format other than multilayer EXR (`multilayer`).
+[[nodiscard]] std::string post_process_problem(const protocol::SceneInfo& scene, bool have_blender, bool multilayer);
+
 }  // namespace bnr::broker

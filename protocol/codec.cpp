@@ -48,6 +48,7 @@ std::string check(Code c) { return c > Code::kLast ? "unknown code " + std::to_s
 std::string check(const JobFailed& m, std::string_view) { return check(m.code); }
 std::string check(const RenderRegion& m, std::string_view) {
   if (!valid_rect(m.rect)) return "RenderRegion with invalid rectangle";
+  if (m.passes > PassMode::kLast) return "RenderRegion with unknown pass mode";
   return {};
 }
 std::string check(const RegionDone& m, std::string_view bulk) {

@@ -61,8 +61,17 @@ enum class Code : std::uint8_t {
 // Failures of this agent alone: another agent may well do the same work.
 [[nodiscard]] inline bool is_agent_fault(Code c) { return c != Code::kSceneRefused; }
 
+// Which passes a region returns besides its display pixels (RegionDone::passes).
+enum class PassMode : std::uint8_t {
+  kNone = 0,
+  kAsSaved = 1,  // every pass, half or float as the scene's multilayer output saves them
+  kRaw = 2,      // compositing off, every pass as float: the broker composites the frame
+  kLast = kRaw,
+};
+
 }  // namespace bnr::protocol
 MSGPACK_ADD_ENUM(bnr::protocol::Code);
+MSGPACK_ADD_ENUM(bnr::protocol::PassMode);
 namespace bnr::protocol {
 
 // A pixel rectangle of the final image: columns [x0, x1), rows [y0, y1), rows counted from
@@ -116,13 +125,16 @@ struct SceneInfo {
   std::vector<std::string> unsplittable{};  // features that cannot be rendered in regions
   std::vector<std::string> warnings{};
   std::vector<std::string> view_suffixes{};  // file suffix of each view, e.g. "_L", "_R"
+  // What must run once on the whole merged frame (compositor nodes that read more than a
+  // neighbourhood, File Output nodes, burned-in metadata): the broker composites it.
+  std::vector<std::string> post_process{};
 
   [[nodiscard]] std::uint32_t view_count() const {
     return views.empty() ? 1U : static_cast<std::uint32_t>(views.size());
   }
   MSGPACK_DEFINE(width, height, frame, engine, views, stereo, crosseyed, squeezed, depth,
                  color_mode, transparent, adaptive, denoise, margin, unsplittable, warnings,
-                 view_suffixes)
+                 view_suffixes, post_process)
 };
 
 // One file a job needs: the .blend itself, or an external file it uses (image texture, HDRI,
@@ -154,11 +166,7 @@ struct OpenJob {
   // sends the same fingerprint takes the job over on an agent at once. Empty (an older
   // broker): never taken over.
   std::string fingerprint{};
-  // Also return every pass of every view layer (RegionDone::passes): the scene writes a
-  // multilayer EXR, or the broker post-processes the merged frame.
-  bool want_passes = false;
-  MSGPACK_DEFINE(job_id, scene_name, want_exr, no_denoise, set_frame, frame, files, main_file, fingerprint,
-                 want_passes)
+  MSGPACK_DEFINE(job_id, scene_name, want_exr, no_denoise, set_frame, frame, files, main_file, fingerprint)
 };
 
 // What an agent did to get a job's files: the counters a test or a summary reads.
@@ -197,7 +205,8 @@ struct RenderRegion {
   std::string job_id{};
   std::uint64_t region_id = 0;
   Rect rect{};
-  MSGPACK_DEFINE(job_id, region_id, rect)
+  PassMode passes = PassMode::kNone;
+  MSGPACK_DEFINE(job_id, region_id, rect, passes)
 };
 
 // One channel of a multilayer EXR as Blender names it: "ViewLayer.Pass.X" ("ViewLayer.Depth.Z",
@@ -238,7 +247,7 @@ struct RegionDone {
   std::uint32_t views = 1;
   bool has_exr = false;
   double render_seconds = 0.0;  // time inside Blender's render call
-  PassLayout passes{};          // with OpenJob::want_passes
+  PassLayout passes{};          // unless the RenderRegion's passes were kNone
   MSGPACK_DEFINE(job_id, region_id, rect, views, has_exr, render_seconds, passes)
 };
 

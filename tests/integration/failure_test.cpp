@@ -76,16 +76,20 @@ TEST(Failure, DenoisingIsRefusedBeforeRenderingAndNoDenoiseRendersAnyway) {
   EXPECT_TRUE(fs::exists(dir / "out.png"));
 }
 
-TEST(Failure, WholeFrameCompositorNodesAreRefused) {
+// Whole-frame compositing works for one view (composite_test.cpp); a stereo frame is refused
+// with the reason before anything renders.
+TEST(Failure, WholeFrameCompositingOfAStereoFrameIsRefusedWithTheReason) {
   TempDir dir;
-  const auto scene = make_scene(dir / "glare.blend", {"--size", "40x30", "--glare"});
+  const auto scene = make_scene(dir / "glare.blend", {"--size", "40x30", "--glare", "--stereo"});
   Agent agent;
   const tools::RunResult r = run_broker({scene.string(), "--no-local", "--agent", agent.endpoint(), "-q", "-o",
                                          (dir / "out.png").string()});
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_EQ(line_count(r.output), 1) << r.output;
   EXPECT_NE(r.output.find("Glare"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("several views"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(dir / "out.png"));
+  EXPECT_FALSE(fs::exists(dir / "out_L.png"));
 }
 
 TEST(Failure, NoAgentAnsweringIsAnErrorNotAHang) {

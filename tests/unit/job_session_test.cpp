@@ -135,7 +135,7 @@ TEST(JobSession, PixelsThatDoNotFitTheJobAreNotMerged) {
 
 TEST(JobSession, WithPassesEveryRegionMustBringTheChannelsTheFirstOneBrought) {
   SessionConfig c = config();
-  c.open.want_passes = true;
+  c.want_passes = true;
   TwoReady t(std::move(c));
   const auto region_done = [](const protocol::RenderRegion& r, std::vector<protocol::PassChannel> channels) {
     protocol::RegionDone done{"j", r.region_id, r.rect, 1, false, 1.0};
@@ -156,6 +156,33 @@ TEST(JobSession, WithPassesEveryRegionMustBringTheChannelsTheFirstOneBrought) {
   out = t.session.on_message(0, region_done(again, {{"Main.Combined.R", true}}), t0 + 3s);
   EXPECT_TRUE(all<action::Merge>(out).empty()) << "other channels than the first region's";
   EXPECT_FALSE(t.session.finished());
+}
+
+TEST(JobSession, AWholeFrameCompositorAsksForRawPassesOrSaysWhyNot) {
+  const auto first_ready = [](SessionConfig c) {
+    JobSession session(std::move(c), t0);
+    (void)session.add_agent("a:1", "KEYA", t0);
+    protocol::JobReady r = ready();
+    r.scene.post_process = {"Glare (compositor node 'Glare')"};
+    Actions out = session.on_message(0, r, t0 + 1s);
+    const Actions more = session.frame_started(t0 + 1s);
+    out.insert(out.end(), more.begin(), more.end());
+    return std::make_pair(session.pass_mode(), out);
+  };
+  SessionConfig can = config();
+  can.can_post_process = true;
+  const auto [mode, out] = first_ready(can);
+  EXPECT_EQ(mode, protocol::PassMode::kRaw);
+  const auto regions = sent<protocol::RenderRegion>(out, 0);
+  ASSERT_FALSE(regions.empty());
+  EXPECT_EQ(regions.front().passes, protocol::PassMode::kRaw) << "compositing off, float passes";
+
+  const std::string no_blender = fail_reason(first_ready(config()).second);
+  EXPECT_NE(no_blender.find("Glare"), std::string::npos) << no_blender;
+  EXPECT_NE(no_blender.find("needs Blender here"), std::string::npos) << no_blender;
+  SessionConfig multilayer = can;
+  multilayer.want_passes = true;
+  EXPECT_NE(fail_reason(first_ready(multilayer).second).find("multilayer EXR output"), std::string::npos);
 }
 
 TEST(JobSession, AnAgentOnlyFailureDropsThatAgentAndTheJobGoesOn) {

@@ -1,0 +1,95 @@
+# bnr's whole-frame compositing: runs in the broker's own Blender once every region is merged,
+#
+#   blender -b --factory-startup --disable-autoexec SCENE.blend --python-exit-code 2 \
+#       --python composite.py -- --layers MERGED.exr --out STEM [--frame N] [--exr LINEAR.exr]
+#
+# MERGED.exr holds every pass of every view layer of the whole frame (the agents rendered them
+# with compositing off). Each Render Layers node of the scene's compositor becomes an Image
+# node reading the same view layer's passes from it, so Blender has nothing left to render
+# (it skips the render engine when no Render Layers node is live) and only composites, then
+# writes the scene's own output format to STEM plus its extension, as Blender names a still.
+# File Output nodes write their files as in Blender's own render, once. --exr also saves the
+# composited image as float RGBA. Prints "bnr-error<TAB>REASON" and exits 1 when it cannot.
+import argparse
+import sys
+
+import bpy
+
+
+class CompositeError(Exception):
+    pass
+
+
+def parse_args():
+    argv = sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else []
+    p = argparse.ArgumentParser(prog="composite.py")
+    p.add_argument("--layers", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--frame", type=int, default=None)
+    p.add_argument("--exr", default=None)
+    return p.parse_args(argv)
+
+
+def output_name(socket_name):
+    # Render Layers calls the combined pass "Image"; an Image node of a multilayer EXR names
+    # it as the file does.
+    return "Combined" if socket_name == "Image" else socket_name
+
+
+def feed_from_merged(scene, image):
+    tree = scene.node_tree
+    if tree is None:
+        raise CompositeError("the scene has no compositor node tree")
+    replaced = 0
+    for node in [n for n in tree.nodes if n.bl_idname == "CompositorNodeRLayers"]:
+        if node.mute:
+            continue
+        source = tree.nodes.new("CompositorNodeImage")
+        source.image = image
+        source.layer = node.layer
+        source.location = node.location
+        for socket in node.outputs:
+            for link in list(socket.links):
+                feed = source.outputs.get(output_name(socket.name))
+                if feed is None:
+                    raise CompositeError(f"the merged passes of view layer '{node.layer}' have no "
+                                         f"'{socket.name}' (Render Layers node '{node.name}')")
+                tree.links.new(feed, link.to_socket)
+        tree.nodes.remove(node)
+        replaced += 1
+    if replaced == 0:
+        raise CompositeError("the compositor has no live Render Layers node to feed")
+
+
+def save_linear(scene, path):
+    imf = scene.render.image_settings
+    imf.file_format = "OPEN_EXR"
+    imf.color_mode = "RGBA"
+    imf.color_depth = "32"
+    imf.exr_codec = "ZIP"
+    bpy.data.images["Render Result"].save_render(filepath=path, scene=scene)
+
+
+def main():
+    args = parse_args()
+    try:
+        scene = bpy.context.scene
+        if args.frame is not None:
+            scene.frame_set(args.frame)
+        image = bpy.data.images.load(args.layers, check_existing=False)
+        feed_from_merged(scene, image)
+        r = scene.render
+        r.use_border = False
+        r.use_file_extension = True
+        r.filepath = args.out
+        result = bpy.ops.render.render(write_still=True)
+        if "FINISHED" not in result:
+            raise CompositeError(f"Blender's render operator returned {sorted(result)}")
+        if args.exr:
+            save_linear(scene, args.exr)
+    except (CompositeError, RuntimeError) as e:
+        print("bnr-error\t" + " ".join(str(e).split()), flush=True)
+        sys.exit(1)
+
+
+main()

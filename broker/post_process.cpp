@@ -1,0 +1,88 @@
+#include "post_process.h"
+
+#include <cstdio>
+#include <fstream>
+#include <stdexcept>
+#include <system_error>
+#include <unistd.h>
+
+#include "blender_version.h"
+#include "child_process.h"
+#include "composite_script.h"
+#include "temp_dir.h"
+
+namespace bnr::broker {
+namespace fs = std::filesystem;
+namespace {
+
+// rename() where it can; across file systems (the work directory is in /tmp), a copy beside
+// the target renamed over it, so no half-written file is ever at `to`.
+void move_into_place(const fs::path& from, const fs::path& to) {
+  std::error_code ec;
+  fs::rename(from, to, ec);
+  if (!ec) return;
+  const fs::path temp = to.string() + ".bnr-tmp-" + std::to_string(getpid());
+  fs::copy_file(from, temp, fs::copy_options::overwrite_existing, ec);
+  if (!ec) fs::rename(temp, to, ec);
+  if (ec) {
+    fs::remove(temp);
+    throw std::runtime_error("cannot write " + to.string() + ": " + ec.message());
+  }
+}
+
+std::string reason_in(const std::string& output) {
+  const std::size_t at = output.find("bnr-error\t");
+  if (at != std::string::npos) {
+    const std::size_t end = output.find('\n', at);
+    return output.substr(at + 10, end == std::string::npos ? std::string::npos : end - at - 10);
+  }
+  return tools::blender_reason_in(output);
+}
+
+// The one file Blender wrote into `dir` for the stem "frame".
+fs::path written_frame(const fs::path& dir) {
+  std::vector<fs::path> found;
+  for (const fs::directory_entry& e : fs::directory_iterator(dir))
+    if (e.path().filename().string().rfind("frame", 0) == 0) found.push_back(e.path());
+  if (found.size() != 1)
+    throw std::runtime_error("Blender's compositor wrote " + std::to_string(found.size()) + " images, expected one");
+  return found.front();
+}
+
+}  // namespace
+
+fs::path with_format_extension(const fs::path& requested, const std::string& ext) {
+  fs::path out = requested;
+  return out.replace_extension(ext);
+}
+
+std::vector<fs::path> composite_frame(const tools::ExrLayers& merged, const CompositeRequest& request) {
+  const tools::TempDir dir("bnr-composite");
+  const fs::path layers = dir / "merged.exr";
+  const fs::path script = dir / "composite.py";
+  tools::write_exr_layers(layers, merged);
+  std::ofstream(script, std::ios::binary) << composite_script();
+
+  std::vector<std::string> argv = {request.blender, "-b", "--factory-startup", "--disable-autoexec",
+                                   fs::absolute(request.scene).string(), "--python-exit-code", "2", "--python",
+                                   script.string(), "--", "--layers", layers.string(), "--out",
+                                   (dir / "frame").string()};
+  if (request.frame) argv.insert(argv.end(), {"--frame", std::to_string(*request.frame)});
+  if (!request.exr.empty()) argv.insert(argv.end(), {"--exr", (dir / "linear.exr").string()});
+  const tools::RunResult run = tools::run_command(argv, request.timeout);
+  if (run.exit_code != 0)
+    throw std::runtime_error("compositing the merged frame failed" +
+                             std::string(run.exit_code == -1 ? " (Blender did not finish)" : "") + ": " +
+                             reason_in(run.output));
+
+  const fs::path image = written_frame(dir.path());
+  std::vector<fs::path> written = {with_format_extension(request.output, image.extension().string())};
+  move_into_place(image, written.back());
+  if (!request.exr.empty()) {
+    move_into_place(dir / "linear.exr", request.exr);
+    written.push_back(request.exr);
+  }
+  return written;
+}
+
+}  // namespace bnr::broker

@@ -1,0 +1,36 @@
+// Whole-frame compositing: once every region is merged, the broker's own Blender runs the
+// scene's compositor on the merged passes (composite.py) and writes the scene's own output
+// format, as Blender's own render would have.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "exr_layers.h"
+
+namespace bnr::broker {
+
+struct CompositeRequest {
+  std::string blender = "blender";   // executable
+  std::filesystem::path scene;       // the .blend, where its "//" paths (File Output) resolve
+  std::optional<int> frame;          // unset: the frame the scene was saved at
+  std::filesystem::path output;      // the image; its extension becomes the format's
+  std::filesystem::path exr;         // also the composited image as float RGBA; empty: none
+  std::chrono::seconds timeout{3600};
+};
+
+// The path an output named `requested` gets when Blender writes it with extension `ext`
+// (".png", ".jpg", ".exr"...): the requested name with its extension replaced.
+[[nodiscard]] std::filesystem::path with_format_extension(const std::filesystem::path& requested,
+                                                          const std::string& ext);
+
+// Composites `merged` (every pass of every view layer of the whole frame, float) and puts
+// the files in place; returns them. Throws std::runtime_error with one line quoting Blender
+// when it cannot; nothing is left at the output paths then.
+[[nodiscard]] std::vector<std::filesystem::path> composite_frame(const tools::ExrLayers& merged,
+                                                                 const CompositeRequest& request);
+
+}  // namespace bnr::broker
