@@ -54,6 +54,12 @@ TEST(Composite, LensDistortionEqualsBlenders) { composite_and_compare("lens"); }
 
 TEST(Composite, ZDefocusEqualsBlenders) { composite_and_compare("defocus", {"--adaptive"}); }
 
+// A node group of streaks, ghosts and simple-star glare, a relative-size blur and the
+// normalized depth: nodes whose output depends on the whole image, chained.
+TEST(Composite, AGradeOfGlaresRelativeBlurAndNormalizeInANodeGroupEqualsBlenders) {
+  composite_and_compare("grade");
+}
+
 // Pixel-local, so no whole-frame pass: but two Render Layers nodes mean two view layers in
 // every region, which Blender 3.4's persistent data would mix.
 TEST(Composite, TwoViewLayersMixedInTheCompositorEqualBlenders) {

@@ -3,6 +3,8 @@
 // and values (float within 1e-4, Cryptomatte bit for bit).
 #include <gtest/gtest.h>
 
+#include <csignal>
+
 #include "exr_layers.h"
 #include "harness.h"
 #include "layers_compare.h"
@@ -62,6 +64,35 @@ TEST(Passes, AdaptiveSamplingAndFullFloatKeepEveryPassExact) {
   const auto scene =
       make_scene_with("make_passes_scene.py", dir / "passes.blend", {"--adaptive", "--depth", "32", "--samples", "16"});
   render_layers_and_compare(dir, scene, 2, false, {"--region-width", "9"});
+}
+
+// The spool keeps each region's pass layout: a broker killed mid-job resumes with every pass.
+TEST(Passes, ABrokerKilledMidJobResumesEveryPassFromItsSpool) {
+  TempDir dir;
+  const auto scene = make_scene_with("make_passes_scene.py", dir / "long.blend", {"--size", "240x135", "--samples", "32"});
+  Agent agent;
+  const std::vector<std::string> args = {scene.string(), "--no-local", "--agent", agent.endpoint(),
+                                         "--region-width", "16", "-o", (dir / "out.png").string()};
+  auto broker = start_broker(args);
+  const fs::path journal = dir / "out.exr.bnr-spool" / "journal";
+  const std::uintmax_t region_bytes = 16 * 135 * (8 + 100 * 4);  // display pixels and 100+ channels
+  ASSERT_GE(wait_for_journal(journal, 3 * region_bytes, std::chrono::seconds(120)), 3 * region_bytes)
+      << "no regions were journaled";
+  broker->send_signal(SIGKILL);
+  (void)broker->wait_or_kill(std::chrono::seconds(10));
+  EXPECT_FALSE(fs::exists(dir / "out.exr")) << "a killed broker leaves no output file";
+
+  const tools::RunResult r = run_broker(args);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::size_t at = r.output.find("resuming: ");
+  ASSERT_NE(at, std::string::npos) << r.output;
+  EXPECT_GE(std::stoi(r.output.substr(at + 10)), 3) << r.output;
+  const auto reference = blender_reference(scene, dir / "ref");
+  ASSERT_EQ(reference.size(), 1U);
+  const std::vector<std::string> differences =
+      tools::compare_layers(tools::read_exr_layers(dir / "out.exr"), tools::read_exr_layers(reference[0]));
+  EXPECT_TRUE(differences.empty()) << differences.size() << " differences:" << joined(differences);
+  EXPECT_FALSE(fs::exists(dir / "out.exr.bnr-spool"));
 }
 
 }  // namespace

@@ -15,7 +15,9 @@
 # OPEN_EXR_MULTILAYER, JPEG, TIFF); --depth its color_depth; --codec the EXR codec.
 # --compositor: none (default), gamma (pixel-local: Render Layers -> Gamma -> Composite),
 # glare (fog glow), lens (lens distortion), defocus (Z-based), mix-layers (both view layers'
-# images mixed), file-output (a File Output node writing two passes beside the scene).
+# images mixed), file-output (a File Output node writing two passes beside the scene), grade
+# (a node group of streaks, ghosts and simple-star glare, a relative-size blur, and the
+# normalized depth multiplied in: what a look-development artist stacks up).
 # Exits 1 when it cannot write.
 import argparse
 import math
@@ -36,7 +38,7 @@ def parse_args():
     p.add_argument("--depth", default=None)
     p.add_argument("--codec", default="ZIP")
     p.add_argument("--compositor", default="none",
-                   choices=("none", "gamma", "glare", "lens", "defocus", "mix-layers", "file-output"))
+                   choices=("none", "gamma", "glare", "lens", "defocus", "mix-layers", "file-output", "grade"))
     p.add_argument("--stereo", action="store_true")
     p.add_argument("--denoise", action="store_true")
     args = p.parse_args(argv)
@@ -130,6 +132,45 @@ def enable_passes(layer, everything):
             aov.name, aov.type = name, kind
 
 
+def grade_group(tree, layers):
+    group = bpy.data.node_groups.new("BNR Grade", "CompositorNodeTree")
+    group.inputs.new("NodeSocketColor", "Image")
+    group.outputs.new("NodeSocketColor", "Image")
+    inner_in, inner_out = group.nodes.new("NodeGroupInput"), group.nodes.new("NodeGroupOutput")
+    last = inner_in.outputs["Image"]
+    for glare_type in ("STREAKS", "GHOSTS", "SIMPLE_STAR"):
+        glare = group.nodes.new("CompositorNodeGlare")
+        glare.glare_type = glare_type
+        glare.threshold = 0.6
+        group.links.new(last, glare.inputs["Image"])
+        last = glare.outputs["Image"]
+    blur = group.nodes.new("CompositorNodeBlur")
+    blur.use_relative = True
+    blur.factor_x = blur.factor_y = 3.0
+    blur.filter_type = "GAUSS"
+    group.links.new(last, blur.inputs["Image"])
+    group.links.new(blur.outputs["Image"], inner_out.inputs["Image"])
+    grade = tree.nodes.new("CompositorNodeGroup")
+    grade.node_tree = group
+    normalize = tree.nodes.new("CompositorNodeNormalize")
+    tree.links.new(layers.outputs["Depth"], normalize.inputs[0])
+    multiply = tree.nodes.new("CompositorNodeMixRGB")
+    multiply.blend_type = "MULTIPLY"
+    multiply.inputs["Fac"].default_value = 0.4
+    tree.links.new(grade.outputs["Image"], multiply.inputs[1])
+    tree.links.new(normalize.outputs[0], multiply.inputs[2])
+    # The caller links Render Layers into the group's input and the multiply into Composite.
+    return _Chain(grade.inputs["Image"], multiply.outputs[0])
+
+
+class _Chain:
+    """A sub-graph with one input socket and one output socket, linked like a node."""
+
+    def __init__(self, inp, out):
+        self.inputs = [inp]
+        self.outputs = [out]
+
+
 def build_compositor(scene, kind):
     if kind == "none":
         return
@@ -165,6 +206,8 @@ def build_compositor(scene, kind):
         node.blend_type = "SCREEN"
         node.inputs["Fac"].default_value = 0.5
         links.new(back.outputs["Image"], node.inputs[2])
+    elif kind == "grade":
+        node = grade_group(tree, layers)
     elif kind == "file-output":
         node = tree.nodes.new("CompositorNodeOutputFile")
         node.base_path = "//file_output/"
