@@ -8,7 +8,9 @@
 # node reading the same view layer's passes from it, so Blender has nothing left to render
 # (it skips the render engine when no Render Layers node is live) and only composites, then
 # writes the scene's own output format to STEM plus its extension, as Blender names a still.
-# File Output nodes write their files as in Blender's own render, once. --exr also saves the
+# File Output nodes write their files as in Blender's own render, once. A scene without a
+# compositor gets one that passes the active view layer through, so that Blender's own writer
+# writes the formats bnr does not write itself (JPEG, TIFF, EXR...). --exr also saves the
 # composited image as float RGBA. Prints "bnr-error<TAB>REASON" and exits 1 when it cannot.
 import argparse
 import sys
@@ -36,10 +38,29 @@ def output_name(socket_name):
     return "Combined" if socket_name == "Image" else socket_name
 
 
+def compositing(scene):
+    r = scene.render
+    return bool(scene.use_nodes and scene.node_tree and r.use_compositing and any(
+        n.bl_idname == "CompositorNodeRLayers" and not n.mute for n in scene.node_tree.nodes))
+
+
+def pass_through(scene, image):
+    """No compositor: Blender writes the active view layer's combined image. A compositor of
+    just that lets Blender's own writer write the scene's format from the merged passes."""
+    scene.use_nodes = True
+    scene.render.use_compositing = True
+    tree = scene.node_tree
+    tree.nodes.clear()  # nodes of a compositor that was switched off stay off
+    source = tree.nodes.new("CompositorNodeImage")
+    source.image = image
+    source.layer = bpy.context.view_layer.name
+    composite = tree.nodes.new("CompositorNodeComposite")
+    tree.links.new(source.outputs["Combined"], composite.inputs["Image"])
+    tree.links.new(source.outputs["Alpha"], composite.inputs["Alpha"])
+
+
 def feed_from_merged(scene, image):
     tree = scene.node_tree
-    if tree is None:
-        raise CompositeError("the scene has no compositor node tree")
     replaced = 0
     for node in [n for n in tree.nodes if n.bl_idname == "CompositorNodeRLayers"]:
         if node.mute:
@@ -77,7 +98,10 @@ def main():
         if args.frame is not None:
             scene.frame_set(args.frame)
         image = bpy.data.images.load(args.layers, check_existing=False)
-        feed_from_merged(scene, image)
+        if compositing(scene):
+            feed_from_merged(scene, image)
+        else:
+            pass_through(scene, image)
         r = scene.render
         r.use_border = False
         r.use_file_extension = True

@@ -137,9 +137,15 @@ void JobSession::handle(AgentId a, const protocol::JobReady& ready, Clock::time_
       failed_ = true;
       return;
     }
-    pass_mode_ = !ready.scene.post_process.empty() ? protocol::PassMode::kRaw
-                 : config_.want_passes             ? protocol::PassMode::kAsSaved
-                                                   : protocol::PassMode::kNone;
+    // Blender's own writer for other formats works on one view; stereo gets bnr's PNGs.
+    const bool blender_writes = config_.write_with_blender && config_.can_post_process && ready.scene.views.size() <= 1;
+    if (config_.write_with_blender && !blender_writes)
+      log("warning: the scene's output format is written as PNG (bnr writes other formats with this machine's "
+          "Blender, for one view)",
+          out);
+    pass_mode_ = !ready.scene.post_process.empty() || blender_writes ? protocol::PassMode::kRaw
+                 : config_.want_passes                               ? protocol::PassMode::kAsSaved
+                                                                     : protocol::PassMode::kNone;
     start_frame(ready.scene, out);
     // Regions come from the spool first (mark_done), then this agent gets its own.
     pending_ready_.emplace(a, ready);

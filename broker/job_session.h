@@ -36,6 +36,9 @@ struct SessionConfig {
   // This machine has a Blender to composite the merged frame (scenes whose compositor needs
   // the whole frame are refused without one).
   bool can_post_process = false;
+  // The scene's output format is one only Blender writes (JPEG, TIFF, EXR...): Blender writes
+  // the merged frame through a pass-through compositor (needs can_post_process).
+  bool write_with_blender = false;
   std::optional<FrameFacts> frame;       // the broker's own reading; unset: the first agent's
   std::uint64_t max_frame_bytes = std::uint64_t{1} << 40;
   std::string broker_key;                // this broker's public key, for what-to-do messages

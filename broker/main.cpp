@@ -563,6 +563,8 @@ int main(int argc, char** argv) {
       job.frame = config.frame;
       job.blender_version = local_blender;
       if (!local_blender.empty()) job.post_blender = "blender";
+      job.write_with_blender = job.manifest.output && job.manifest.output->format != "PNG" &&
+                               !job.manifest.output->multilayer();
       job.allow_mixed_versions = config.allow_mixed_versions;
       job.allow_mixed_devices = config.allow_mixed_devices;
       job.quiet = config.quiet;

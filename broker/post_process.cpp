@@ -1,5 +1,6 @@
 #include "post_process.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <stdexcept>
@@ -49,6 +50,19 @@ fs::path written_frame(const fs::path& dir) {
   return found.front();
 }
 
+// A compositor-only run knows nothing of the render: an EXR gets the metadata Blender's own
+// render would have given it (Cryptomatte manifests, render statistics) from the regions'.
+void add_render_metadata(const fs::path& exr, const tools::ExrLayers& merged) {
+  tools::ExrLayers image = tools::read_exr_layers(exr);
+  bool added = false;
+  for (const auto& [name, value] : merged.text) {
+    if (name == "BlenderMultiChannel") continue;  // marks a multilayer file, which this is not
+    const bool present = std::any_of(image.text.begin(), image.text.end(), [&](const auto& t) { return t.first == name; });
+    if (!present) image.text.emplace_back(name, value), added = true;
+  }
+  if (added) tools::write_exr_layers(exr, image);
+}
+
 }  // namespace
 
 fs::path with_format_extension(const fs::path& requested, const std::string& ext) {
@@ -76,6 +90,7 @@ std::vector<fs::path> composite_frame(const tools::ExrLayers& merged, const Comp
                              reason_in(run.output));
 
   const fs::path image = written_frame(dir.path());
+  if (image.extension() == ".exr") add_render_metadata(image, merged);
   std::vector<fs::path> written = {with_format_extension(request.output, image.extension().string())};
   move_into_place(image, written.back());
   if (!request.exr.empty()) {

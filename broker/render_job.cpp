@@ -123,6 +123,7 @@ class Job {
     c.open.files = manifest_.wire_files();
     c.want_passes = !options_.layers.empty();
     c.can_post_process = !options_.post_blender.empty();
+    c.write_with_blender = options_.write_with_blender;
     c.open.fingerprint = job_fingerprint(c.open, primary_output(), options_.exr, std::filesystem::current_path());
     c.frame = manifest_.frame;
     c.max_frame_bytes = max_frame_bytes();
@@ -420,7 +421,8 @@ class Job {
   // The scene's compositor needs the whole frame: Blender composites the merged passes once
   // and writes the scene's own output (and --exr).
   std::vector<std::filesystem::path> write_composited() {
-    log("compositing the merged frame once with this machine's Blender");
+    log(session_.scene().post_process.empty() ? "writing the scene's output format with this machine's Blender"
+                                              : "compositing the merged frame once with this machine's Blender");
     const CompositeRequest request{options_.post_blender, options_.scene, options_.frame, options_.png, options_.exr};
     if (frame_->passes().size() != 1) throw std::runtime_error("internal: no merged passes to composite");
     return composite_frame(frame_->passes().front(), request);

@@ -31,6 +31,7 @@ struct JobOptions {
   // The Blender that composites the merged frame when the scene's compositor needs the whole
   // frame (post_process.h); empty: such scenes are refused.
   std::string post_blender;
+  bool write_with_blender = false;  // the scene's format is not PNG: Blender writes the output
   std::vector<std::string> agents;    // "host:port"
   bool no_denoise = false;
   std::optional<int> frame;           // unset: the frame the scene was saved at

@@ -3,7 +3,9 @@
 // of the same scene (<= 3/255: 8-bit dither), and File Output nodes write their files once.
 #include <gtest/gtest.h>
 
+#include "exr_layers.h"
 #include "harness.h"
+#include "layers_compare.h"
 
 namespace bnr::testing {
 namespace {
@@ -106,6 +108,25 @@ TEST(Composite, TheScenesOwnJpegOutputIsWrittenByBlendersWriterWithItsExtension)
   EXPECT_EQ(reference[0].extension(), ".jpg");
   // Decoded by Blender itself: the same JPEG encoder fed the same pixels decodes the same.
   expect_same_png(as_png(dir / "ours.jpg", dir / "ours-decoded.png"), as_png(reference[0], dir / "ref-decoded.png"));
+}
+
+// No compositor, but a format bnr does not write itself: Blender writes it from the merged
+// passes, of the view layer its own render would write.
+TEST(Composite, AnOpenExrOutputWithoutACompositorIsBlendersOwnFile) {
+  TempDir dir;
+  const auto scene = make_scene_with("make_passes_scene.py", dir / "exr.blend", {"--format", "OPEN_EXR", "--depth", "16"});
+  const std::string output = render(dir, scene, dir / "ours.png");
+  EXPECT_NE(output.find("writing the scene's output format with this machine's Blender"), std::string::npos) << output;
+  ASSERT_TRUE(fs::exists(dir / "ours.exr")) << output;
+  const auto reference = blender_reference(scene, dir / "ref");
+  ASSERT_EQ(reference.size(), 1U);
+  const tools::ExrLayers ours = tools::read_exr_layers(dir / "ours.exr");
+  const tools::ExrLayers blender = tools::read_exr_layers(reference[0]);
+  const std::vector<std::string> differences = tools::compare_layers(ours, blender);
+  std::string text;
+  for (const std::string& d : differences) text += "\n  " + d;
+  EXPECT_TRUE(differences.empty()) << text;
+  EXPECT_EQ(ours.channels.size(), 4U) << "RGBA, half as the scene says";
 }
 
 }  // namespace
