@@ -131,7 +131,7 @@ void JobSession::handle(AgentId a, const protocol::JobReady& ready, Clock::time_
   if (!scene_) {
     std::string why = split_problem(ready.scene);
     if (why.empty() && !ready.scene.post_process.empty())
-      why = post_process_problem(ready.scene, config_.can_post_process, config_.want_passes);
+      why = post_process_problem(ready.scene, config_.can_post_process);
     if (!why.empty()) {
       out.push_back(action::Fail{config_.open.scene_name + ": " + why});
       failed_ = true;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <stdexcept>
 #include <system_error>
 #include <unistd.h>
@@ -63,7 +64,55 @@ void add_render_metadata(const fs::path& exr, const tools::ExrLayers& merged) {
   if (added) tools::write_exr_layers(exr, image);
 }
 
+// A compositor-only run writes a multilayer EXR whose view layers are empty (nothing was
+// rendered) beside the right Composite layer: the merged passes take the layers' place.
+void fill_multilayer(const fs::path& exr, const tools::ExrLayers& merged, bool half) {
+  tools::ExrLayers image = tools::read_exr_layers(exr);
+  tools::ExrLayers out = merged;
+  out.compression = image.compression;
+  std::vector<std::string> names;
+  for (const tools::ExrChannel& c : out.channels) names.push_back(c.name);
+  const std::vector<bool> halves = blender_stores_half(names);
+  for (std::size_t i = 0; i < out.channels.size(); ++i) out.channels[i].half = half && halves[i];
+  for (tools::ExrChannel& c : image.channels)
+    if (c.name.rfind("Composite.", 0) == 0) out.channels.push_back(std::move(c));
+  std::sort(out.channels.begin(), out.channels.end(),
+            [](const tools::ExrChannel& a, const tools::ExrChannel& b) { return a.name < b.name; });
+  out.text = image.text;
+  tools::write_exr_layers(exr, out);
+}
+
+void set_text(const fs::path& exr, const std::string& name, const std::string& value) {
+  tools::ExrLayers image = tools::read_exr_layers(exr);
+  for (auto& t : image.text)
+    if (t.first == name) t.second = value;
+  tools::write_exr_layers(exr, image);
+}
+
+bool is_multilayer(const fs::path& exr) {
+  const tools::ExrLayers image = tools::read_exr_layers(exr);
+  return std::any_of(image.text.begin(), image.text.end(), [](const auto& t) { return t.first == "BlenderMultiChannel"; });
+}
+
 }  // namespace
+
+std::vector<bool> blender_stores_half(const std::vector<std::string>& channels) {
+  const auto split = [](const std::string& name) {
+    const std::size_t dot = name.rfind('.');
+    return dot == std::string::npos ? std::pair<std::string, std::string>{"", name}
+                                    : std::pair<std::string, std::string>{name.substr(0, dot), name.substr(dot + 1)};
+  };
+  std::map<std::string, bool> colour;  // per pass: every channel R, G, B or A
+  for (const std::string& c : channels) {
+    const auto [pass, letter] = split(c);
+    const bool rgba = letter == "R" || letter == "G" || letter == "B" || letter == "A";
+    auto [it, fresh] = colour.emplace(pass, rgba);
+    if (!fresh) it->second = it->second && rgba;
+  }
+  std::vector<bool> out;
+  for (const std::string& c : channels) out.push_back(colour[split(c).first]);
+  return out;
+}
 
 fs::path with_format_extension(const fs::path& requested, const std::string& ext) {
   fs::path out = requested;
@@ -90,7 +139,11 @@ std::vector<fs::path> composite_frame(const tools::ExrLayers& merged, const Comp
                              reason_in(run.output));
 
   const fs::path image = written_frame(dir.path());
-  if (image.extension() == ".exr") add_render_metadata(image, merged);
+  if (image.extension() == ".exr") {
+    if (is_multilayer(image)) fill_multilayer(image, merged, request.half_passes);
+    add_render_metadata(image, merged);
+    if (!request.render_time.empty()) set_text(image, "RenderTime", request.render_time);
+  }
   std::vector<fs::path> written = {with_format_extension(request.output, image.extension().string())};
   move_into_place(image, written.back());
   if (!request.exr.empty()) {

@@ -20,7 +20,15 @@ struct CompositeRequest {
   std::filesystem::path output;      // the image; its extension becomes the format's
   std::filesystem::path exr;         // also the composited image as float RGBA; empty: none
   std::chrono::seconds timeout{3600};
+  // A multilayer EXR output at half depth: colour passes are stored as half, as Blender does.
+  bool half_passes = false;
+  std::string render_time;           // Blender's "RenderTime" stamp for the whole job; empty: Blender's
 };
+
+// Which of `channels` ("Layer.Pass.X") Blender's multilayer writer at half depth stores as
+// half: those of colour passes (every channel of the pass one of R, G, B, A), not data passes
+// (Z, XYZ, UVA, XYZW) nor Cryptomatte's (r, g, b, a). One flag per channel.
+[[nodiscard]] std::vector<bool> blender_stores_half(const std::vector<std::string>& channels);
 
 // The path an output named `requested` gets when Blender writes it with extension `ext`
 // (".png", ".jpg", ".exr"...): the requested name with its extension replaced.

@@ -18,7 +18,7 @@ std::string split_problem(const protocol::SceneInfo& scene) {
   return unsupported_layout(scene);
 }
 
-std::string post_process_problem(const protocol::SceneInfo& scene, bool have_blender, bool multilayer) {
+std::string post_process_problem(const protocol::SceneInfo& scene, bool have_blender) {
   std::string what;
   for (const std::string& n : scene.post_process) what += (what.empty() ? "" : ", ") + n;
   const std::string needs = "the compositor needs the whole frame (" + what + "): bnr composites it once";
@@ -27,9 +27,6 @@ std::string post_process_problem(const protocol::SceneInfo& scene, bool have_ble
                    "disable compositing in Output Properties > Post Processing)";
   if (scene.views.size() > 1)
     return needs + ", which bnr cannot do for several views yet; render one view, or disable compositing";
-  if (multilayer)
-    return needs + ", which bnr cannot do for a multilayer EXR output yet; choose another output format, or "
-                   "disable compositing";
   return {};
 }
 

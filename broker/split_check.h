@@ -14,7 +14,7 @@ namespace bnr::broker {
 
 // Why a scene whose compositor needs the whole frame (post_process) cannot be rendered here
 // (empty when it can): the broker composites the merged frame with its own Blender
-// (`have_blender`), for one view, into a format other than multilayer EXR (`multilayer`).
-[[nodiscard]] std::string post_process_problem(const protocol::SceneInfo& scene, bool have_blender, bool multilayer);
+// (`have_blender`), for one view.
+[[nodiscard]] std::string post_process_problem(const protocol::SceneInfo& scene, bool have_blender);
 
 }  // namespace bnr::broker

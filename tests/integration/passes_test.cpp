@@ -66,6 +66,16 @@ TEST(Passes, AdaptiveSamplingAndFullFloatKeepEveryPassExact) {
   render_layers_and_compare(dir, scene, 2, false, {"--region-width", "9"});
 }
 
+// Glare needs the whole frame: the broker's Blender composites the merged raw passes, and the
+// multilayer file holds every pass beside the Composite layer, as Blender's own does.
+TEST(Passes, AMultilayerOutputWithWholeFrameGlareHoldsTheCompositeAndEveryPass) {
+  TempDir dir;
+  const auto scene =
+      make_scene_with("make_passes_scene.py", dir / "glare.blend", {"--depth", "16", "--compositor", "glare"});
+  render_layers_and_compare(dir, scene, 2, true, {"--region-width", "13"});
+  EXPECT_LT(tools::read_exr_layers(dir / "ours.exr").find("Composite.Combined.R"), 1000U);
+}
+
 // The spool keeps each region's pass layout: a broker killed mid-job resumes with every pass.
 TEST(Passes, ABrokerKilledMidJobResumesEveryPassFromItsSpool) {
   TempDir dir;

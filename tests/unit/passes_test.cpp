@@ -11,6 +11,7 @@
 #include "frame_buffer.h"
 #include "layers_compare.h"
 #include "pass_output.h"
+#include "post_process.h"
 #include "region_spool.h"
 #include "temp_dir.h"
 
@@ -134,6 +135,13 @@ TEST(ExrLayersFile, WritesAndReadsBackChannelsTypesTextAndCompression) {
   shifted.channels[1].pixels[4] = -1.5F;
   EXPECT_EQ(tools::compare_layers(back, shifted).size(), 1U);
   EXPECT_THROW(tools::read_exr_layers(temp.path() / "missing.exr"), std::runtime_error);
+}
+
+TEST(PassOutput, HalfDepthKeepsColourPassesHalfAndDataPassesFloatAsBlenderDoes) {
+  const std::vector<std::string> names = {"Main.Combined.A", "Main.Combined.R", "Main.Depth.Z", "Main.UV.A",
+                                          "Main.UV.U", "Main.CryptoObject00.r", "Main.AO.B", "Main.Normal.X"};
+  EXPECT_EQ(blender_stores_half(names), (std::vector<bool>{true, true, false, false, false, false, true, false}));
+  EXPECT_EQ(with_format_extension("out/ours.png", ".jpg"), std::filesystem::path("out/ours.jpg"));
 }
 
 TEST(PassOutput, RenderTimeReadsAsBlendersStamp) {
