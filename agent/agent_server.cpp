@@ -18,6 +18,7 @@
 #include "region_payload.h"
 #include "transport.h"
 #include "work_dir.h"
+#include "scene_analysis_script.h"
 #include "worker_script.h"
 
 namespace bnr::agent {
@@ -77,6 +78,7 @@ AgentServer::AgentServer(AgentConfig config)
   work_dir_ = work_dir_holder_->path();
   script_path_ = work_dir_ / "bnr_blender_worker.py";
   write_file(script_path_, worker_script());
+  write_file(work_dir_ / "scene_analysis.py", scene_analysis_script());  // the worker imports it
   // Asked of Blender: the device brokers see in the advert and JobReady is what it renders on.
   device_ = probe_device(config_.blender, config_.device, script_path_);  // work_dir_holder_ cleans up on a throw
   if (!config_.cache_dir.empty()) {

@@ -1,5 +1,5 @@
-# bnr's worker: runs inside one long-lived Blender (3.4) process per job and renders border
-# regions of the loaded scene on request. The agent starts it as
+# bnr's worker: runs inside one long-lived Blender (3.4 to 5.x) process per job and renders
+# border regions of the loaded scene on request. The agent starts it as
 #
 #   blender -b --factory-startup --disable-autoexec -t N SCENE.blend --python-exit-code 2 \
 #       --python blender_worker.py -- --cmd-fd 3 --reply-fd 4 --cycles-device DEV [--no-denoise]
@@ -38,39 +38,11 @@ import traceback
 
 import bpy
 
-# Cycles adaptive sampling filters its convergence mask across neighbouring pixels, so pixels
-# near a region edge stop at a different sample count than in the full frame, and the
-# difference spreads further with every convergence round. Measured on four scenes (up to
-# 4096 samples, threshold 0.001) with 16x16 and 40x32 tiles: 2 px of overlap left errors
-# up to 1e-2, 3 px once 1.6e-3, 4 px (the overscan Cycles keeps between its own tiles) none.
-ADAPTIVE_MARGIN = 4
-
-# Compositor nodes whose output pixel depends only on the same input pixel.
-PIXEL_LOCAL_NODES = {
-    "CompositorNodeRLayers", "CompositorNodeComposite", "CompositorNodeViewer",
-    "CompositorNodeMixRGB", "CompositorNodeAlphaOver",
-    "CompositorNodeValToRGB", "CompositorNodeCurveRGB", "CompositorNodeCurveVec",
-    "CompositorNodeRGBToBW", "CompositorNodeGamma", "CompositorNodeHueSat",
-    "CompositorNodeHueCorrect", "CompositorNodeBrightContrast", "CompositorNodeColorBalance",
-    "CompositorNodeColorCorrection", "CompositorNodeExposure", "CompositorNodeInvert",
-    "CompositorNodeMath", "CompositorNodeSetAlpha", "CompositorNodeSepRGBA",
-    "CompositorNodeCombRGBA", "CompositorNodeSepHSVA", "CompositorNodeCombHSVA",
-    "CompositorNodeSepYCCA", "CompositorNodeCombYCCA", "CompositorNodeSepYUVA",
-    "CompositorNodeCombYUVA", "CompositorNodeSeparateColor", "CompositorNodeCombineColor",
-    "CompositorNodeSeparateXYZ", "CompositorNodeCombineXYZ", "CompositorNodeValue",
-    "CompositorNodeRGB", "CompositorNodePremulKey", "CompositorNodeMapRange",
-    "CompositorNodeMapValue", "CompositorNodeSwitch", "CompositorNodeSwitchView",
-    "CompositorNodeNormal", "CompositorNodeConvertColorSpace", "CompositorNodeColorSpill",
-    "CompositorNodeChannelMatte", "CompositorNodeChromaMatte", "CompositorNodeColorMatte",
-    "CompositorNodeDiffMatte", "CompositorNodeDistanceMatte", "CompositorNodeLumaMatte",
-    "CompositorNodeCryptomatte", "CompositorNodeCryptomatteV2", "CompositorNodeTime",
-    "CompositorNodeSceneTime", "NodeReroute", "NodeFrame", "NodeGroupInput", "NodeGroupOutput",
-}
-GROUP_NODES = {"CompositorNodeGroup"}
-
-
-class WorkerError(Exception):
-    """A failure worth one line to the agent."""
+# What the `ready` line says of the scene, and the shims for Blender's API moves between
+# versions, are scene_analysis.py's (testable without Blender); the agent embeds it too and
+# writes it next to this file.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from scene_analysis import WorkerError, active_views, analyse, blender_version, set_file_format  # noqa: E402
 
 
 # ----------------------------------------------------------------------------- line protocol
@@ -118,152 +90,7 @@ def log(text):
     print(f"bnr-worker: {text}", file=sys.stderr, flush=True)
 
 
-# ----------------------------------------------------------------------------- scene analysis
-def active_views(r):
-    """The views Blender renders, in order; [] when it renders one image (mono)."""
-    if not r.use_multiview:
-        return []
-    views = [v for v in r.views if v.use]
-    if r.views_format == "STEREO_3D":
-        views = [v for v in views if v.name in ("left", "right")]
-    # With a single active view Blender writes one file without a view suffix, like mono.
-    return views if len(views) >= 2 else []
-
-
-def stereo_mode(imf, views, warnings):
-    if not views:
-        return "NONE"
-    if imf.views_format == "STEREO_3D":
-        if len(views) != 2:
-            warnings.append("stereo 3D output needs exactly the left and right views")
-        return imf.stereo_3d_format.display_mode
-    if imf.views_format == "MULTIVIEW":
-        warnings.append("the scene writes one multi-view EXR; bnr writes one file per view")
-    return "INDIVIDUAL"
-
-
-def node_label(node):
-    label = node.label or node.bl_label
-    return f"{label} (compositor node '{node.name}')"
-
-
-def linked_inputs(node):
-    for socket in node.inputs:
-        for link in socket.links:
-            if link.is_valid and not link.is_muted:
-                yield link.from_node
-
-
-def socket_value(node, name, default):
-    socket = node.inputs.get(name)
-    if socket is None or socket.is_linked or not hasattr(socket, "default_value"):
-        return default
-    return socket.default_value
-
-
-def blur_reach(node, unsplittable, where):
-    if node.use_relative:
-        # Relative sizes scale with the compositor's input, which is the cropped region.
-        unsplittable.append(f"Blur with a relative size, {node_label(node)}{where}")
-        return 0
-    if node.use_extended_bounds:
-        unsplittable.append(f"Blur with extended bounds, {node_label(node)}{where}")
-        return 0
-    # The Size input multiplies size_x/size_y (a factor, 0..1 when driven by an image).
-    factor = max(1.0, float(socket_value(node, "Size", 1.0)))
-    reach = math.ceil(max(node.size_x, node.size_y) * factor)
-    if node.filter_type == "FAST_GAUSS":
-        # A recursive (IIR) filter: its tail decays but never ends. Measured for size 3:
-        # 3x leaves 3/65535, 4x 1/65535, 6.7x nothing.
-        reach *= 7
-    return reach
-
-
-def own_reach(node, scene, unsplittable, where):
-    """Pixels of input around an output pixel that this node reads; 0 for pixel-local."""
-    kind = node.bl_idname
-    if kind == "CompositorNodeRLayers":
-        if node.scene is not None and node.scene != scene:
-            unsplittable.append(f"Render Layers of another scene, {node_label(node)}{where}")
-        return 0
-    if kind in PIXEL_LOCAL_NODES:
-        return 0
-    if kind == "CompositorNodeBlur":
-        return blur_reach(node, unsplittable, where)
-    if kind in ("CompositorNodeFilter", "CompositorNodeDespeckle"):
-        return 1  # 3x3 kernels
-    if kind == "CompositorNodeDilateErode":
-        return math.ceil(abs(node.distance)) + math.ceil(abs(node.edge))
-    if kind == "CompositorNodeBilateralblur":
-        # Blender: radius = ceil(sigma_space + iterations); the product bounds it too.
-        return max(math.ceil(node.sigma_space + node.iterations),
-                   node.iterations * math.ceil(node.sigma_space))
-    if kind == "CompositorNodeDefocus":
-        # Its radius comes from the camera and the image size, which is the region's.
-        unsplittable.append(f"{node_label(node)}{where}: the blur depends on the image size")
-        return 0
-    if kind == "CompositorNodeZcombine":
-        if node.use_antialias_z:
-            unsplittable.append(f"Z Combine anti-aliasing, {node_label(node)}{where}")
-        return 0
-    if kind == "CompositorNodeIDMask":
-        if node.use_antialiasing:
-            unsplittable.append(f"ID Mask anti-aliasing, {node_label(node)}{where}")
-        return 0
-    unsplittable.append(f"{node_label(node)}{where}")
-    return 0
-
-
-def tree_reach(tree, scene, outputs, unsplittable, where, seen_groups):
-    """Longest chain of spatial reach from the render into `outputs` (memoised DFS)."""
-    memo = {}
-
-    def reach(node):
-        key = node.name
-        if key in memo:
-            return memo[key]
-        memo[key] = 0  # node graphs are acyclic; this only guards malformed files
-        if node.mute:
-            own = 0
-        elif node.bl_idname in GROUP_NODES:
-            own = group_reach(node)
-        else:
-            own = own_reach(node, scene, unsplittable, where)
-        upstream = max((reach(n) for n in linked_inputs(node)), default=0)
-        memo[key] = own + upstream
-        return memo[key]
-
-    def group_reach(node):
-        inner = node.node_tree
-        if inner is None:
-            return 0
-        if inner.name in seen_groups:
-            unsplittable.append(f"recursive node group '{inner.name}'")
-            return 0
-        inner_outputs = [n for n in inner.nodes if n.bl_idname == "NodeGroupOutput"]
-        return tree_reach(inner, scene, inner_outputs, unsplittable,
-                          f" in group '{inner.name}'", seen_groups | {inner.name})
-
-    return max((reach(n) for n in outputs), default=0)
-
-
-def compositor_reach(scene, unsplittable):
-    if not (scene.use_nodes and scene.render.use_compositing and scene.node_tree):
-        return 0
-    tree = scene.node_tree
-    # Only what feeds the Composite output shapes the image; viewers and file outputs do not.
-    outputs = [n for n in tree.nodes if n.bl_idname == "CompositorNodeComposite"]
-    return tree_reach(tree, scene, outputs, unsplittable, "", frozenset())
-
-
-def file_output_nodes(scene):
-    """File Output nodes write files of their own: once, from the whole frame."""
-    if not (scene.use_nodes and scene.render.use_compositing and scene.node_tree):
-        return []
-    return [f"{node_label(n)} writes files of its own" for n in scene.node_tree.nodes
-            if n.bl_idname == "CompositorNodeOutputFile" and not n.mute]
-
-
+# ----------------------------------------------------------------------------- scene files
 def remap_absolute_paths(root):
     """The agent mirrors every file the broker sent under `root` at its broker-side absolute
     path, so "//" relative references already resolve; absolute ones still name the broker's
@@ -293,82 +120,6 @@ def remap_absolute_paths(root):
                 continue
             idb.filepath = local
     return skipped
-
-
-def analyse(scene, no_denoise, earlier_warnings=()):
-    """Reads the scene as saved; returns the `ready` fields. Call before prepare()."""
-    r = scene.render
-    imf = r.image_settings
-    unsplittable, warnings = [], list(earlier_warnings)
-    is_cycles = r.engine == "CYCLES"
-
-    if no_denoise and is_cycles:
-        scene.cycles.use_denoising = False
-    adaptive = is_cycles and scene.cycles.use_adaptive_sampling
-    denoise = is_cycles and scene.cycles.use_denoising
-
-    views = active_views(r)
-    stereo = stereo_mode(imf, views, warnings)
-    s3d = imf.stereo_3d_format
-    width = r.resolution_x * r.resolution_percentage // 100
-    height = r.resolution_y * r.resolution_percentage // 100
-
-    # Compositor nodes that read more than a neighbourhood run once, on the broker, on the
-    # merged passes (post); what even that cannot do is refused.
-    compositor_nodes = []
-    margin = (ADAPTIVE_MARGIN if adaptive else 0) + compositor_reach(scene, compositor_nodes)
-    refused = [n for n in compositor_nodes if n.startswith(("Render Layers of another scene", "recursive node group"))]
-    unsplittable += refused
-    post = [n for n in compositor_nodes if n not in refused] + file_output_nodes(scene)
-
-    if r.use_sequencer and scene.sequence_editor and len(scene.sequence_editor.sequences_all):
-        unsplittable.append("video sequencer strips (Post Processing > Sequencer)")
-    if r.use_stamp:
-        post.append("metadata burned into the image (Metadata > Burn Into Image)")
-    if r.use_freestyle and any(vl.use_freestyle for vl in scene.view_layers if vl.use):
-        unsplittable.append("Freestyle lines (not verified for region renders)")
-    if not is_cycles:
-        warnings.append(f"render engine {r.engine} is not Cycles; region edges are not verified")
-    if denoise:
-        warnings.append("scene uses denoising: regions would show seams")
-    if r.use_border:
-        warnings.append("the scene's own render border is ignored; bnr renders the whole frame")
-    if sum(1 for vl in scene.view_layers if vl.use) > 1:
-        warnings.append("several view layers render: each region syncs the scene again (Blender's persistent "
-                        "data would mix the layers)")
-    if width <= 0 or height <= 0:
-        raise WorkerError(f"scene '{scene.name}' has an empty resolution ({width}x{height})")
-    if scene.camera is None:
-        raise WorkerError(f"scene '{scene.name}' has no camera")
-
-    return [
-        ("blender", bpy.app.version_string),
-        ("engine", r.engine),
-        ("width", width),
-        ("height", height),
-        ("frame", scene.frame_current),
-        ("views", ",".join(v.name for v in views)),
-        ("suffixes", ",".join(v.file_suffix for v in views)),
-        ("stereo", stereo),
-        ("crosseyed", int(stereo == "SIDEBYSIDE" and s3d.use_sidebyside_crosseyed)),
-        ("squeezed", int(stereo in ("SIDEBYSIDE", "TOPBOTTOM") and s3d.use_squeezed_frame)),
-        ("depth", 16 if imf.file_format == "PNG" and imf.color_depth == "16" else 8),
-        ("color_mode", imf.color_mode),
-        ("transparent", int(r.film_transparent)),
-        ("adaptive", int(adaptive)),
-        ("denoise", int(denoise)),
-        ("margin", margin),
-        ("unsplittable", ";".join(u.replace(";", ",") for u in unsplittable)),
-        ("post", ";".join(u.replace(";", ",") for u in post)),
-        ("warnings", ";".join(w.replace(";", ",") for w in warnings)),
-        # Extras (the agent ignores keys it does not know): what else Blender's own output
-        # packing depends on, and the scene's own output format.
-        ("anaglyph", s3d.anaglyph_type),
-        ("interlace", s3d.interlace_type),
-        ("interlace_swap", int(s3d.use_interlace_swap)),
-        ("format", imf.file_format),
-        ("scene", scene.name),
-    ]
 
 
 # ----------------------------------------------------------------------------- device
@@ -416,19 +167,21 @@ def probe_device(device):
 
 
 def set_png(imf):
-    imf.file_format = "PNG"
+    set_file_format(imf, "PNG")
     imf.color_mode = "RGBA"
     imf.color_depth = "16"
     imf.compression = 0
 
 
 def set_exr(imf):
-    imf.file_format = "OPEN_EXR"
+    set_file_format(imf, "OPEN_EXR")
     imf.color_mode = "RGBA"
     imf.color_depth = "32"
     imf.exr_codec = "ZIP"
-    imf.use_zbuffer = False
-    imf.use_preview = False
+    if hasattr(imf, "use_zbuffer"):  # gone in 4.0
+        imf.use_zbuffer = False
+    if hasattr(imf, "use_preview"):
+        imf.use_preview = False
 
 
 # The scene's own output settings, as saved: a multilayer EXR of passes keeps its bit depth
@@ -546,7 +299,7 @@ def save_layers(scene, views, directory, stem, raw):
     image = bpy.data.images.get("Render Result")
     if image is None:
         raise WorkerError("no Render Result image after rendering")
-    imf.file_format = "OPEN_EXR_MULTILAYER"
+    set_file_format(imf, "OPEN_EXR_MULTILAYER")
     as_saved = SAVED_OUTPUT.get("format") == "OPEN_EXR_MULTILAYER" and not raw
     imf.color_depth = SAVED_OUTPUT["depth"] if as_saved else "32"
     imf.exr_codec = "ZIP"
@@ -666,7 +419,7 @@ def main():
         scene = bpy.context.scene
         if args.frame is not None:
             scene.frame_set(args.frame)  # as `blender -b scene.blend -f N` would
-        ready = analyse(scene, args.no_denoise,
+        ready = analyse(scene, args.no_denoise, blender_version(bpy.app),
                         [f"absolute paths inside linked libraries cannot be redirected on agents "
                          f"(they render as missing): {', '.join(skipped)}"] if skipped else [])
         ready.append(("device", use_device(scene, args.cycles_device)))

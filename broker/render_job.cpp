@@ -507,6 +507,11 @@ class Job {
 JobSummary render_job(const JobOptions& options, const volatile std::sig_atomic_t& stop) {
   const SceneManifest manifest =
       options.manifest.files.empty() ? build_manifest(options.scene, "blender") : options.manifest;
+  // Before any agent is asked: the merged frame would have to be denoised here.
+  if (manifest.denoise)
+    if (const std::string why = denoise_problem(*manifest.denoise, options.no_denoise, manifest.blender_version);
+        !why.empty())
+      throw std::runtime_error(options.scene.filename().string() + ": " + why);
   zmq::context_t context(1);
   Job job(options, manifest, context);
   return job.run(stop);

@@ -10,6 +10,9 @@
 #   frame    WIDTH  HEIGHT         the frame's pixels, as the agents' worker computes them
 #   view     NAME   SUFFIX         each view rendered, in order (none: mono)
 #   output   FORMAT DEPTH          the scene's output file format and bit depth, as saved
+#   denoise  SCENE  CAN  WORDS     SCENE 1 when the scene denoises; CAN 1 when this Blender can
+#                                  denoise (the broker denoises the merged frame with it);
+#                                  WORDS what Blender says about it, e.g. its render error
 # Packed data travels inside the .blend and is not listed. Linked data is resolved against its
 # library, so a library's own relative textures are listed with their real location.
 import argparse
@@ -18,6 +21,10 @@ import sys
 import traceback
 
 import bpy
+
+# The worker's scene analysis (agent/scene_analysis.py), written next to this script.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from scene_analysis import active_views, blender_version, frame_size, scene_denoises  # noqa: E402
 
 
 def one_line(text):
@@ -44,23 +51,58 @@ def image_files(img):
 
 
 def frame_lines(scene):
-    """The frame the broker owns: agents whose Blender sees another are not used. The same
-    rules as the worker's analyse() and active_views() (agent/blender_worker.py)."""
+    """The frame the broker owns: agents whose Blender sees another are not used; and the
+    scene's output format and depth, as saved."""
     r = scene.render
-    lines = [("frame", str(r.resolution_x * r.resolution_percentage // 100),
-              str(r.resolution_y * r.resolution_percentage // 100))]
-    views = [v for v in r.views if v.use] if r.use_multiview else []
-    if r.use_multiview and r.views_format == "STEREO_3D":
-        views = [v for v in views if v.name in ("left", "right")]
-    if len(views) >= 2:
-        lines += [("view", v.name, v.file_suffix) for v in views]
+    width, height = frame_size(r)
+    lines = [("frame", str(width), str(height))] + [("view", v.name, v.file_suffix) for v in active_views(r)]
     imf = r.image_settings
     lines.append(("output", imf.file_format, imf.color_depth or "8"))
     return lines
 
 
+def denoise_probe():
+    """(can, words): whether this Blender's Cycles denoises, from a 4x4 render of an empty
+    scene with denoising on (about 0.3 s), in Blender's own words when it cannot."""
+    scene = bpy.data.scenes.new("bnr denoise probe")
+    try:
+        scene.render.engine = "CYCLES"
+        scene.render.resolution_x = scene.render.resolution_y = 4
+        scene.cycles.samples = 1
+        scene.cycles.device = "CPU"
+        scene.cycles.use_denoising = True
+        try:
+            scene.cycles.denoiser = "OPENIMAGEDENOISE"  # the denoiser the broker would run
+        except TypeError:
+            pass  # a Blender without it offers no such choice; the render then says why
+        camera = bpy.data.objects.new("bnr probe camera", bpy.data.cameras.new("bnr probe camera"))
+        scene.collection.objects.link(camera)
+        scene.camera = camera
+        bpy.ops.render.render(scene=scene.name)
+        return True, "a test render with denoising succeeded"
+    except RuntimeError as e:
+        # bpy turns the operator's error report into the exception text ("Error: ...").
+        return False, one_line(str(e)).removeprefix("Error: ")
+    finally:
+        bpy.data.scenes.remove(scene)
+
+
+def denoise_line(scene):
+    try:
+        import _cycles
+        built = getattr(_cycles, "with_openimagedenoise", None)
+    except ImportError:
+        built = False
+    said = f"_cycles.with_openimagedenoise is {built}"
+    if not scene_denoises(scene):
+        return ("denoise", "0", str(int(bool(built))), said)
+    can, words = denoise_probe()
+    return ("denoise", "1", str(int(can)), words if can else f"{words} ({said})")
+
+
 def listing():
-    lines = [("version", bpy.app.version_string.split()[0])] + frame_lines(bpy.context.scene)
+    scene = bpy.context.scene
+    lines = [("version", blender_version(bpy.app))] + frame_lines(scene)
 
     def add(path, what):
         if not path or path.startswith("<"):  # "<builtin>" font and the like
@@ -90,7 +132,8 @@ def listing():
             if getattr(idb, "packed_file", None) is not None:
                 continue
             add(resolve(idb.filepath, idb.library), f"{kind} {idb.name}")
-    return lines
+    # Last: its probe render adds a scene and a Render Result, which are not the scene's.
+    return lines + [denoise_line(scene)]
 
 
 def main():
@@ -111,6 +154,9 @@ def main():
 
 try:
     main()
+    # Leaving normally exits 1 after the denoise probe's failed render (Blender keeps its
+    # "render stopped" flag); the listing itself succeeded.
+    sys.exit(0)
 except SystemExit:
     raise
 except Exception:

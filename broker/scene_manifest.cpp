@@ -15,6 +15,7 @@
 #include "child_process.h"
 #include "content_hash.h"
 #include "manifest_cache.h"
+#include "scene_analysis_script.h"
 #include "scene_files_script.h"
 #include "split_text.h"
 #include "temp_dir.h"
@@ -84,6 +85,8 @@ SceneListing parse_scene_listing(std::string_view text) {
       listing.frame->height = int_field(f[2]);
     } else if (f[0] == "output" && f.size() >= 3) {
       listing.output = OutputFacts{f[1], f[2]};
+    } else if (f[0] == "denoise" && f.size() >= 3) {
+      listing.denoise = DenoiseFacts{f[1] == "1", f[2] == "1", f.size() > 3 ? f[3] : std::string()};
     } else if (f[0] == "view" && f.size() >= 3 && listing.frame) {
       listing.frame->views.push_back(f[1]);
       listing.frame->view_suffixes.push_back(f[2]);
@@ -123,6 +126,7 @@ std::optional<std::string> list_with_blender(const fs::path& scene, const fs::pa
   const fs::path script = dir / "scene_files.py";
   const fs::path out = dir / "files.tsv";
   std::ofstream(script, std::ios::binary) << scene_files_script();
+  std::ofstream(dir / "scene_analysis.py", std::ios::binary) << scene_analysis_script();  // it imports this
   const tools::RunResult run = tools::run_command(
       {blender, "-b", "--factory-startup", "--disable-autoexec", blend.string(), "--python-exit-code", "2", "--python",
        script.string(), "--", "--out", out.string()},
@@ -156,8 +160,8 @@ SceneManifest build_manifest(const fs::path& scene, const std::string& blender) 
   if (!blender_exe.empty())
     if (const auto cached = cache.listing(blend)) {
       listing = parse_scene_listing(*cached);
-      // A listing from before frame or output lines is relisted once.
-      if (!still_true(*listing) || !listing->frame || !listing->output) listing.reset();
+      // A listing from before frame, output or denoise lines is relisted once.
+      if (!still_true(*listing) || !listing->frame || !listing->output || !listing->denoise) listing.reset();
     }
   if (!listing) {
     const std::optional<std::string> text = list_with_blender(scene, blend, blender);
@@ -181,6 +185,7 @@ SceneManifest build_manifest(const fs::path& scene, const std::string& blender) 
   manifest.warnings = std::move(listing->warnings);
   manifest.frame = listing->frame;
   manifest.output = listing->output;
+  manifest.denoise = listing->denoise;
   manifest.files.push_back(describe(blend, cache));
   for (const fs::path& f : listing->files)
     if (f != blend) manifest.files.push_back(describe(f, cache));

@@ -12,6 +12,7 @@
 
 #include "messages.h"
 #include "ready_check.h"
+#include "split_check.h"
 
 namespace bnr::broker {
 
@@ -30,6 +31,7 @@ struct SceneListing {
   std::vector<std::filesystem::path> missing;  // referenced, absent when it was listed
   std::optional<FrameFacts> frame;           // unset from a script before frame lines
   std::optional<OutputFacts> output;         // unset from a script before output lines
+  std::optional<DenoiseFacts> denoise;       // unset from a script before denoise lines
 };
 
 // Parses the script's output. Unknown line kinds are ignored (a newer script may add some);
@@ -54,6 +56,8 @@ struct SceneManifest {
   // without a usable Blender. Agents that see another frame are not used.
   std::optional<FrameFacts> frame;
   std::optional<OutputFacts> output;  // unset without a usable Blender
+  // Whether the scene denoises and this machine's Blender can; unset without a usable Blender.
+  std::optional<DenoiseFacts> denoise;
 
   [[nodiscard]] std::uint64_t total_bytes() const;
   // The OpenJob form: tree paths, sizes and hashes, the .blend first.

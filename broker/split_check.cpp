@@ -30,4 +30,12 @@ std::string post_process_problem(const protocol::SceneInfo& scene, bool have_ble
   return {};
 }
 
+std::string denoise_problem(const DenoiseFacts& facts, bool no_denoise, std::string_view blender_version) {
+  if (!facts.scene_denoises || no_denoise || facts.blender_can) return "";
+  return "the scene uses denoising, which runs once on the merged frame in this machine's Blender " +
+         std::string(blender_version) + ", and that Blender cannot denoise: \"" + facts.blender_says +
+         "\"; pass --no-denoise to render without it, or install a Blender built with OpenImageDenoise "
+         "(Blender's official builds are)";
+}
+
 }  // namespace bnr::broker

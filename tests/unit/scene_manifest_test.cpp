@@ -57,5 +57,20 @@ TEST(SceneManifest, FrameAndViewLinesAreTheFrameTheBrokerOwns) {
   EXPECT_FALSE(parse_scene_listing("frame\t12x\t360\n").frame);
   EXPECT_FALSE(parse_scene_listing("frame\t0\t360\n").frame);
 }
+
+TEST(SceneManifest, DenoiseLineSaysWhetherTheSceneDenoisesAndBlenderCan) {
+  const SceneListing noisy = parse_scene_listing(
+      "version\t3.4.1\ndenoise\t1\t0\tBuild without OpenImageDenoiser (_cycles.with_openimagedenoise is False)\n");
+  ASSERT_TRUE(noisy.denoise);
+  EXPECT_TRUE(noisy.denoise->scene_denoises);
+  EXPECT_FALSE(noisy.denoise->blender_can);
+  EXPECT_EQ(noisy.denoise->blender_says, "Build without OpenImageDenoiser (_cycles.with_openimagedenoise is False)");
+  const SceneListing clean = parse_scene_listing("denoise\t0\t1\t_cycles.with_openimagedenoise is True\n");
+  ASSERT_TRUE(clean.denoise);
+  EXPECT_FALSE(clean.denoise->scene_denoises);
+  EXPECT_TRUE(clean.denoise->blender_can);
+  // An older script's listing has none: the broker lists the scene again.
+  EXPECT_FALSE(parse_scene_listing("version\t3.4.1\nframe\t640\t360\n").denoise);
+}
 }  // namespace
 }  // namespace bnr::broker

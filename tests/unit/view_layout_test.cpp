@@ -76,6 +76,18 @@ TEST(SplitCheck, DenoisingAndWholeFrameNodesAreRefusedWithAReason) {
   EXPECT_NE(split_problem(s).find("Glare"), std::string::npos);
 }
 
+TEST(SplitCheck, DenoisingIsRefusedQuotingBlenderOnlyWhenThisBlenderCannotDenoise) {
+  const DenoiseFacts cannot{true, false, "Build without OpenImageDenoiser"};
+  const std::string why = denoise_problem(cannot, false, "3.4.1");
+  EXPECT_NE(why.find("\"Build without OpenImageDenoiser\""), std::string::npos) << why;
+  EXPECT_NE(why.find("3.4.1"), std::string::npos) << why;
+  EXPECT_NE(why.find("--no-denoise"), std::string::npos) << why;
+  EXPECT_EQ(why.find('\n'), std::string::npos) << why;
+  EXPECT_EQ(denoise_problem(cannot, true, "3.4.1"), "") << "--no-denoise renders without denoising";
+  EXPECT_EQ(denoise_problem({true, true, "a test render with denoising succeeded"}, false, "4.2.0"), "");
+  EXPECT_EQ(denoise_problem({false, false, "_cycles.with_openimagedenoise is False"}, false, "3.4.1"), "");
+}
+
 TEST(SceneFile, HeadersOfBlendFilesAreRecognised) {
   EXPECT_EQ(blend_header_problem("BLENDER-v304RENDH"), "");
   EXPECT_EQ(blend_header_problem(std::string("\x28\xb5\x2f\xfd\x00", 5)), "");
