@@ -37,6 +37,7 @@
 #include "content_hash.h"
 #include "image.h"
 #include "png_file.h"
+#include "proc_memory.h"
 #include "temp_dir.h"
 
 namespace {
@@ -129,15 +130,6 @@ double mib(std::uint64_t bytes) { return static_cast<double>(bytes) / kMiB; }
 
 // ---- memory, from /proc --------------------------------------------------------------------
 
-// The process's peak resident set (VmHWM) in bytes; nothing once it has exited.
-std::optional<std::uint64_t> peak_rss(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6)) * 1024;  // "VmHWM:  123 kB"
-  return std::nullopt;
-}
-
 // User + system CPU seconds the process has used so far (its own, not its children's); nothing
 // once it has exited.
 std::optional<double> cpu_seconds(pid_t pid) {
@@ -154,37 +146,8 @@ std::optional<double> cpu_seconds(pid_t pid) {
   return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
-// Every live descendant of `pid` (children first), from /proc/PID/task/*/children.
-std::vector<pid_t> descendants(pid_t pid) {
-  std::vector<pid_t> out;
-  std::error_code ec;
-  for (const auto& task : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
-    std::ifstream in(task.path() / "children");
-    pid_t child = 0;
-    while (in >> child) {
-      out.push_back(child);
-      const std::vector<pid_t> more = descendants(child);
-      out.insert(out.end(), more.begin(), more.end());
-    }
-  }
-  return out;
-}
-
-// Peaks seen so far, per process: VmHWM only grows, so the last reading before a process ends
-// is its peak give or take what it allocated in its last sampling interval.
-class PeakWatch {
- public:
-  void sample(pid_t pid) {
-    if (const auto v = peak_rss(pid)) peaks_[pid] = std::max(peaks_[pid], *v);
-  }
-  [[nodiscard]] std::uint64_t peak(pid_t pid) const {
-    const auto it = peaks_.find(pid);
-    return it == peaks_.end() ? 0 : it->second;
-  }
-
- private:
-  std::map<pid_t, std::uint64_t> peaks_;
-};
+using bnr::bench::descendants;
+using bnr::bench::PeakWatch;
 
 // ---- the scene and the baselines ------------------------------------------------------------
 

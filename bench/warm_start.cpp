@@ -26,9 +26,8 @@
 #include <vector>
 
 #include "bench_cli.h"
+#include "bench_render.h"
 #include "child_process.h"
-#include "image_compare.h"
-#include "png_file.h"
 #include "temp_dir.h"
 
 namespace {
@@ -84,23 +83,7 @@ Config parse(int argc, char** argv) {
 volatile std::sig_atomic_t g_stop = 0;
 void on_signal(int) { g_stop = 1; }
 
-struct Agent {
-  std::unique_ptr<ChildProcess> process;
-  std::string endpoint;  // HOST:PORT@KEY
-};
-
-Agent start_agent(const fs::path& cache, const std::string& broker_key) {
-  ChildProcess::Options o;
-  o.capture_stdout = true;
-  Agent agent;
-  agent.process = std::make_unique<ChildProcess>(
-      std::vector<std::string>{BNR_AGENT_EXE, "--port", "0", "--bind", "127.0.0.1", "--threads", "1", "--no-mdns",
-                               "-q", "--authorize", broker_key, "--cache-dir", cache.string()},
-      o);
-  const bnr::tools::AgentListening l = bnr::tools::wait_for_agent(*agent.process, std::chrono::seconds(60));
-  agent.endpoint = "127.0.0.1:" + std::to_string(l.port) + "@" + l.key;
-  return agent;
-}
+using bnr::bench::LocalAgent;
 
 struct Run {
   double seconds = 0;                  // starting bnr-broker to its exit (or the kill)
@@ -139,12 +122,8 @@ Run run_broker(const std::vector<std::string>& argv, const fs::path& journal,
 }
 
 void check_image(const fs::path& ours, const fs::path& reference) {
-  constexpr double kTolerance = 3 * 257;  // 3/255 in 16-bit units: Blender's 8-bit dither
-  const bnr::tools::ImageDifference d =
-      bnr::tools::compare(bnr::tools::read_png(ours), bnr::tools::read_png(reference), kTolerance);
-  if (!d.same_size || d.pixels_over > 0)
-    throw std::runtime_error(ours.filename().string() + " differs from Blender's render: " +
-                             bnr::tools::describe(d, kTolerance));
+  if (const auto d = bnr::bench::png_difference(ours, reference))
+    throw std::runtime_error(ours.filename().string() + " differs from Blender's render: " + *d);
 }
 
 void print_run(const char* what, const Run& r) {
@@ -159,24 +138,15 @@ int run(const Config& c) {
   setenv("BNR_CONFIG_DIR", (root.path() / "config").c_str(), 1);
   const std::string key = bnr::bench::broker_public_key(BNR_BROKER_EXE);
   const fs::path scene = root.path() / "warm.blend";
-  const bnr::tools::RunResult made = bnr::tools::run_command(
-      {"blender", "-b", "--factory-startup", "--python-exit-code", "2", "--python",
-       std::string(BNR_SOURCE_DIR) + "/tools/scenes/make_scene.py", "--", "--out", scene.string(), "--size", c.size,
-       "--samples", std::to_string(c.samples)},
-      std::chrono::minutes(5));
-  if (made.exit_code != 0) throw std::runtime_error("make_scene.py failed: " + made.output);
-  const bnr::tools::RunResult ref = bnr::tools::run_command(
-      {"blender", "-b", "--factory-startup", scene.string(), "-o", (root.path() / "ref_").string(), "-f", "1"},
-      std::chrono::minutes(10));
-  const fs::path reference = root.path() / "ref_0001.png";
-  if (ref.exit_code != 0 || !fs::exists(reference)) throw std::runtime_error("Blender's render failed: " + ref.output);
+  bnr::bench::make_scene("make_scene.py", scene, {"--size", c.size, "--samples", std::to_string(c.samples)});
+  const fs::path reference = bnr::bench::blender_render(scene, root.path() / "ref_", ".png");
 
-  std::vector<Agent> agents;
-  for (int i = 0; i < c.agents; ++i) agents.push_back(start_agent(root.path() / ("cache" + std::to_string(i)), key));
+  std::vector<LocalAgent> agents;
+  for (int i = 0; i < c.agents; ++i) agents.push_back(bnr::bench::start_local_agent(root.path() / ("cache" + std::to_string(i)), key));
   auto broker_argv = [&](const fs::path& png) {
     // mDNS stays on: with --agent given, the broker must not wait out its browse window.
     std::vector<std::string> argv = {BNR_BROKER_EXE, scene.string(), "--no-local", "-o", png.string()};
-    for (const Agent& a : agents) argv.insert(argv.end(), {"--agent", a.endpoint});
+    for (const LocalAgent& a : agents) argv.insert(argv.end(), {"--agent", a.endpoint});
     return argv;
   };
   const fs::path fresh_png = root.path() / "fresh.png";
@@ -215,9 +185,7 @@ int run(const Config& c) {
     std::printf("broker start to first region on warm agents %.2f s (target <= 1 s)\n", *warm.first_region);
   std::printf("all images equal Blender's within 3/255\n");
   if (c.keep) std::printf("kept %s\n", root.path().c_str());
-  // SIGTERM: each agent stops its warm Blender and removes its files itself.
-  for (Agent& a : agents) a.process->send_signal(SIGTERM);
-  for (Agent& a : agents) (void)a.process->wait_or_kill(std::chrono::seconds(10));
+  bnr::bench::stop_local_agents(agents);
   return 0;
 }
 
