@@ -147,8 +147,12 @@ class Job {
   // The largest message an agent may send: the pixels of the whole frame, when this broker
   // knows the frame; libzmq drops the connection of one that sends more before it is read.
   [[nodiscard]] std::int64_t max_message_bytes() const {
-    // A region's passes have as many channels as its view layers ask for: unknown here.
-    if (!manifest_.frame || !options_.layers.empty()) return protocol::kMaxFrameBytes;
+    // A region's passes have as many channels as its view layers ask for: unknown here. Regions
+    // carry passes for a multilayer output and, when this machine has a Blender, for a
+    // compositor or writer that needs the merged frame (decided only once an agent is ready,
+    // after the links are made); a cap at the display frame would cut those off at 1080p.
+    if (!manifest_.frame || !options_.layers.empty() || !options_.post_blender.empty())
+      return protocol::kMaxFrameBytes;
     const FrameFacts& f = *manifest_.frame;
     const auto views = static_cast<std::uint32_t>(std::max<std::size_t>(f.views.size(), 1));
     const std::uint64_t pixels = protocol::region_payload_bytes({0, 0, f.width, f.height}, views, !options_.exr.empty());

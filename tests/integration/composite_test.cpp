@@ -56,6 +56,22 @@ TEST(Composite, LensDistortionEqualsBlenders) { composite_and_compare("lens"); }
 
 TEST(Composite, ZDefocusEqualsBlenders) { composite_and_compare("defocus", {"--adaptive"}); }
 
+// A region's raw passes (126 channels here) outweigh the whole frame's display pixels many
+// times: the broker must take them although the scene writes a PNG (it once capped a message
+// at the display frame, so regions of a 1080p frame never arrived and every agent was dropped).
+TEST(Composite, RegionsWhosePassesOutweighTheDisplayFrameStillArrive) {
+  TempDir dir;
+  const auto scene = passes_scene(dir, "wide.blend", {"--compositor", "glare", "--size", "320x180", "--samples", "1"});
+  Agent agent;
+  // 160x180 px x (8 + 4 x 126) bytes = 14 MiB a region; the frame's display pixels are 0.4 MiB.
+  const tools::RunResult r = run_broker({scene.string(), "--no-local", "--agent", agent.endpoint(),
+                                         "--region-width", "160", "-o", (dir / "ours.png").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto reference = blender_reference(scene, dir / "ref");
+  ASSERT_EQ(reference.size(), 1U);
+  expect_same_png(dir / "ours.png", reference[0]);
+}
+
 // A node group of streaks, ghosts and simple-star glare, a relative-size blur and the
 // normalized depth: nodes whose output depends on the whole image, chained.
 TEST(Composite, AGradeOfGlaresRelativeBlurAndNormalizeInANodeGroupEqualsBlenders) {
