@@ -13,9 +13,15 @@
 # writes the formats bnr does not write itself (JPEG, TIFF, EXR...). --exr also saves the
 # composited image as float RGBA. Prints "bnr-error<TAB>REASON" and exits 1 when it cannot.
 import argparse
+import os
 import sys
 
 import bpy
+
+# The worker's scene analysis (agent/scene_analysis.py), written next to this script: its
+# shims find the compositor of every Blender from 3.4 to 5.x.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from scene_analysis import compositing_tree, output_nodes, set_file_format  # noqa: E402
 
 
 class CompositeError(Exception):
@@ -39,28 +45,41 @@ def output_name(socket_name):
 
 
 def compositing(scene):
-    r = scene.render
-    return bool(scene.use_nodes and scene.node_tree and r.use_compositing and any(
-        n.bl_idname == "CompositorNodeRLayers" and not n.mute for n in scene.node_tree.nodes))
+    tree, kind = compositing_tree(scene)
+    return tree is not None and bool(output_nodes(tree, kind)) and any(
+        n.bl_idname == "CompositorNodeRLayers" and not n.mute for n in tree.nodes)
+
+
+def empty_compositor(scene):
+    """A fresh compositor tree and its output socket: 3.4-4.x a Composite node in
+    scene.node_tree; 5.0 a node group with an "Image" output."""
+    scene.render.use_compositing = True
+    if hasattr(scene, "compositing_node_group"):
+        tree = bpy.data.node_groups.new("bnr pass-through", "CompositorNodeTree")
+        tree.interface.new_socket("Image", in_out="OUTPUT", socket_type="NodeSocketColor")
+        scene.compositing_node_group = tree
+        return tree, tree.nodes.new("NodeGroupOutput").inputs["Image"], None
+    scene.use_nodes = True
+    tree = scene.node_tree
+    tree.nodes.clear()  # nodes of a compositor that was switched off stay off
+    composite = tree.nodes.new("CompositorNodeComposite")
+    return tree, composite.inputs["Image"], composite.inputs["Alpha"]
 
 
 def pass_through(scene, image):
     """No compositor: Blender writes the active view layer's combined image. A compositor of
     just that lets Blender's own writer write the scene's format from the merged passes."""
-    scene.use_nodes = True
-    scene.render.use_compositing = True
-    tree = scene.node_tree
-    tree.nodes.clear()  # nodes of a compositor that was switched off stay off
+    tree, image_in, alpha_in = empty_compositor(scene)
     source = tree.nodes.new("CompositorNodeImage")
     source.image = image
     source.layer = bpy.context.view_layer.name
-    composite = tree.nodes.new("CompositorNodeComposite")
-    tree.links.new(source.outputs["Combined"], composite.inputs["Image"])
-    tree.links.new(source.outputs["Alpha"], composite.inputs["Alpha"])
+    tree.links.new(source.outputs["Combined"], image_in)
+    if alpha_in is not None:
+        tree.links.new(source.outputs["Alpha"], alpha_in)
 
 
 def feed_from_merged(scene, image):
-    tree = scene.node_tree
+    tree, _ = compositing_tree(scene)
     replaced = 0
     for node in [n for n in tree.nodes if n.bl_idname == "CompositorNodeRLayers"]:
         if node.mute:
@@ -84,7 +103,7 @@ def feed_from_merged(scene, image):
 
 def save_linear(scene, path):
     imf = scene.render.image_settings
-    imf.file_format = "OPEN_EXR"
+    set_file_format(imf, "OPEN_EXR")
     imf.color_mode = "RGBA"
     imf.color_depth = "32"
     imf.exr_codec = "ZIP"

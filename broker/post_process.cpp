@@ -11,6 +11,7 @@
 #include "blender_version.h"
 #include "child_process.h"
 #include "composite_script.h"
+#include "scene_analysis_script.h"
 #include "temp_dir.h"
 
 namespace bnr::broker {
@@ -125,6 +126,7 @@ std::vector<fs::path> composite_frame(const tools::ExrLayers& merged, const Comp
   const fs::path script = dir / "composite.py";
   tools::write_exr_layers(layers, merged);
   std::ofstream(script, std::ios::binary) << composite_script();
+  std::ofstream(dir / "scene_analysis.py", std::ios::binary) << scene_analysis_script();  // it imports this
 
   std::vector<std::string> argv = {request.blender, "-b", "--factory-startup", "--disable-autoexec",
                                    fs::absolute(request.scene).string(), "--python-exit-code", "2", "--python",

@@ -76,6 +76,29 @@ TEST(Passes, AMultilayerOutputWithWholeFrameGlareHoldsTheCompositeAndEveryPass) 
   EXPECT_LT(tools::read_exr_layers(dir / "ours.exr").find("Composite.Combined.R"), 1000U);
 }
 
+// Stereo, each view to its own file (the scene's Individual views format): every pass of
+// every view layer per view, as Blender's own files.
+TEST(Passes, StereoViewsEachGetEveryPassInTheirOwnFile) {
+  TempDir dir;
+  const auto scene = make_scene_with("make_passes_scene.py", dir / "stereo.blend", {"--depth", "16", "--stereo"});
+  Agent a, b;
+  const tools::RunResult r = run_broker({scene.string(), "--no-local", "--agent", a.endpoint(), "--agent",
+                                         b.endpoint(), "--region-width", "17", "-o", (dir / "ours.png").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto reference = blender_reference(scene, dir / "ref");
+  ASSERT_EQ(reference.size(), 2U);
+  int index = 0;
+  for (const char* view : {"_L", "_R"}) {
+    const fs::path ours = dir / (std::string("ours") + view + ".exr");
+    ASSERT_TRUE(fs::exists(ours)) << r.output;
+    const fs::path& theirs = reference[index++];
+    ASSERT_NE(theirs.filename().string().find(view), std::string::npos) << theirs;
+    const std::vector<std::string> differences =
+        tools::compare_layers(tools::read_exr_layers(ours), tools::read_exr_layers(theirs));
+    EXPECT_TRUE(differences.empty()) << view << ": " << differences.size() << " differences:" << joined(differences);
+  }
+}
+
 // The spool keeps each region's pass layout: a broker killed mid-job resumes with every pass.
 TEST(Passes, ABrokerKilledMidJobResumesEveryPassFromItsSpool) {
   TempDir dir;
