@@ -67,9 +67,9 @@ void add_render_metadata(const fs::path& exr, const tools::ExrLayers& merged) {
 
 // A compositor-only run writes a multilayer EXR whose view layers are empty (nothing was
 // rendered) beside the right Composite layer: the merged passes take the layers' place.
-void fill_multilayer(const fs::path& exr, const tools::ExrLayers& merged, bool half) {
+void fill_multilayer(const fs::path& exr, const fs::path& merged, bool half) {
   tools::ExrLayers image = tools::read_exr_layers(exr);
-  tools::ExrLayers out = merged;
+  tools::ExrLayers out = tools::read_exr_layers(merged);
   out.compression = image.compression;
   std::vector<std::string> names;
   for (const tools::ExrChannel& c : out.channels) names.push_back(c.name);
@@ -120,11 +120,19 @@ fs::path with_format_extension(const fs::path& requested, const std::string& ext
   return out.replace_extension(ext);
 }
 
-std::vector<fs::path> composite_frame(const tools::ExrLayers& merged, const CompositeRequest& request) {
+std::vector<fs::path> composite_frame(const tools::ExrLayers& merged_in_memory, const CompositeRequest& request,
+                                      const std::function<void()>& release) {
   const tools::TempDir dir("bnr-composite");
   const fs::path layers = dir / "merged.exr";
   const fs::path script = dir / "composite.py";
-  tools::write_exr_layers(layers, merged);
+  tools::write_exr_layers(layers, merged_in_memory);
+  // What the output files need of the merged frame afterwards: its names and text, no pixels.
+  tools::ExrLayers merged;
+  merged.width = merged_in_memory.width;
+  merged.height = merged_in_memory.height;
+  merged.text = merged_in_memory.text;
+  for (const tools::ExrChannel& c : merged_in_memory.channels) merged.channels.push_back({c.name, c.half, {}});
+  if (release) release();
   std::ofstream(script, std::ios::binary) << composite_script();
   std::ofstream(dir / "scene_analysis.py", std::ios::binary) << scene_analysis_script();  // it imports this
 
@@ -142,7 +150,7 @@ std::vector<fs::path> composite_frame(const tools::ExrLayers& merged, const Comp
 
   const fs::path image = written_frame(dir.path());
   if (image.extension() == ".exr") {
-    if (is_multilayer(image)) fill_multilayer(image, merged, request.half_passes);
+    if (is_multilayer(image)) fill_multilayer(image, layers, request.half_passes);
     add_render_metadata(image, merged);
     if (!request.render_time.empty()) set_text(image, "RenderTime", request.render_time);
   }

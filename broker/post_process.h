@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -35,10 +36,13 @@ struct CompositeRequest {
 [[nodiscard]] std::filesystem::path with_format_extension(const std::filesystem::path& requested,
                                                           const std::string& ext);
 
-// Composites `merged` (every pass of every view layer of the whole frame, float) and puts
-// the files in place; returns them. Throws std::runtime_error with one line quoting Blender
-// when it cannot; nothing is left at the output paths then.
+// Composites the merged frame (every pass of every view layer, float) and puts the files in
+// place; returns them. `release` is called once the merged passes are on disk, before
+// Blender runs: the caller can free them there, so the machine does not hold the frame
+// twice. Throws std::runtime_error with one line quoting Blender when it cannot; nothing is
+// left at the output paths then.
 [[nodiscard]] std::vector<std::filesystem::path> composite_frame(const tools::ExrLayers& merged,
-                                                                 const CompositeRequest& request);
+                                                                 const CompositeRequest& request,
+                                                                 const std::function<void()>& release = {});
 
 }  // namespace bnr::broker

@@ -431,7 +431,8 @@ class Job {
     request.half_passes = manifest_.output && manifest_.output->multilayer() && manifest_.output->depth == "16";
     request.render_time = blender_render_time(std::chrono::duration<double>(Clock::now() - started_).count());
     if (frame_->passes().size() != 1) throw std::runtime_error("internal: no merged passes to composite");
-    return composite_frame(frame_->passes().front(), request);
+    // The merged passes are on disk once Blender runs: this process lets go of them first.
+    return composite_frame(frame_->passes().front(), request, [this] { frame_.reset(); });
   }
 
   // Pixel-local scenes: the merged display pixels as PNG (or every pass as a multilayer EXR),
