@@ -257,21 +257,20 @@ def run_render():
         raise WorkerError(f"Blender's render operator returned {sorted(result)}")
 
 
-def save_exr(scene, views, directory, stem):
-    """Saves the last render as float32 scene-linear EXR, one file per view."""
+def save_render_result(scene, views, path, configure, what):
+    """Saves the last render to `path` (one file per view, each view's suffix before the
+    extension) with image settings `configure` sets; the PNG settings come back after."""
     imf = scene.render.image_settings
-    base = os.path.join(directory, stem + "-linear.exr")
-    # Blender inserts each view's suffix before the extension.
-    paths = [base] if not views else [base[: -len(".exr")] + v.file_suffix + ".exr" for v in views]
+    paths = [path] if not views else [path[: -len(".exr")] + v.file_suffix + ".exr" for v in views]
     for p in paths:
         if os.path.exists(p):
             os.remove(p)
     image = bpy.data.images.get("Render Result")
     if image is None:
         raise WorkerError("no Render Result image after rendering")
-    set_exr(imf)
+    configure(imf)
     try:
-        image.save_render(filepath=base, scene=scene)
+        image.save_render(filepath=path, scene=scene)
     except RuntimeError as e:
         # Blender 3.4 reports "could not be saved" for every multi-view save even when it
         # wrote each view (image_save_single starts from ok = false and ANDs the views in).
@@ -281,8 +280,13 @@ def save_exr(scene, views, directory, stem):
         set_png(imf)
     missing = [p for p in paths if not os.path.isfile(p)]
     if missing:
-        raise WorkerError(f"Blender wrote no EXR file at {missing[0]}")
+        raise WorkerError(f"Blender wrote no {what} at {missing[0]}")
     return paths
+
+
+def save_exr(scene, views, directory, stem):
+    """Saves the last render as float32 scene-linear EXR, one file per view."""
+    return save_render_result(scene, views, os.path.join(directory, stem + "-linear.exr"), set_exr, "EXR file")
 
 
 def save_layers(scene, views, directory, stem, raw):
@@ -290,30 +294,14 @@ def save_layers(scene, views, directory, stem, raw):
     per view, as Blender writes the scene's own multilayer output (half or float per pass as
     the scene's depth says; float when the scene writes another format or `raw`, for the
     broker's compositor)."""
-    imf = scene.render.image_settings
-    base = os.path.join(directory, stem + "-layers.exr")
-    paths = [base] if not views else [base[: -len(".exr")] + v.file_suffix + ".exr" for v in views]
-    for p in paths:
-        if os.path.exists(p):
-            os.remove(p)
-    image = bpy.data.images.get("Render Result")
-    if image is None:
-        raise WorkerError("no Render Result image after rendering")
-    set_file_format(imf, "OPEN_EXR_MULTILAYER")
-    as_saved = SAVED_OUTPUT.get("format") == "OPEN_EXR_MULTILAYER" and not raw
-    imf.color_depth = SAVED_OUTPUT["depth"] if as_saved else "32"
-    imf.exr_codec = "ZIP"
-    try:
-        image.save_render(filepath=base, scene=scene)
-    except RuntimeError as e:
-        if not views or not all(os.path.isfile(p) for p in paths):
-            raise WorkerError(one_line(e)) from None
-    finally:
-        set_png(imf)
-    missing = [p for p in paths if not os.path.isfile(p)]
-    if missing:
-        raise WorkerError(f"Blender wrote no multilayer EXR file at {missing[0]}")
-    return paths
+    def configure(imf):
+        set_file_format(imf, "OPEN_EXR_MULTILAYER")
+        as_saved = SAVED_OUTPUT.get("format") == "OPEN_EXR_MULTILAYER" and not raw
+        imf.color_depth = SAVED_OUTPUT["depth"] if as_saved else "32"
+        imf.exr_codec = "ZIP"
+
+    return save_render_result(scene, views, os.path.join(directory, stem + "-layers.exr"), configure,
+                              "multilayer EXR file")
 
 
 def render_region(scene, views, fields):
