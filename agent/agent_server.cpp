@@ -133,6 +133,10 @@ protocol::AgentInfo AgentServer::info() const {
   return {config_.name, agent_id_, config_.threads, blender_version_, device_};
 }
 
+void AgentServer::refuse(const std::string& to, const std::string& reason, protocol::Code code) {
+  protocol::send_message(socket_, protocol::Refused{reason, code, info()}, {}, to);
+}
+
 // Every connection is CURVE: encrypted, and the broker proves it holds the secret key of the
 // public key the ZAP handler is asked about. Both sockets live in this thread's poll loop.
 void AgentServer::set_up_curve(const fs::path& config_dir) {
@@ -284,7 +288,7 @@ void AgentServer::handle_network(Clock::time_point now) {
       ++malformed_;
       log("dropped a message (" + std::to_string(malformed_) + " so far): " + received->decoded.error);
       // Tell an honest peer with another version why; garbage gets the same one-line answer.
-      protocol::send_message(socket_, protocol::Refused{received->decoded.error, protocol::Code::kBadMessage}, {}, received->routing_id);
+      refuse(received->routing_id, received->decoded.error, protocol::Code::kBadMessage);
       continue;
     }
     handle_message(received->routing_id, received->user_id, received->decoded.packet->message,
@@ -300,7 +304,7 @@ void AgentServer::handle_message(const std::string& from, const std::string& key
                                                 job_->session.last_heard()},
                                                job_->open.job_id, from, key, job_id);
     if (!ours) {
-      if (refuse_others) protocol::send_message(socket_, protocol::Refused{"no open job from this broker", protocol::Code::kNoJob}, {}, from);
+      if (refuse_others) refuse(from, "no open job from this broker", protocol::Code::kNoJob);
       return false;
     }
     if (job_->broker != from) {
@@ -347,7 +351,7 @@ void AgentServer::open_job(const std::string& from, const std::string& key, cons
   const OpenAction action = decide_open(held, {from, key, open.fingerprint}, now, 3 * config_.heartbeat_interval);
   switch (action) {
     case OpenAction::kRefuseBusy:
-      protocol::send_message(socket_, protocol::Refused{"busy with another broker's job", protocol::Code::kBusy}, {}, from);
+      refuse(from, "busy with another broker's job", protocol::Code::kBusy);
       return;
     case OpenAction::kTakeOver: end_job("a restarted run of its broker took it over"); break;
     case OpenAction::kReplaceSilent: end_job("its broker went silent and another one opened a job"); break;

@@ -148,6 +148,8 @@ class AgentServer {
   void send(const protocol::Message& message, std::string_view bulk = {});
   [[nodiscard]] bool send_now(const protocol::Message& message, std::string_view bulk);
   void flush_outbox();
+  // Refused, with this agent's info (what bnr-broker --check shows of it).
+  void refuse(const std::string& to, const std::string& reason, protocol::Code code);
   void log(const std::string& line) const;
   void set_up_curve(const std::filesystem::path& config_dir);
   // The advert's join proofs for the farms in joined_farms, when the file changed since the

@@ -6,6 +6,15 @@
 #include "transport.h"
 
 namespace bnr::broker {
+namespace {
+
+// What the agent says of itself in its answer; an older agent's answer says nothing.
+void fill_from_agent(CheckRow& row, const protocol::AgentInfo& agent) {
+  if (!agent.blender_version.empty()) row.blender = agent.blender_version;
+  if (!agent.device.empty()) row.device = agent.device;
+}
+
+}  // namespace
 
 CheckRow probe_agent(zmq::context_t& context, const std::string& endpoint, const std::string& agent_key,
                      const protocol::CurveKeyPair& broker, std::chrono::milliseconds timeout) {
@@ -41,7 +50,11 @@ CheckRow probe_agent(zmq::context_t& context, const std::string& endpoint, const
       if (const auto reply = protocol::receive_message(socket, /*router=*/false)) {
         row.reachable = row.authorized = true;
         row.round_trip_ms = std::chrono::duration<double, std::milli>(Clock::now() - started).count();
-        if (!reply->decoded.packet) row.problem = "it answered with a malformed message: " + reply->decoded.error;
+        if (!reply->decoded.packet) {
+          row.problem = "it answered with a malformed message: " + reply->decoded.error;
+        } else if (const auto* refused = std::get_if<protocol::Refused>(&reply->decoded.packet->message)) {
+          fill_from_agent(row, refused->agent);
+        }
         return row;
       }
     }

@@ -49,7 +49,7 @@ OpenEXR MultiLayer, every pass of every view layer in one multilayer EXR; option
 float OpenEXR of the combined image.
 
 options:
-  -o OUT.png           output file (one scene only; default: the scene's name with .png,
+  -o, --output OUT.png output file (one scene only; default: the scene's name with .png,
                        in the current directory; .exr for a multilayer scene)
   --exr OUT.exr        also write the scene-linear float image
   --preview FILE.png   while rendering, rewrite FILE.png every few seconds with the frame so
@@ -82,8 +82,8 @@ options:
   --list               list the agents found on the LAN, with their keys and whether this
                        broker may use them ("not joined": it may not), and exit
   --check              probe every agent this broker would render on (--agent, and joined
-                       agents on the LAN): reachable, authorized, Blender version, round
-                       trip; prints a table and exits 1 if any has a problem
+                       agents on the LAN): reachable, authorized, Blender version, device,
+                       round trip; prints a table and exits 1 if any has a problem
   --join-token         print this broker's join token and exit: run bnr-agent --join TOKEN
                        on every machine that should render for it
   --trust-new-agents   also use agents on the LAN that did not join this broker's farm (and
@@ -381,7 +381,10 @@ int check_agents(const Config& config) {
       row->trust = bnr::broker::trust_word(verdict.trust);
       row->problem = "not used: " + (verdict.reason.empty() ? std::string(row->trust) : verdict.reason);
     }
-    if (row != nullptr) row->blender = a.txt.info.blender_version.empty() ? "-" : a.txt.info.blender_version;
+    // The agent's own answer said it already, unless it is not used (not probed) or older.
+    if (row != nullptr && row->blender == "-" && !a.txt.info.blender_version.empty())
+      row->blender = a.txt.info.blender_version;
+    if (row != nullptr && row->device == "-" && !a.txt.info.device.empty()) row->device = a.txt.info.device;
   }
   std::fputs(bnr::broker::check_table(rows).c_str(), stdout);
   const bool all_fine = std::all_of(rows.begin(), rows.end(), [](const auto& r) { return r.problem.empty(); });

@@ -279,7 +279,10 @@ struct CloseJob {
 struct Refused {
   std::string reason{};
   Code code = Code::kUnspecified;
-  MSGPACK_DEFINE(reason, code)
+  // The refusing agent (empty from older agents): what bnr-broker --check shows of an agent
+  // it has no advert of, such as one given with --agent.
+  AgentInfo agent{};
+  MSGPACK_DEFINE(reason, code, agent)
 };
 
 // broker -> agent: another agent already delivered this region (the tail is rendered twice

@@ -243,6 +243,22 @@ TEST(Codec, FieldsAppendedByANewerPeerAreIgnored) {
   EXPECT_EQ(std::get<Heartbeat>(d.packet->message).job_id, "job");
 }
 
+TEST(Codec, ARefusalCarriesTheAgentAndAnOlderAgentsRefusalStillDecodes) {
+  const Decoded d = decode_frames(frames_of(Refused{"no open job", Code::kNoJob, {"host", "host/1", 2, "3.4.1", "CPU"}}));
+  ASSERT_TRUE(d.packet) << d.error;
+  EXPECT_EQ(std::get<Refused>(d.packet->message).agent.device, "CPU");
+  EXPECT_EQ(std::get<Refused>(d.packet->message).agent.blender_version, "3.4.1");
+  // From an agent older than the agent field: reason and code only.
+  auto frames = frames_of(Refused{});
+  msgpack::sbuffer b;
+  msgpack::pack(b, std::make_tuple(std::string("busy"), Code::kBusy));
+  frames[1] = std::string(b.data(), b.size());
+  const Decoded old = decode_frames(frames);
+  ASSERT_TRUE(old.packet) << old.error;
+  EXPECT_EQ(std::get<Refused>(old.packet->message).reason, "busy");
+  EXPECT_EQ(std::get<Refused>(old.packet->message).agent.device, "");
+}
+
 TEST(Codec, FailureCodesRoundTripAndUnknownCodesAreRejected) {
   const Decoded ok = decode_frames(frames_of(JobFailed{"j1", "no room", Code::kDiskFull}));
   ASSERT_TRUE(ok.packet) << ok.error;
