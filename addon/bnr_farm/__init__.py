@@ -1,14 +1,16 @@
 # bnr Farm: renders the current frame with bnr-broker across the agents on the LAN and shows
-# the result in the Image Editor. The broker does the work; this add-on saves the file, starts
-# the broker, follows its progress lines and loads what it wrote.
+# the live preview, then the result, in the Image Editor. The broker does the work; this
+# add-on saves the file, starts the broker, follows its progress lines and preview file and
+# loads what it wrote.
+import contextlib
 import os
-import re
-import shlex
-import signal
-import subprocess
-import threading
+import shutil
+import tempfile
 
 import bpy
+
+from .broker_run import BrokerRun, broker_command, signals_cancel
+from .result_image import PreviewWatcher, load_result, show
 
 bl_info = {
     "name": "bnr Farm",
@@ -19,10 +21,6 @@ bl_info = {
     "description": "Render the current frame across bnr agents on the LAN",
     "category": "Render",
 }
-
-RESULT_IMAGE = "bnr Render Result"
-# "  42% | 12 regions done | 3 agents | 0:12 elapsed | ETA 0:17", as the broker prints it.
-PROGRESS = re.compile(r"^\s*(\d+)% \|.*$")
 
 
 class BnrFarmPreferences(bpy.types.AddonPreferences):
@@ -45,93 +43,6 @@ class BnrFarmPreferences(bpy.types.AddonPreferences):
         self.layout.prop(self, "extra_args")
 
 
-def output_files(scene):
-    """Where `blender -b file -f N` would write the current frame: (png, exr or None)."""
-    path = bpy.path.abspath(scene.render.frame_path(frame=scene.frame_current))
-    file_format = scene.render.image_settings.file_format
-    if file_format == "PNG":
-        return path, None
-    if file_format in ("OPEN_EXR", "OPEN_EXR_MULTILAYER"):
-        return os.path.splitext(path)[0] + ".png", path
-    raise ValueError("bnr writes PNG or OpenEXR; the scene's output format is " + file_format)
-
-
-def broker_command(prefs, blend, scene):
-    png, exr = output_files(scene)
-    command = [bpy.path.abspath(prefs.broker_path) if os.sep in prefs.broker_path else prefs.broker_path,
-               blend, "--frame", str(scene.frame_current), "-o", png]
-    if exr:
-        command += ["--exr", exr]
-    command += shlex.split(prefs.extra_args)
-    return command, exr or png
-
-
-def show_result(path):
-    """Loads `path` as RESULT_IMAGE and shows it in an Image Editor, if one is open."""
-    image = bpy.data.images.get(RESULT_IMAGE)
-    if image is None:
-        image = bpy.data.images.load(path, check_existing=False)
-        image.name = RESULT_IMAGE
-    else:
-        image.filepath = path
-        image.reload()
-    if bpy.app.background:
-        return image
-    if not show_in_image_editor(image):
-        # No Image Editor open: Blender's own render view (a window, per the Interface
-        # preferences) has one.
-        bpy.ops.render.view_show("INVOKE_DEFAULT")
-        show_in_image_editor(image)
-    return image
-
-
-def show_in_image_editor(image):
-    for window in bpy.context.window_manager.windows:
-        for area in window.screen.areas:
-            if area.type == "IMAGE_EDITOR":
-                area.spaces.active.image = image
-                return True
-    return False
-
-
-class BrokerRun:
-    """The broker child process; a thread turns its stderr into the latest progress line and
-    the last error line, so the UI never blocks on the pipe."""
-
-    def __init__(self, command, cwd):
-        self.process = subprocess.Popen(command, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.PIPE, text=True, bufsize=1)
-        self.percent = 0
-        self.status = "starting bnr-broker"
-        self.last_line = ""
-        self.echo = bpy.app.background
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self):
-        for line in self.process.stderr:
-            line = line.rstrip("\n").split("\r")[-1].replace("\033[K", "")
-            if not line.strip():
-                continue
-            if self.echo:
-                print(line, flush=True)
-            match = PROGRESS.match(line)
-            if match:
-                self.percent = int(match.group(1))
-                self.status = line.strip()
-            else:
-                self.last_line = line.strip()
-
-    def cancel(self):
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)  # the broker's Ctrl+C: cancelled everywhere, spool kept
-
-    def wait(self):
-        code = self.process.wait()
-        self.reader.join(timeout=5)
-        return code
-
-
 class RENDER_OT_bnr_farm(bpy.types.Operator):
     """Render the current frame on the bnr farm"""
 
@@ -141,6 +52,10 @@ class RENDER_OT_bnr_farm(bpy.types.Operator):
     _run = None
     _timer = None
     _output = ""
+    _preview = None
+    _preview_dir = None
+    _shown = False  # the preview is in an Image Editor (or the render view was opened for it)
+    _said = ""  # the status line printed last (background mode)
 
     def _start(self, context):
         if not bpy.data.filepath:
@@ -151,40 +66,83 @@ class RENDER_OT_bnr_farm(bpy.types.Operator):
         if bpy.data.is_dirty:
             bpy.ops.wm.save_mainfile()
         prefs = context.preferences.addons[__package__].preferences
+        self._preview_dir = tempfile.mkdtemp(prefix="bnr-farm-")
+        preview = os.path.join(self._preview_dir, "preview.png")
         try:
-            command, self._output = broker_command(prefs, bpy.data.filepath, context.scene)
-        except ValueError as e:
+            command, self._output = broker_command(prefs, bpy.data.filepath, context.scene, preview)
+            os.makedirs(os.path.dirname(self._output) or ".", exist_ok=True)
+        except (ValueError, OSError) as e:
+            self._clean_up()
             self.report({"ERROR"}, str(e))
             return False
-        os.makedirs(os.path.dirname(self._output) or ".", exist_ok=True)
         try:
-            self._run = BrokerRun(command, os.path.dirname(bpy.data.filepath))
+            self._run = BrokerRun(command, os.path.dirname(bpy.data.filepath), echo=bpy.app.background)
         except OSError as e:
+            self._clean_up()
             self.report({"ERROR"}, "cannot run %s: %s (set the add-on's bnr-broker path)" % (command[0], e))
             return False
+        self._preview = PreviewWatcher(preview)
+        self._shown = False
         return True
+
+    def _tick(self, context):
+        """Every turn while the broker runs: the newest preview into the image and the
+        Image Editor, the progress into the status bar (printed in background mode)."""
+        image = self._preview.poll()
+        if image is not None:
+            show(image, open_render_view=not self._shown)
+            self._shown = True
+            self._say("bnr Farm: preview %dx%d at %d%%" % (image.size[0], image.size[1], self._run.percent))
+        status = "bnr Farm: " + self._run.status
+        if context.workspace is not None and not bpy.app.background:
+            context.workspace.status_text_set(status + "  (Esc cancels)")
+        if status != self._said:
+            self._said = status
+            self._say(status)
+
+    def _say(self, line):
+        if bpy.app.background:
+            print(line, flush=True)
+
+    def _clean_up(self):
+        if self._preview_dir:
+            shutil.rmtree(self._preview_dir, ignore_errors=True)
+            self._preview_dir = None
 
     def _finish(self, context, code):
         if context.workspace is not None:
             context.workspace.status_text_set(None)
+        self._clean_up()
         if code != 0:
             why = self._run.last_line or "bnr-broker exited with code %d" % code
             self.report({"ERROR"} if code != 130 else {"WARNING"}, why)
             return {"CANCELLED"}
-        show_result(self._output)
+        show(load_result(self._output), open_render_view=True)
         self.report({"INFO"}, "bnr Farm: wrote " + self._output)
         return {"FINISHED"}
 
     def execute(self, context):
-        # Background mode (and scripts): run to the end before returning.
+        # Background mode (and scripts): run to the end before returning, showing the preview
+        # as it comes.
         if not self._start(context):
             return {"CANCELLED"}
-        try:
-            code = self._run.wait()
-        except KeyboardInterrupt:
-            self._run.cancel()
-            code = self._run.wait()
+        with signals_cancel(self._run), self._cancelled_on_error():
+            code = None
+            while code is None:
+                self._tick(context)
+                code = self._run.wait(timeout=0.25)
         return self._finish(context, code)
+
+    @contextlib.contextmanager
+    def _cancelled_on_error(self):
+        """A failure in this add-on cancels the broker rather than leaving it rendering."""
+        try:
+            yield
+        except BaseException:
+            self._run.cancel()
+            self._run.wait(timeout=30)
+            self._clean_up()
+            raise
 
     def invoke(self, context, event):
         if bpy.app.background:
@@ -198,9 +156,9 @@ class RENDER_OT_bnr_farm(bpy.types.Operator):
     def modal(self, context, event):
         if event.type == "ESC" and event.value == "PRESS":
             self._run.cancel()
-            self._run.status = "cancelling (the spool is kept: rendering again resumes)"
         if event.type == "TIMER":
-            context.workspace.status_text_set("bnr Farm: " + self._run.status + "  (Esc cancels)")
+            with self._cancelled_on_error():
+                self._tick(context)
             code = self._run.process.poll()
             if code is not None:
                 context.window_manager.event_timer_remove(self._timer)
