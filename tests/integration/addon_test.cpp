@@ -29,7 +29,8 @@ constexpr const char* kWatchShownImages =
     "bnr_farm.show = watched(bnr_farm.show)\n";
 
 // Blender, the add-on installed from the zip and enabled, running the operator (temporary files
-// in dir/tmp); `watch`: Python run after enabling it. Exit 0 when it finished with the image loaded, 3 otherwise.
+// in dir/tmp) on `scene` (empty: Blender's unsaved start-up file); `watch`: Python run after
+// enabling it. Exit 0 when it finished with the image loaded, 3 otherwise.
 std::vector<std::string> addon_command(const TempDir& dir, const fs::path& scene, const std::string& extra_args,
                                        const std::string& watch = {}) {
   const std::string script =
@@ -48,10 +49,15 @@ std::vector<std::string> addon_command(const TempDir& dir, const fs::path& scene
       "    result = 'error report: ' + str(e)\n"
       "image = bpy.data.images.get('bnr Render Result')\n"
       "print('bnr-test result', result, image.size[0] if image else None, image.size[1] if image else None)\n"
+      "print('bnr-test image', image.filepath if image else None, image.is_float if image else None)\n"
       "sys.exit(0 if result == {'FINISHED'} and image is not None else 3)\n";
   fs::create_directories(dir / "tmp");
-  return {"env", "BLENDER_USER_CONFIG=" + (dir / "config").string(), "BLENDER_USER_SCRIPTS=" + (dir / "scripts").string(),
-          "TMPDIR=" + (dir / "tmp").string(), "blender", "-b", scene.string(), "--python-exit-code", "2", "--python-expr", script};
+  std::vector<std::string> command = {"env", "BLENDER_USER_CONFIG=" + (dir / "config").string(),
+                                      "BLENDER_USER_SCRIPTS=" + (dir / "scripts").string(),
+                                      "TMPDIR=" + (dir / "tmp").string(), "blender", "-b"};
+  command.push_back(scene.empty() ? "--factory-startup" : scene.string());
+  command.insert(command.end(), {"--python-exit-code", "2", "--python-expr", script});
+  return command;
 }
 
 tools::RunResult run_addon(const TempDir& dir, const fs::path& scene, const std::string& extra_args,
@@ -132,6 +138,34 @@ TEST(Addon, CtrlCToABackgroundBlenderCancelsTheBrokerAndKeepsTheSpool) {
   EXPECT_NE(output.find("interrupted; the job was cancelled on every agent"), std::string::npos) << output;
   EXPECT_FALSE(fs::exists(dir / "render_0001.png")) << output;
   EXPECT_GE(fs::file_size(journal), journal_bytes(32, 180)) << "the spool is kept: " << output;
+}
+
+// A scene whose output is OpenEXR: the EXR and the PNG beside it, as `blender -b -f 1` names
+// them, and "bnr Render Result" is the float image (after a PNG preview).
+TEST(Addon, AnExrSceneWritesTheExrAndThePngAndShowsTheExr) {
+  TempDir dir;
+  const auto scene = make_scene(dir / "scene.blend", {"--size", "48x32", "--samples", "4"});
+  Agent agent;
+  const tools::RunResult r =
+      run_addon(dir, scene, "--no-mdns --no-local --agent " + agent.endpoint(),
+                "bpy.context.scene.render.image_settings.file_format = 'OPEN_EXR'\n"
+                "bpy.ops.wm.save_mainfile()\n");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("bnr-test result {'FINISHED'} 48 32"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("bnr-test image " + (dir / "render_0001.exr").string() + " True"), std::string::npos)
+      << r.output;
+  EXPECT_TRUE(fs::exists(dir / "render_0001.exr")) << r.output;
+  EXPECT_TRUE(fs::exists(dir / "render_0001.png")) << r.output;
+}
+
+// An unsaved file cannot be rendered by the broker: the operator says so and does nothing.
+TEST(Addon, AnUnsavedFileIsAnErrorThatSaysToSaveIt) {
+  TempDir dir;
+  const tools::RunResult r = run_addon(dir, {}, "--no-mdns --no-local --agent 127.0.0.1:9");
+  EXPECT_EQ(r.exit_code, 3) << r.output;
+  EXPECT_NE(r.output.find("bnr-test result error report: Error: Save the .blend file first"), std::string::npos)
+      << r.output;
+  EXPECT_EQ(r.output.find("bnr Farm: starting"), std::string::npos) << "no broker was started: " << r.output;
 }
 
 TEST(Addon, ABrokerFailureIsReportedAndTheOperatorCancelled) {
