@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 packages=(g++ cmake make pkg-config blender cppzmq-dev libzmq3-dev libmsgpack-cxx-dev libopenexr-dev
           libpng-dev libsodium-dev libavahi-compat-libdnssd-dev avahi-daemon dbus libgtest-dev libbenchmark-dev
-          clang libclang-rt-14-dev chromium python3)
+          clang libclang-rt-14-dev chromium python3 xvfb)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -95,7 +95,7 @@ class RENDER_OT_bnr_farm(bpy.types.Operator):
             self._say("bnr Farm: preview %dx%d at %d%%" % (image.size[0], image.size[1], self._run.percent))
         status = "bnr Farm: " + self._run.status
         if context.workspace is not None and not bpy.app.background:
-            context.workspace.status_text_set(status + "  (Esc cancels)")
+            context.workspace.status_text_set(status + ("" if self._run.cancelled else "  (Esc cancels)"))
         if status != self._said:
             self._said = status
             self._say(status)

@@ -7,13 +7,11 @@
 #include <csignal>
 #include <regex>
 
+#include "addon_script.h"
 #include "harness.h"
 
 namespace bnr::testing {
 namespace {
-
-// A Python string literal for `text` (test paths and endpoints: no quotes or backslashes).
-std::string py(const std::string& text) { return "'" + text + "'"; }
 
 // Each time the add-on shows an image, how much of "bnr Render Result" is rendered: a line
 // "bnr-test shown OPAQUE CLEAR TOTAL" (pixels with alpha 1, alpha 0, all).
@@ -34,12 +32,7 @@ constexpr const char* kWatchShownImages =
 std::vector<std::string> addon_command(const TempDir& dir, const fs::path& scene, const std::string& extra_args,
                                        const std::string& watch = {}) {
   const std::string script =
-      "import bpy, sys\n"
-      "bpy.ops.preferences.addon_install(filepath=" + py(BNR_ADDON_ZIP) + ")\n"
-      "bpy.ops.preferences.addon_enable(module='bnr_farm')\n"
-      "prefs = bpy.context.preferences.addons['bnr_farm'].preferences\n"
-      "prefs.broker_path = " + py(BNR_BROKER_EXE) + "\n"
-      "prefs.extra_args = " + py(extra_args) + "\n"
+      addon_setup_python(extra_args) +
       "assert any(f.__module__ == 'bnr_farm' for f in bpy.types.TOPBAR_MT_render.draw._draw_funcs), "
       "'no Render menu entry'\n" + watch +
       "print('bnr-test started', flush=True)\n"
