@@ -15,25 +15,30 @@ PROGRESS = re.compile(r"^\s*(\d+)% \|.*$")
 
 
 def output_files(scene):
-    """Where `blender -b file -f N` would write the current frame: (png, exr or None)."""
+    """Where `blender -b file -f N` would write the current frame, as bnr-broker's -o and
+    --exr (None: not given), and the file to show: a PNG; an OpenEXR with a PNG beside it; or a
+    multilayer EXR, which the broker names from -o (every pass, and no PNG)."""
     path = bpy.path.abspath(scene.render.frame_path(frame=scene.frame_current))
     file_format = scene.render.image_settings.file_format
+    png = os.path.splitext(path)[0] + ".png"
     if file_format == "PNG":
-        return path, None
-    if file_format in ("OPEN_EXR", "OPEN_EXR_MULTILAYER"):
-        return os.path.splitext(path)[0] + ".png", path
+        return path, None, path
+    if file_format == "OPEN_EXR":
+        return png, path, path
+    if file_format == "OPEN_EXR_MULTILAYER":
+        return png, None, path
     raise ValueError("bnr writes PNG or OpenEXR; the scene's output format is " + file_format)
 
 
 def broker_command(prefs, blend, scene, preview):
-    """The command line, and the file to show at the end (the EXR when there is one)."""
-    png, exr = output_files(scene)
+    """The command line, and the file to show at the end."""
+    out, exr, result = output_files(scene)
     program = bpy.path.abspath(prefs.broker_path) if os.sep in prefs.broker_path else prefs.broker_path
-    command = [program, blend, "--frame", str(scene.frame_current), "-o", png, "--preview", preview]
+    command = [program, blend, "--frame", str(scene.frame_current), "-o", out, "--preview", preview]
     if exr:
         command += ["--exr", exr]
     command += shlex.split(prefs.extra_args)
-    return command, exr or png
+    return command, result
 
 
 class BrokerRun:

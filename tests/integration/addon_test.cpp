@@ -133,23 +133,33 @@ TEST(Addon, CtrlCToABackgroundBlenderCancelsTheBrokerAndKeepsTheSpool) {
   EXPECT_GE(fs::file_size(journal), journal_bytes(32, 180)) << "the spool is kept: " << output;
 }
 
-// A scene whose output is OpenEXR: the EXR and the PNG beside it, as `blender -b -f 1` names
-// them, and "bnr Render Result" is the float image (after a PNG preview).
-TEST(Addon, AnExrSceneWritesTheExrAndThePngAndShowsTheExr) {
+// A scene whose output is `format`: its EXR, as `blender -b -f 1` names it, is "bnr Render
+// Result" (after a PNG preview), with a PNG beside it for plain OpenEXR.
+void expect_exr_shown(const std::string& format, bool multilayer) {
   TempDir dir;
   const auto scene = make_scene(dir / "scene.blend", {"--size", "48x32", "--samples", "4"});
   Agent agent;
   const tools::RunResult r =
       run_addon(dir, scene, "--no-mdns --no-local --agent " + agent.endpoint(),
-                "bpy.context.scene.render.image_settings.file_format = 'OPEN_EXR'\n"
+                "bpy.context.scene.render.image_settings.file_format = '" + format + "'\n"
                 "bpy.ops.wm.save_mainfile()\n");
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("bnr-test result {'FINISHED'} 48 32"), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("bnr-test image " + (dir / "render_0001.exr").string() + " True"), std::string::npos)
+  // Blender's Python sees no size or float buffer in a multilayer EXR (its own too) until an
+  // Image Editor picks a layer and pass.
+  EXPECT_NE(r.output.find(multilayer ? "bnr-test result {'FINISHED'} 0 0" : "bnr-test result {'FINISHED'} 48 32"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("bnr-test image " + (dir / "render_0001.exr").string() + (multilayer ? "" : " True")),
+            std::string::npos)
       << r.output;
   EXPECT_TRUE(fs::exists(dir / "render_0001.exr")) << r.output;
-  EXPECT_TRUE(fs::exists(dir / "render_0001.png")) << r.output;
+  EXPECT_EQ(fs::exists(dir / "render_0001.png"), !multilayer) << r.output;
 }
+
+TEST(Addon, AnExrSceneWritesTheExrAndThePngAndShowsTheExr) { expect_exr_shown("OPEN_EXR", false); }
+
+// The broker writes a multilayer scene's own output (every pass) from -o's name, and no PNG.
+TEST(Addon, AMultilayerExrSceneWritesItsMultilayerExrAndShowsIt) { expect_exr_shown("OPEN_EXR_MULTILAYER", true); }
 
 // An unsaved file cannot be rendered by the broker: the operator says so and does nothing.
 TEST(Addon, AnUnsavedFileIsAnErrorThatSaysToSaveIt) {
