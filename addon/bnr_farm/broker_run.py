@@ -14,31 +14,23 @@ import bpy
 PROGRESS = re.compile(r"^\s*(\d+)% \|.*$")
 
 
-def output_files(scene):
-    """Where `blender -b file -f N` would write the current frame, as bnr-broker's -o and
-    --exr (None: not given), and the file to show: a PNG; an OpenEXR with a PNG beside it; or a
-    multilayer EXR, which the broker names from -o (every pass, and no PNG)."""
-    path = bpy.path.abspath(scene.render.frame_path(frame=scene.frame_current))
-    file_format = scene.render.image_settings.file_format
-    png = os.path.splitext(path)[0] + ".png"
-    if file_format == "PNG":
-        return path, None, path
-    if file_format == "OPEN_EXR":
-        return png, path, path
-    if file_format == "OPEN_EXR_MULTILAYER":
-        return png, None, path
-    raise ValueError("bnr writes PNG or OpenEXR; the scene's output format is " + file_format)
+def output_file(scene):
+    """Where `blender -b file -f N` would write the current frame. bnr-broker writes there when
+    given it as -o: it writes the scene's own format (PNG itself, a multilayer EXR of every
+    pass, any other still format through Blender) and -o's extension follows the format."""
+    if scene.render.is_movie_format:
+        raise ValueError("bnr renders still frames; the scene's output is a movie (" +
+                         scene.render.image_settings.file_format + "): choose an image format")
+    return bpy.path.abspath(scene.render.frame_path(frame=scene.frame_current))
 
 
 def broker_command(prefs, blend, scene, preview):
-    """The command line, and the file to show at the end."""
-    out, exr, result = output_files(scene)
+    """The command line, and the file it writes."""
+    out = output_file(scene)
     program = bpy.path.abspath(prefs.broker_path) if os.sep in prefs.broker_path else prefs.broker_path
     command = [program, blend, "--frame", str(scene.frame_current), "-o", out, "--preview", preview]
-    if exr:
-        command += ["--exr", exr]
     command += shlex.split(prefs.extra_args)
-    return command, result
+    return command, out
 
 
 class BrokerRun:

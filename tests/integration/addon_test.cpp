@@ -133,9 +133,10 @@ TEST(Addon, CtrlCToABackgroundBlenderCancelsTheBrokerAndKeepsTheSpool) {
   EXPECT_GE(fs::file_size(journal), journal_bytes(32, 180)) << "the spool is kept: " << output;
 }
 
-// A scene whose output is `format`: its EXR, as `blender -b -f 1` names it, is "bnr Render
-// Result" (after a PNG preview), with a PNG beside it for plain OpenEXR.
-void expect_exr_shown(const std::string& format, bool multilayer) {
+// A scene whose output is `format`: its file, as `blender -b -f 1` names it (`name`), is
+// written and is "bnr Render Result" after the PNG preview (`is_float`: as Blender loads it).
+void expect_format_shown(const std::string& format, const std::string& name, const std::string& size,
+                         const std::string& is_float) {
   TempDir dir;
   const auto scene = make_scene(dir / "scene.blend", {"--size", "48x32", "--samples", "4"});
   Agent agent;
@@ -144,22 +145,21 @@ void expect_exr_shown(const std::string& format, bool multilayer) {
                 "bpy.context.scene.render.image_settings.file_format = '" + format + "'\n"
                 "bpy.ops.wm.save_mainfile()\n");
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  // Blender's Python sees no size or float buffer in a multilayer EXR (its own too) until an
-  // Image Editor picks a layer and pass.
-  EXPECT_NE(r.output.find(multilayer ? "bnr-test result {'FINISHED'} 0 0" : "bnr-test result {'FINISHED'} 48 32"),
-            std::string::npos)
-      << r.output;
-  EXPECT_NE(r.output.find("bnr-test image " + (dir / "render_0001.exr").string() + (multilayer ? "" : " True")),
-            std::string::npos)
-      << r.output;
-  EXPECT_TRUE(fs::exists(dir / "render_0001.exr")) << r.output;
-  EXPECT_EQ(fs::exists(dir / "render_0001.png"), !multilayer) << r.output;
+  EXPECT_NE(r.output.find("bnr-test result {'FINISHED'} " + size), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("bnr-test image " + (dir / name).string() + " " + is_float), std::string::npos) << r.output;
+  EXPECT_TRUE(fs::exists(dir / name)) << r.output;
+  EXPECT_EQ(files_with_prefix(dir.path(), "render_").size(), 1U) << "one file: " << r.output;
 }
 
-TEST(Addon, AnExrSceneWritesTheExrAndThePngAndShowsTheExr) { expect_exr_shown("OPEN_EXR", false); }
+TEST(Addon, AnExrSceneWritesItsExrAndShowsIt) { expect_format_shown("OPEN_EXR", "render_0001.exr", "48 32", "True"); }
 
-// The broker writes a multilayer scene's own output (every pass) from -o's name, and no PNG.
-TEST(Addon, AMultilayerExrSceneWritesItsMultilayerExrAndShowsIt) { expect_exr_shown("OPEN_EXR_MULTILAYER", true); }
+// Blender's Python sees no size or float buffer in a multilayer EXR (its own too) until an
+// Image Editor picks a layer and pass.
+TEST(Addon, AMultilayerExrSceneWritesItsMultilayerExrAndShowsIt) {
+  expect_format_shown("OPEN_EXR_MULTILAYER", "render_0001.exr", "0 0", "False");
+}
+
+TEST(Addon, AJpegSceneWritesItsJpegAndShowsIt) { expect_format_shown("JPEG", "render_0001.jpg", "48 32", "False"); }
 
 // An unsaved file cannot be rendered by the broker: the operator says so and does nothing.
 TEST(Addon, AnUnsavedFileIsAnErrorThatSaysToSaveIt) {
