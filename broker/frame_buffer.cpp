@@ -72,10 +72,8 @@ void FrameBuffer::start_passes(const protocol::PassLayout& passes) {
 }
 
 void FrameBuffer::set_pass_text(const std::string& name, const std::string& value) {
-  for (tools::ExrLayers& layers : passes_) {
-    auto it = std::find_if(layers.text.begin(), layers.text.end(), [&](const auto& t) { return t.first == name; });
-    if (it != layers.text.end()) it->second = value;
-  }
+  for (tools::ExrLayers& layers : passes_)
+    if (std::string* text = layers.find_text(name)) *text = value;
 }
 
 bool FrameBuffer::merge(const protocol::Rect& core, const protocol::Rect& rendered, std::uint32_t views,

@@ -52,47 +52,37 @@ fs::path written_frame(const fs::path& dir) {
   return found.front();
 }
 
-// A compositor-only run knows nothing of the render: an EXR gets the metadata Blender's own
-// render would have given it (Cryptomatte manifests, render statistics) from the regions'.
-void add_render_metadata(const fs::path& exr, const tools::ExrLayers& merged) {
-  tools::ExrLayers image = tools::read_exr_layers(exr);
-  bool added = false;
-  for (const auto& [name, value] : merged.text) {
-    if (name == "BlenderMultiChannel") continue;  // marks a multilayer file, which this is not
-    const bool present = std::any_of(image.text.begin(), image.text.end(), [&](const auto& t) { return t.first == name; });
-    if (!present) image.text.emplace_back(name, value), added = true;
-  }
-  if (added) tools::write_exr_layers(exr, image);
-}
-
 // A compositor-only run writes a multilayer EXR whose view layers are empty (nothing was
 // rendered) beside the right Composite layer: the merged passes take the layers' place.
-void fill_multilayer(const fs::path& exr, const fs::path& merged, bool half) {
-  tools::ExrLayers image = tools::read_exr_layers(exr);
-  tools::ExrLayers out = tools::read_exr_layers(merged);
-  out.compression = image.compression;
+tools::ExrLayers with_merged_layers(tools::ExrLayers image, tools::ExrLayers merged, bool half) {
+  merged.compression = image.compression;
   std::vector<std::string> names;
-  for (const tools::ExrChannel& c : out.channels) names.push_back(c.name);
+  for (const tools::ExrChannel& c : merged.channels) names.push_back(c.name);
   const std::vector<bool> halves = blender_stores_half(names);
-  for (std::size_t i = 0; i < out.channels.size(); ++i) out.channels[i].half = half && halves[i];
+  for (std::size_t i = 0; i < merged.channels.size(); ++i) merged.channels[i].half = half && halves[i];
   for (tools::ExrChannel& c : image.channels)
-    if (c.name.rfind("Composite.", 0) == 0) out.channels.push_back(std::move(c));
-  std::sort(out.channels.begin(), out.channels.end(),
+    if (c.name.rfind("Composite.", 0) == 0) merged.channels.push_back(std::move(c));
+  std::sort(merged.channels.begin(), merged.channels.end(),
             [](const tools::ExrChannel& a, const tools::ExrChannel& b) { return a.name < b.name; });
-  out.text = image.text;
-  tools::write_exr_layers(exr, out);
+  merged.text = std::move(image.text);
+  return merged;
 }
 
-void set_text(const fs::path& exr, const std::string& name, const std::string& value) {
+// A compositor-only run knows nothing of the render. Blender's EXR gets, in one rewrite: a
+// multilayer file the merged passes; any file the metadata Blender's own render would have
+// given it (Cryptomatte manifests, render statistics) from the regions', and the job's time.
+void complete_exr(const fs::path& exr, const fs::path& merged_file,
+                  const std::vector<std::pair<std::string, std::string>>& merged_text, const CompositeRequest& request) {
   tools::ExrLayers image = tools::read_exr_layers(exr);
-  for (auto& t : image.text)
-    if (t.first == name) t.second = value;
+  const bool multilayer = image.find_text("BlenderMultiChannel") != nullptr;
+  if (multilayer) image = with_merged_layers(std::move(image), tools::read_exr_layers(merged_file), request.half_passes);
+  for (const auto& [name, value] : merged_text) {
+    if (name == "BlenderMultiChannel") continue;  // marks a multilayer file; Blender's own says whether this is one
+    if (image.find_text(name) == nullptr) image.text.emplace_back(name, value);
+  }
+  if (std::string* time = image.find_text("RenderTime"); time != nullptr && !request.render_time.empty())
+    *time = request.render_time;
   tools::write_exr_layers(exr, image);
-}
-
-bool is_multilayer(const fs::path& exr) {
-  const tools::ExrLayers image = tools::read_exr_layers(exr);
-  return std::any_of(image.text.begin(), image.text.end(), [](const auto& t) { return t.first == "BlenderMultiChannel"; });
 }
 
 }  // namespace
@@ -126,12 +116,7 @@ std::vector<fs::path> composite_frame(const tools::ExrLayers& merged_in_memory, 
   const fs::path layers = dir / "merged.exr";
   const fs::path script = dir / "composite.py";
   tools::write_exr_layers(layers, merged_in_memory);
-  // What the output files need of the merged frame afterwards: its names and text, no pixels.
-  tools::ExrLayers merged;
-  merged.width = merged_in_memory.width;
-  merged.height = merged_in_memory.height;
-  merged.text = merged_in_memory.text;
-  for (const tools::ExrChannel& c : merged_in_memory.channels) merged.channels.push_back({c.name, c.half, {}});
+  const auto merged_text = merged_in_memory.text;  // all the output needs of it from here on
   if (release) release();
   std::ofstream(script, std::ios::binary) << composite_script();
   std::ofstream(dir / "scene_analysis.py", std::ios::binary) << scene_analysis_script();  // it imports this
@@ -149,11 +134,7 @@ std::vector<fs::path> composite_frame(const tools::ExrLayers& merged_in_memory, 
                              reason_in(run.output));
 
   const fs::path image = written_frame(dir.path());
-  if (image.extension() == ".exr") {
-    if (is_multilayer(image)) fill_multilayer(image, layers, request.half_passes);
-    add_render_metadata(image, merged);
-    if (!request.render_time.empty()) set_text(image, "RenderTime", request.render_time);
-  }
+  if (image.extension() == ".exr") complete_exr(image, layers, merged_text, request);
   std::vector<fs::path> written = {with_format_extension(request.output, image.extension().string())};
   move_into_place(image, written.back());
   if (!request.exr.empty()) {

@@ -427,7 +427,12 @@ class Job {
   std::vector<std::filesystem::path> write_composited() {
     log(session_.scene().post_process.empty() ? "writing the scene's output format with this machine's Blender"
                                               : "compositing the merged frame once with this machine's Blender");
-    CompositeRequest request{options_.post_blender, options_.scene, options_.frame, primary_output(), options_.exr};
+    CompositeRequest request;
+    request.blender = options_.post_blender;
+    request.scene = options_.scene;
+    request.frame = options_.frame;
+    request.output = primary_output();
+    request.exr = options_.exr;
     request.half_passes = manifest_.output && manifest_.output->multilayer() && manifest_.output->depth == "16";
     request.render_time = blender_render_time(std::chrono::duration<double>(Clock::now() - started_).count());
     if (frame_->passes().size() != 1) throw std::runtime_error("internal: no merged passes to composite");

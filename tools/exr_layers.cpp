@@ -15,6 +15,7 @@
 #include <limits>
 #include <new>
 #include <stdexcept>
+#include <utility>
 #include <vector>
 
 #include "image_file_util.h"
@@ -107,6 +108,16 @@ std::size_t ExrLayers::find(const std::string& name) const {
   for (std::size_t i = 0; i < channels.size(); ++i)
     if (channels[i].name == name) return i;
   return channels.size();
+}
+
+const std::string* ExrLayers::find_text(const std::string& name) const {
+  for (const auto& [key, value] : text)
+    if (key == name) return &value;
+  return nullptr;
+}
+
+std::string* ExrLayers::find_text(const std::string& name) {
+  return const_cast<std::string*>(std::as_const(*this).find_text(name));
 }
 
 ExrLayers read_exr_layers(const std::filesystem::path& path) {

@@ -25,6 +25,9 @@ struct ExrLayers {
   int compression = 3;                                       // an Imf::Compression (3: ZIP)
 
   [[nodiscard]] std::size_t find(const std::string& name) const;  // index, or channels.size()
+  // The value of text attribute `name`, or nullptr.
+  [[nodiscard]] std::string* find_text(const std::string& name);
+  [[nodiscard]] const std::string* find_text(const std::string& name) const;
 };
 
 // Reads every channel (HALF, FLOAT and UINT, as float) and every string attribute of a

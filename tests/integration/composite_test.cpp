@@ -17,10 +17,8 @@ fs::path passes_scene(const TempDir& dir, const std::string& name, const std::ve
 }
 
 // Renders on two agents in narrow regions; returns the broker's output.
-std::string render(const TempDir& dir, const fs::path& scene, const fs::path& out) {
-  Agent a, b;
-  const tools::RunResult r = run_broker({scene.string(), "--no-local", "--agent", a.endpoint(), "--agent",
-                                         b.endpoint(), "--region-width", "11", "-o", out.string()});
+std::string render(const fs::path& scene, const fs::path& out) {
+  const tools::RunResult r = render_on_agents(scene, out, 2, {"--region-width", "11"});
   EXPECT_EQ(r.exit_code, 0) << r.output;
   return r.output;
 }
@@ -43,7 +41,7 @@ void composite_and_compare(const std::string& compositor, const std::vector<std:
   std::vector<std::string> options = {"--compositor", compositor};
   options.insert(options.end(), more.begin(), more.end());
   const auto scene = passes_scene(dir, compositor + ".blend", options);
-  const std::string output = render(dir, scene, dir / "ours.png");
+  const std::string output = render(scene, dir / "ours.png");
   EXPECT_NE(output.find("compositing the merged frame once"), std::string::npos) << output;
   const auto reference = blender_reference(scene, dir / "ref");
   ASSERT_EQ(reference.size(), 1U);
@@ -62,10 +60,8 @@ TEST(Composite, ZDefocusEqualsBlenders) { composite_and_compare("defocus", {"--a
 TEST(Composite, RegionsWhosePassesOutweighTheDisplayFrameStillArrive) {
   TempDir dir;
   const auto scene = passes_scene(dir, "wide.blend", {"--compositor", "glare", "--size", "320x180", "--samples", "1"});
-  Agent agent;
   // 160x180 px x (8 + 4 x 126) bytes = 14 MiB a region; the frame's display pixels are 0.4 MiB.
-  const tools::RunResult r = run_broker({scene.string(), "--no-local", "--agent", agent.endpoint(),
-                                         "--region-width", "160", "-o", (dir / "ours.png").string()});
+  const tools::RunResult r = render_on_agents(scene, dir / "ours.png", 1, {"--region-width", "160"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto reference = blender_reference(scene, dir / "ref");
   ASSERT_EQ(reference.size(), 1U);
@@ -83,7 +79,7 @@ TEST(Composite, AGradeOfGlaresRelativeBlurAndNormalizeInANodeGroupEqualsBlenders
 TEST(Composite, TwoViewLayersMixedInTheCompositorEqualBlenders) {
   TempDir dir;
   const auto scene = passes_scene(dir, "mix.blend", {"--compositor", "mix-layers"});
-  const std::string output = render(dir, scene, dir / "ours.png");
+  const std::string output = render(scene, dir / "ours.png");
   EXPECT_EQ(output.find("compositing the merged frame once"), std::string::npos) << "pixel-local";
   const auto reference = blender_reference(scene, dir / "ref");
   ASSERT_EQ(reference.size(), 1U);
@@ -94,7 +90,7 @@ TEST(Composite, AFileOutputNodeWritesItsFilesOnceAsBlendersOwnRenderDoes) {
   TempDir ours_dir, blender_dir;
   const auto ours_scene = passes_scene(ours_dir, "fo.blend", {"--compositor", "file-output"});
   const auto blender_scene = passes_scene(blender_dir, "fo.blend", {"--compositor", "file-output"});
-  (void)render(ours_dir, ours_scene, ours_dir / "ours.png");
+  (void)render(ours_scene, ours_dir / "ours.png");
   const auto reference = blender_reference(blender_scene, blender_dir / "ref");
   ASSERT_EQ(reference.size(), 1U);
   expect_same_png(ours_dir / "ours.png", reference[0]);
@@ -116,7 +112,7 @@ TEST(Composite, TheScenesOwnJpegOutputIsWrittenByBlendersWriterWithItsExtension)
   TempDir dir;
   const auto scene = make_scene_with("make_passes_scene.py", dir / "jpeg.blend",
                                      {"--format", "JPEG", "--compositor", "glare"});
-  (void)render(dir, scene, dir / "ours.png");
+  (void)render(scene, dir / "ours.png");
   EXPECT_FALSE(fs::exists(dir / "ours.png"));
   ASSERT_TRUE(fs::exists(dir / "ours.jpg")) << "the extension follows the scene's format";
   const auto reference = blender_reference(scene, dir / "ref");
@@ -131,7 +127,7 @@ TEST(Composite, TheScenesOwnJpegOutputIsWrittenByBlendersWriterWithItsExtension)
 TEST(Composite, AnOpenExrOutputWithoutACompositorIsBlendersOwnFile) {
   TempDir dir;
   const auto scene = make_scene_with("make_passes_scene.py", dir / "exr.blend", {"--format", "OPEN_EXR", "--depth", "16"});
-  const std::string output = render(dir, scene, dir / "ours.png");
+  const std::string output = render(scene, dir / "ours.png");
   EXPECT_NE(output.find("writing the scene's output format with this machine's Blender"), std::string::npos) << output;
   ASSERT_TRUE(fs::exists(dir / "ours.exr")) << output;
   const auto reference = blender_reference(scene, dir / "ref");

@@ -160,6 +160,18 @@ tools::RunResult run_broker(const std::vector<std::string>& args, const fs::path
   return tools::run_command(argv, timeout, working_dir.string());
 }
 
+tools::RunResult render_on_agents(const fs::path& scene, const fs::path& out, int agents,
+                                  const std::vector<std::string>& args) {
+  std::vector<std::unique_ptr<Agent>> running;
+  std::vector<std::string> broker_args = {scene.string(), "--no-local", "-o", out.string()};
+  broker_args.insert(broker_args.end(), args.begin(), args.end());
+  for (int i = 0; i < agents; ++i) {
+    running.push_back(std::make_unique<Agent>());
+    broker_args.insert(broker_args.end(), {"--agent", running.back()->endpoint()});
+  }
+  return run_broker(broker_args);
+}
+
 std::unique_ptr<tools::ChildProcess> start_broker(const std::vector<std::string>& args, bool mdns) {
   std::vector<std::string> argv = {BNR_BROKER_EXE};
   if (!mdns) argv.push_back("--no-mdns");

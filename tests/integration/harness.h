@@ -103,6 +103,10 @@ void expect_same_png(const fs::path& ours, const fs::path& blender);
 tools::RunResult run_broker(const std::vector<std::string>& args, const fs::path& working_dir = {},
                             std::chrono::seconds timeout = std::chrono::seconds(240),
                             const fs::path& config_dir = {});
+// Starts `agents` test agents and runs bnr-broker on `scene` with only them (--no-local),
+// writing `out`, plus `args`; the agents end with the call.
+tools::RunResult render_on_agents(const fs::path& scene, const fs::path& out, int agents,
+                                  const std::vector<std::string>& args = {});
 // bnr-broker with `args` (and --no-mdns unless `mdns`), not waited for: read its output (stdout
 // and stderr together) with wait_for_output.
 std::unique_ptr<tools::ChildProcess> start_broker(const std::vector<std::string>& args, bool mdns = false);

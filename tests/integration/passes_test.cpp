@@ -21,14 +21,8 @@ std::string joined(const std::vector<std::string>& lines) {
 // Renders `scene` on `agents` agents in narrow regions and compares the multilayer EXR the
 // broker writes with Blender's own.
 void render_layers_and_compare(const TempDir& dir, const fs::path& scene, int agents, bool half,
-                               std::vector<std::string> broker_args = {}) {
-  std::vector<std::unique_ptr<Agent>> running;
-  for (int i = 0; i < agents; ++i) {
-    running.push_back(std::make_unique<Agent>());
-    broker_args.insert(broker_args.end(), {"--agent", running.back()->endpoint()});
-  }
-  broker_args.insert(broker_args.begin(), {scene.string(), "--no-local", "-o", (dir / "ours.png").string()});
-  const tools::RunResult r = run_broker(broker_args);
+                               const std::vector<std::string>& broker_args = {}) {
+  const tools::RunResult r = render_on_agents(scene, dir / "ours.png", agents, broker_args);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_FALSE(fs::exists(dir / "ours.png")) << "a multilayer scene writes its EXR, not a PNG";
   ASSERT_TRUE(fs::exists(dir / "ours.exr")) << r.output;
@@ -81,9 +75,7 @@ TEST(Passes, AMultilayerOutputWithWholeFrameGlareHoldsTheCompositeAndEveryPass) 
 TEST(Passes, StereoViewsEachGetEveryPassInTheirOwnFile) {
   TempDir dir;
   const auto scene = make_scene_with("make_passes_scene.py", dir / "stereo.blend", {"--depth", "16", "--stereo"});
-  Agent a, b;
-  const tools::RunResult r = run_broker({scene.string(), "--no-local", "--agent", a.endpoint(), "--agent",
-                                         b.endpoint(), "--region-width", "17", "-o", (dir / "ours.png").string()});
+  const tools::RunResult r = render_on_agents(scene, dir / "ours.png", 2, {"--region-width", "17"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto reference = blender_reference(scene, dir / "ref");
   ASSERT_EQ(reference.size(), 2U);

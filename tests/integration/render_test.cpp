@@ -12,15 +12,9 @@ namespace bnr::testing {
 namespace {
 
 // Renders `scene` with the broker and compares with Blender's own output.
-void render_and_compare(const TempDir& dir, const fs::path& scene, std::vector<std::string> broker_args,
+void render_and_compare(const TempDir& dir, const fs::path& scene, const std::vector<std::string>& broker_args,
                         int agents = 2) {
-  std::vector<std::unique_ptr<Agent>> running;
-  for (int i = 0; i < agents; ++i) {
-    running.push_back(std::make_unique<Agent>());
-    broker_args.insert(broker_args.end(), {"--agent", running.back()->endpoint()});
-  }
-  broker_args.insert(broker_args.begin(), {scene.string(), "--no-local", "-o", (dir / "ours.png").string()});
-  const tools::RunResult r = run_broker(broker_args);
+  const tools::RunResult r = render_on_agents(scene, dir / "ours.png", agents, broker_args);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto reference = blender_reference(scene, dir / "ref");
   ASSERT_EQ(reference.size(), 1U);
