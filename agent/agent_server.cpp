@@ -79,6 +79,7 @@ AgentServer::AgentServer(AgentConfig config)
   script_path_ = work_dir_ / "bnr_blender_worker.py";
   write_file(script_path_, worker_script());
   write_file(work_dir_ / "scene_analysis.py", scene_analysis_script());  // the worker imports it
+  start_spare();  // starts while the device probe runs: both take about a second
   // Asked of Blender: the device brokers see in the advert and JobReady is what it renders on.
   device_ = probe_device(config_.blender, config_.device, script_path_);  // work_dir_holder_ cleans up on a throw
   if (!config_.cache_dir.empty()) {
@@ -358,8 +359,18 @@ void AgentServer::open_job(const std::string& from, const std::string& key, cons
     case OpenAction::kNextJob: end_job("the broker opened a new job"); break;
     case OpenAction::kOpen: break;
   }
-  // One Blender at a time: a warm one for another scene makes way for this job's.
-  if (warm_ && !same_blender_job(warm_->open, open)) discard_warm("a job of another scene or setting opened");
+  // One Blender at a time: a warm one for another scene opens this job's scene instead (unless
+  // it still renders a region of an earlier broker run; then it makes way for a fresh one).
+  if (warm_ && !same_blender_job(warm_->open, open)) {
+    if (!warm_->abandoned && !warm_->blender->ended() && !spare_) {
+      log("job " + open.job_id + " will open its scene in the warm Blender of job " + warm_->open.job_id +
+          " (another scene or setting)");
+      spare_ = std::move(warm_->blender);
+      discard_warm(nullptr);
+    } else {
+      discard_warm("a job of another scene or setting opened");
+    }
+  }
   job_.emplace(ServedJob(open.job_id,
                           {kMaxBlenderRestarts, config_.heartbeat_interval, config_.broker_timeout,
                            config_.stall_timeout},
@@ -500,12 +511,9 @@ void AgentServer::start_blender() {
     fs::remove_all(job_->dir);
     fs::create_directories(job_->dir);
     BlenderConfig& bc = job_->blender_config;
-    bc.blender = config_.blender;
-    bc.threads = config_.threads;
-    bc.device = config_.device;
+    bc = process_config();
     bc.scene = job_->tree / job_->open.files[job_->open.main_file].path;
     bc.tree_root = job_->tree;
-    bc.script = script_path_;
     bc.no_denoise = job_->open.no_denoise;
     if (job_->open.set_frame) bc.frame = job_->open.frame;
   } catch (const std::exception& e) {
@@ -515,8 +523,36 @@ void AgentServer::start_blender() {
   start_blender_process();
 }
 
+BlenderConfig AgentServer::process_config() const {
+  BlenderConfig c;
+  c.blender = config_.blender;
+  c.threads = config_.threads;
+  c.device = config_.device;
+  c.script = script_path_;
+  return c;
+}
+
+void AgentServer::start_spare() {
+  if (spare_ || config_.keep_warm.count() <= 0) return;
+  try {
+    spare_ = std::make_unique<BlenderProcess>(process_config());
+  } catch (const std::exception& e) {
+    log(std::string("could not start a spare Blender (jobs will start their own): ") + e.what());
+  }
+}
+
 void AgentServer::start_blender_process() {
   job_->blender.reset();
+  std::unique_ptr<BlenderProcess> spare = std::move(spare_);
+  if (spare && !spare->ended() && same_process(process_config(), job_->blender_config)) {
+    job_->blender = std::move(spare);
+    job_->blender->open(job_->blender_config);
+    log("job " + job_->open.job_id + ": opening the scene in an already started Blender (pid " +
+        std::to_string(job_->blender->pid()) + ")");
+    job_->session.blender_started(Clock::now());
+    return;
+  }
+  spare.reset();
   try {
     job_->blender = std::make_unique<BlenderProcess>(job_->blender_config);
   } catch (const std::exception& e) {
@@ -670,8 +706,12 @@ void AgentServer::handle_warm(Clock::time_point now) {
     fs::remove_all(warm_->dir / region_dir_name(warm_->abandoned->region_id), ec);
     warm_->abandoned.reset();
   }
-  if (warm_->blender->ended()) discard_warm("its Blender exited");
-  else if (warm_expired(warm_->parked_at, config_.keep_warm, now)) discard_warm("--keep-warm time is up");
+  if (warm_->blender->ended()) {
+    discard_warm("its Blender exited");
+  } else if (warm_expired(warm_->parked_at, config_.keep_warm, now)) {
+    discard_warm("--keep-warm time is up");
+    start_spare();  // without the scene's memory, still started
+  }
 }
 
 void AgentServer::discard_warm(const char* why) {

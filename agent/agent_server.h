@@ -47,6 +47,9 @@ struct AgentConfig {
   std::chrono::seconds stall_timeout{120};
   // How long a finished job's Blender stays loaded for a next job of the same scene (files,
   // frame, settings); zero stops it with its job. Its files stay under the cache until then.
+  // Above zero the agent also keeps one Blender started while it has none (a spare, no scene
+  // loaded), and a job of another scene opens its scene in the warm Blender: either way a job
+  // does not wait for Blender to start.
   std::chrono::seconds keep_warm{300};
   std::filesystem::path work_dir;  // empty: a fresh directory under the system temp dir
   // Scene files by content hash, kept between jobs. Empty: default_cache_dir(), or a private
@@ -131,6 +134,10 @@ class AgentServer {
   void receive_chunk(const protocol::FileChunk& chunk, std::string_view bytes);
   void start_blender();
   void start_blender_process();
+  // A Blender with no scene yet, started while none runs (keep_warm above zero).
+  void start_spare();
+  // What every Blender of this agent is started with, whatever its job.
+  [[nodiscard]] BlenderConfig process_config() const;
   void handle_worker(std::chrono::steady_clock::time_point now);
   // Carries out what the job's session decided, in order; stops when one ends the job.
   void perform(const Actions& actions);
@@ -181,6 +188,9 @@ class AgentServer {
   std::unique_ptr<SceneCache> cache_;
   std::optional<Job> job_;
   std::optional<WarmBlender> warm_;
+  // A started Blender waiting for a job's scene: the next job opens its scene in it. Declared
+  // after work_dir_holder_: it stops before the worker script it runs is removed.
+  std::unique_ptr<BlenderProcess> spare_;
   long long malformed_ = 0;
   protocol::SceneTransfer lifetime_;  // all jobs since start: what "nothing re-sent" is checked by
 };

@@ -33,9 +33,10 @@ tools::ChildProcess BlenderProcess::start(const BlenderConfig& c, int cmd_read, 
     argv.push_back("-t");
     argv.push_back(std::to_string(c.threads));
   }
-  argv.insert(argv.end(), {c.scene.string(), "--python-exit-code", "2", "--python",
-                           c.script.string(), "--", "--cmd-fd", "3", "--reply-fd", "4",
-                           "--cycles-device", c.device});
+  if (!c.scene.empty()) argv.push_back(c.scene.string());
+  argv.insert(argv.end(), {"--python-exit-code", "2", "--python", c.script.string(), "--", "--cmd-fd", "3",
+                           "--reply-fd", "4", "--cycles-device", c.device});
+  if (c.scene.empty()) argv.push_back("--spare");
   if (c.no_denoise) argv.push_back("--no-denoise");
   if (c.frame) argv.insert(argv.end(), {"--frame", std::to_string(*c.frame)});
   if (!c.tree_root.empty()) argv.insert(argv.end(), {"--tree-root", c.tree_root.string()});
@@ -46,8 +47,14 @@ tools::ChildProcess BlenderProcess::start(const BlenderConfig& c, int cmd_read, 
   return tools::ChildProcess(argv, options);
 }
 
+bool same_process(const BlenderConfig& spare, const BlenderConfig& job) {
+  return spare.blender == job.blender && spare.threads == job.threads && spare.device == job.device &&
+         spare.script == job.script;
+}
+
 BlenderProcess::BlenderProcess(const BlenderConfig& config)
-    : child_([&] {
+    : spare_(config.scene.empty()),
+      child_([&] {
         Pipe cmd;
         Pipe reply;
         cmd_fd_ = cmd.write;
@@ -115,6 +122,11 @@ void BlenderProcess::send(const std::string& line) {
     if (n <= 0) return;  // the worker is gone; ended() reports it
     done += static_cast<std::size_t>(n);
   }
+}
+
+void BlenderProcess::open(const BlenderConfig& job) {
+  spare_ = false;
+  send(open_command(job.scene.string(), job.frame, job.no_denoise, job.tree_root.string()));
 }
 
 bool BlenderProcess::take_output() { return std::exchange(output_, false); }

@@ -1,5 +1,7 @@
 // The one Blender process an agent keeps alive per job: started with the scene loaded and
-// agent/blender_worker.py serving render commands over two pipes (fd 3 in, fd 4 out).
+// agent/blender_worker.py serving render commands over two pipes (fd 3 in, fd 4 out). Or a
+// spare: started with no scene before a job needs it, so that a job pays milliseconds to open
+// its scene in it instead of a second for Blender to start (open()).
 // Blender's own stdout/stderr are read separately and kept as a short tail, to quote
 // Blender's reason when it refuses a scene or dies.
 #pragma once
@@ -19,12 +21,16 @@ struct BlenderConfig {
   std::string blender = "blender";
   int threads = 0;  // 0: Blender's default, all cores
   std::string device = "CPU";  // Cycles' device, as bnr-agent --device names it
-  std::filesystem::path scene;
+  std::filesystem::path scene;    // empty: a spare, waiting for open()
   std::filesystem::path script;  // the worker script, written out by the agent
   bool no_denoise = false;
   std::optional<int> frame;  // unset: the scene's current frame
   std::filesystem::path tree_root;  // the job's mirrored files: absolute paths are redirected here
 };
+
+// Whether a spare started with `spare` can serve a job that needs `job`: the same executable,
+// threads, device and worker script (what the process itself was started with).
+[[nodiscard]] bool same_process(const BlenderConfig& spare, const BlenderConfig& job);
 
 class BlenderProcess {
  public:
@@ -44,6 +50,10 @@ class BlenderProcess {
   // Drains Blender's output into the tail (call when log_fd is readable).
   void read_log();
   void send(const std::string& line);
+  // A spare opens `job`'s scene (with its frame, denoise setting and file tree); from then on it
+  // answers as a Blender started with that scene would: "ready" or "error".
+  void open(const BlenderConfig& job);
+  [[nodiscard]] bool spare() const { return spare_; }
 
   // True when Blender replied or printed anything since the last call: progress for the
   // agent's stall watch.
@@ -60,6 +70,7 @@ class BlenderProcess {
 
  private:
   static tools::ChildProcess start(const BlenderConfig& config, int cmd_read, int reply_write);
+  bool spare_ = false;  // started with no scene and not yet told to open one
   int cmd_fd_ = -1;
   int reply_fd_ = -1;
   bool reply_open_ = true;

@@ -7,6 +7,14 @@
 # (--cycles-device is also Cycles' own flag: it forces the device for every render.) With
 # --probe-device instead of the pipes and no scene, it only sets the device up on the
 # default scene, prints "bnr-device<TAB>DEVICE" or "bnr-device-error<TAB>REASON" and exits.
+# With --spare and no scene, it is started before any job (a Blender takes about a second
+# to start, opening a scene in one that runs takes milliseconds) and waits for
+#
+#   agent -> worker, once:  open  scene= [frame=] [no_denoise=1] [tree_root=]
+#
+# which opens the scene as the command line would have; then it is a job's worker as above.
+# A worker serving a job takes `open` too, between renders: it drops its scene and opens
+# another (a warm Blender serving a job of another scene), answering ready or error again.
 #
 # and talks to it over two pipes, one message per line (UTF-8): a kind, then TAB-separated
 # key=value fields; values escape backslash, TAB and newline as \\, \t, \n; lists are
@@ -343,7 +351,7 @@ def render_region(scene, views, fields):
     return pngs, exrs, layers, time.perf_counter() - start
 
 
-def serve(cmd, reply, scene, views):
+def serve(cmd, reply, scene, views, opened):
     def send(kind, fields):
         reply.write(format_line(kind, fields))
         reply.flush()
@@ -357,6 +365,10 @@ def serve(cmd, reply, scene, views):
         kind, fields = parse_line(line)
         if kind == "quit":
             return
+        if kind == "open":
+            # Another job's scene in this Blender (it served a job of another scene).
+            scene, views = opened(fields)
+            continue
         rid = fields.get("id", "")
         if kind != "render":
             send("failed", [("id", rid), ("message", f"unknown command '{kind}'")])
@@ -372,6 +384,77 @@ def serve(cmd, reply, scene, views):
             send("failed", [("id", rid), ("message", one_line(f"{type(e).__name__}: {e}"))])
 
 
+def open_scene(fields, args):
+    """Opens the scene an `open` command names, as `blender -b --disable-autoexec SCENE.blend`
+    would (no UI, no scripts), with that job's frame, denoise setting and file tree in `args`."""
+    path = fields.get("scene", "")
+    if not path:
+        raise WorkerError("open needs scene=")
+    args.no_denoise = fields.get("no_denoise") == "1"
+    args.frame = int(fields["frame"]) if fields.get("frame") else None
+    args.tree_root = fields.get("tree_root") or None
+    scene = bpy.context.scene
+    if scene is not None and scene.render.use_persistent_data:
+        # Frees the render engine that kept the last scene's data before that scene goes.
+        scene.render.use_persistent_data = False
+    SAVED_OUTPUT.clear()
+    try:
+        bpy.ops.wm.open_mainfile(filepath=path, load_ui=False, use_scripts=False)
+    except RuntimeError as e:
+        raise WorkerError(one_line(f"Blender cannot open {path}: {e}")) from None
+
+
+def wait_for_open(cmd):
+    """A spare Blender's first command: the fields of `open`, or None when the agent quits first."""
+    while True:
+        line = cmd.readline()
+        if not line or line.strip() == "quit":
+            return None
+        if line.strip():
+            break
+    kind, fields = parse_line(line)
+    if kind != "open":
+        raise WorkerError(f"a spare Blender expected 'open scene=...', got '{kind}'")
+    return fields
+
+
+def load_scene(args):
+    """The loaded scene made ready to serve: its `ready` fields, the scene and its views."""
+    if not bpy.data.filepath:
+        raise WorkerError("Blender did not load a scene file (see Blender's output)")
+    skipped = remap_absolute_paths(args.tree_root) if args.tree_root else []
+    scene = bpy.context.scene
+    if args.frame is not None:
+        scene.frame_set(args.frame)  # as `blender -b scene.blend -f N` would
+    ready = analyse(scene, args.no_denoise, blender_version(bpy.app),
+                    [f"absolute paths inside linked libraries cannot be redirected on agents "
+                     f"(they render as missing): {', '.join(skipped)}"] if skipped else [])
+    ready.append(("device", use_device(scene, args.cycles_device)))
+    prepare(scene)
+    return ready, scene, active_views(scene.render)
+
+
+def refuse(reply, message):
+    """`error`, then exit non-zero, as a Blender that cannot load the scene would."""
+    reply.write(format_line("error", [("message", message)]))
+    reply.flush()
+    sys.exit(1)
+
+
+def send_loaded(reply, args):
+    """Loads the scene and says `ready` (or refuses). Returns the scene and its views."""
+    try:
+        ready, scene, views = load_scene(args)
+    except WorkerError as e:
+        refuse(reply, str(e))
+    except Exception as e:
+        log(traceback.format_exc())
+        refuse(reply, one_line(f"{type(e).__name__}: {e}"))
+    reply.write(format_line("ready", ready))
+    reply.flush()
+    return scene, views
+
+
 def parse_args():
     argv = sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else []
     p = argparse.ArgumentParser(prog="blender_worker.py")
@@ -379,6 +462,7 @@ def parse_args():
     p.add_argument("--reply-fd", type=int)
     p.add_argument("--cycles-device", choices=("CPU",) + GPU_TYPES, default="CPU")
     p.add_argument("--probe-device", action="store_true")
+    p.add_argument("--spare", action="store_true")
     p.add_argument("--no-denoise", action="store_true")
     p.add_argument("--frame", type=int, default=None)
     p.add_argument("--tree-root", default=None)
@@ -400,33 +484,26 @@ def main():
         log(f"cannot open the command/reply pipes: {e}")
         sys.exit(3)
 
-    try:
-        if not bpy.data.filepath:
-            raise WorkerError("Blender did not load a scene file (see Blender's output)")
-        skipped = remap_absolute_paths(args.tree_root) if args.tree_root else []
-        scene = bpy.context.scene
-        if args.frame is not None:
-            scene.frame_set(args.frame)  # as `blender -b scene.blend -f N` would
-        ready = analyse(scene, args.no_denoise, blender_version(bpy.app),
-                        [f"absolute paths inside linked libraries cannot be redirected on agents "
-                         f"(they render as missing): {', '.join(skipped)}"] if skipped else [])
-        ready.append(("device", use_device(scene, args.cycles_device)))
-        prepare(scene)
-        views = active_views(scene.render)
-    except WorkerError as e:
-        reply.write(format_line("error", [("message", str(e))]))
-        reply.flush()
-        sys.exit(1)
-    except Exception as e:
-        log(traceback.format_exc())
-        reply.write(format_line("error", [("message", one_line(f"{type(e).__name__}: {e}"))]))
-        reply.flush()
-        sys.exit(1)
+    def opened(fields):
+        try:
+            open_scene(fields, args)
+        except WorkerError as e:
+            refuse(reply, str(e))
+        return send_loaded(reply, args)
 
-    reply.write(format_line("ready", ready))
-    reply.flush()
     try:
-        serve(cmd, reply, scene, views)
+        if args.spare:
+            try:
+                fields = wait_for_open(cmd)
+            except WorkerError as e:
+                refuse(reply, str(e))
+            if fields is None:
+                log("quit before a scene was opened")
+                sys.exit(0)
+            scene, views = opened(fields)
+        else:
+            scene, views = send_loaded(reply, args)
+        serve(cmd, reply, scene, views, opened)
     except BrokenPipeError:
         pass  # the agent closed its end; nothing left to tell it
     log("quit")

@@ -162,4 +162,13 @@ std::string render_command(std::uint64_t id, const protocol::Rect& rect, int wid
   return format_worker_line(line);
 }
 
+std::string open_command(const std::string& scene, std::optional<int> frame, bool no_denoise,
+                         const std::string& tree_root) {
+  WorkerLine line{"open", {{"scene", scene}}};
+  if (frame) line.fields["frame"] = std::to_string(*frame);
+  if (no_denoise) line.fields["no_denoise"] = "1";
+  if (!tree_root.empty()) line.fields["tree_root"] = tree_root;
+  return format_worker_line(line);
+}
+
 }  // namespace bnr::agent

@@ -48,4 +48,9 @@ struct Border {
                                          int height, const std::string& dir, bool exr,
                                          protocol::PassMode passes = protocol::PassMode::kNone);
 
+// The command that makes a spare Blender (started with no scene, worker --spare) open one,
+// as `blender -b SCENE` with the worker's --frame, --no-denoise and --tree-root would have.
+[[nodiscard]] std::string open_command(const std::string& scene, std::optional<int> frame, bool no_denoise,
+                                       const std::string& tree_root);
+
 }  // namespace bnr::agent

@@ -80,6 +80,8 @@ constexpr const char* kUsage =
     "                     the ideal excludes them\n"
     "  --agents N         N agents with speeds spread from 0.25 to 4 on a log scale (up to\n"
     "                     1024) instead of the two default sets (1,1,2,4 and 8 x 0.25..4)\n"
+    "  --speeds LIST      agents with these true speeds instead, e.g. 1,1 (two equal\n"
+    "                     machines, as bnr-bench-overhead runs)\n"
     "  --cost-map PATH    measured cost per strip, one number a line (default:\n"
     "                     bench/sim/demo_cost_map.txt in the source tree)\n"
     "  --trace S:SEED     print ours' hand-outs and results for scenario S (1-based) and SEED\n"
@@ -543,11 +545,22 @@ std::vector<double> spread_speeds(int n) {
   return out;
 }
 
-// `agents` 0: the two default sets.
-std::vector<Scenario> scenarios(int agents) {
+// `speeds` given (--speeds): that set; else `agents` spread, or with 0 the two default sets.
+std::vector<Scenario> scenarios(int agents, const std::vector<double>& speeds) {
   std::vector<std::pair<std::string, std::vector<double>>> sets;
-  if (agents > 0) sets.emplace_back(std::to_string(agents) + " x 0.25..4", spread_speeds(agents));
-  else sets = {{"1,1,2,4", {1, 1, 2, 4}}, {"8 x 0.25..4", spread_speeds(8)}};
+  if (!speeds.empty()) {
+    std::string name;
+    for (double s : speeds) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%s%g", name.empty() ? "" : ",", s);
+      name += buf;
+    }
+    sets.emplace_back(name, speeds);
+  } else if (agents > 0) {
+    sets.emplace_back(std::to_string(agents) + " x 0.25..4", spread_speeds(agents));
+  } else {
+    sets = {{"1,1,2,4", {1, 1, 2, 4}}, {"8 x 0.25..4", spread_speeds(8)}};
+  }
   std::vector<Scenario> out;
   for (const auto& [name, speeds] : sets)
     for (CostKind cost : {CostKind::kUniform, CostKind::kLopsided, CostKind::kHotBand, CostKind::kMeasured})
@@ -560,6 +573,7 @@ struct Options {
   int width = kDefaultWidth;
   int margin = 0;
   int agents = 0;  // 0: the default sets
+  std::vector<double> speeds;  // --speeds: this set instead
   std::string cost_map = BNR_SOURCE_DIR "/bench/sim/demo_cost_map.txt";
   std::optional<std::pair<std::size_t, unsigned>> trace;
   BrokerModel broker;
@@ -651,7 +665,7 @@ ScenarioReport simulate(const Scenario& sc, std::size_t index, const Options& op
 
 int run(const Options& options) {
   const std::vector<double> measured = load_cost_map(options.cost_map);
-  const std::vector<Scenario> all = scenarios(options.agents);
+  const std::vector<Scenario> all = scenarios(options.agents, options.speeds);
   if (options.trace) {
     const auto [s, seed] = *options.trace;
     if (s < 1 || s > all.size()) throw std::invalid_argument("--trace: no scenario " + std::to_string(s));
@@ -743,6 +757,16 @@ Options parse(int argc, char** argv) {
     } else if (a == "--margin") {
       o.margin = std::stoi(value());
       if (o.margin < 0 || o.margin > 64) throw std::invalid_argument("--margin wants 0 to 64 columns");
+    } else if (a == "--speeds") {
+      std::string list = value();
+      for (std::size_t at = 0; at <= list.size();) {
+        const std::size_t comma = std::min(list.find(',', at), list.size());
+        const double v = std::stod(list.substr(at, comma - at));
+        if (!(v > 0 && v <= 1000)) throw std::invalid_argument("--speeds wants numbers above 0, e.g. 1,1,2");
+        o.speeds.push_back(v);
+        at = comma + 1;
+      }
+      if (o.speeds.size() > static_cast<std::size_t>(kMaxAgents)) throw std::invalid_argument("--speeds: at most 1024 agents");
     } else if (a == "--agents") {
       o.agents = std::stoi(value());
       if (o.agents < 1 || o.agents > kMaxAgents) throw std::invalid_argument("--agents wants 1 to 1024");

@@ -29,14 +29,15 @@ TEST(Deadline, AnAgentHungWhileLoadingIsLeftOutAtTheOpenTimeout) {
 
 TEST(Deadline, AnAgentHungMidRenderLosesItsRegionsToTheOthersAndTheFrameIsBlenders) {
   TempDir dir;
-  const auto scene = make_scene(dir / "s.blend", {"--size", "160x90", "--samples", "384"});
+  const auto scene = make_scene(dir / "s.blend", {"--size", "160x90", "--samples", "512"});
   // Its first region (the render after the warm-up pixel) hangs for good, while the other
-  // agent has columns of its own to render for a while yet.
+  // agent has columns of its own to render for a while yet (about 6 s of them, against a
+  // region timeout of 2 s or 5x a region's predicted half second).
   Agent hung(1, {"--blender", hanging_blender(dir.path(), 2).string(), "--stall-timeout", "3600"});
   Agent healthy(1);
   const tools::RunResult r =
       run_broker({scene.string(), "--no-local", "--agent", hung.endpoint(), "--agent", healthy.endpoint(),
-                  "--region-width", "16", "--region-timeout", "5", "-o", (dir / "ours.png").string()},
+                  "--region-width", "16", "--region-timeout", "2", "-o", (dir / "ours.png").string()},
                  {}, std::chrono::seconds(180));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("dropped " + hung.address() + " (no result for columns"), std::string::npos) << r.output;

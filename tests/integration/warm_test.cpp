@@ -3,6 +3,7 @@
 // Behaviour only; the seconds this saves are measured by bench/warm_start.cpp.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <csignal>
 #include <thread>
 
@@ -51,23 +52,42 @@ TEST(Warm, ASecondJobOfTheSameSceneReusesTheLoadedBlender) {
   expect_same_png(dir / "second.png", reference.at(0));
 }
 
-TEST(Warm, AnotherFrameGetsAFreshBlenderAndTheWarmOneStops) {
+// No job waits for Blender to start: before the first one the agent has a Blender started
+// (no scene), which opens the job's scene; a job of another scene and frame then opens its
+// scene in the same, warm Blender. Each image is Blender's own render of its scene: nothing of
+// the scene before (persistent data, output settings, textures) leaks into the next.
+TEST(Warm, JobsOpenTheirScenesInTheAgentsRunningBlenderAndRenderAsBlenderDoes) {
   TempDir dir;
-  const auto scene = make_scene(dir / "frames.blend", {"--size", "96x54", "--samples", "8"});
+  const auto first_scene = make_scene(dir / "first.blend", {"--size", "96x54", "--samples", "8", "--depth", "16"});
+  const auto texture = make_texture(dir / "stripes.png");
+  const auto other_scene = make_scene(dir / "other.blend", {"--size", "120x64", "--samples", "8", "--adaptive",
+                                                            "--texture", texture.string()});
   Agent agent(logging_agent());
-  const tools::RunResult first = run_broker({scene.string(), "--no-local", "--agent", agent.endpoint(), "-o",
+  const int spare = blender_of(agent);
+  ASSERT_GT(spare, 0) << "a Blender is started before any job: " << agent.log();
+
+  const tools::RunResult first = run_broker({first_scene.string(), "--no-local", "--agent", agent.endpoint(), "-o",
                                              (dir / "first.png").string()});
   ASSERT_EQ(first.exit_code, 0) << first.output;
-  const int warm = blender_of(agent);
-  ASSERT_GT(warm, 0);
-  const tools::RunResult other = run_broker({scene.string(), "--no-local", "--agent", agent.endpoint(), "--frame",
-                                             "2", "-o", (dir / "frame2.png").string()});
+  EXPECT_NE(agent.log().find("opening the scene in an already started Blender (pid " + std::to_string(spare) + ")"),
+            std::string::npos)
+      << agent.log();
+  EXPECT_EQ(blender_of(agent), spare) << "the Blender started before the job served it and is kept warm";
+
+  const tools::RunResult other = run_broker({other_scene.string(), "--no-local", "--agent", agent.endpoint(),
+                                             "--frame", "2", "-o", (dir / "other.png").string()});
   ASSERT_EQ(other.exit_code, 0) << other.output;
-  EXPECT_EQ(other.output.find("Blender was warm"), std::string::npos) << other.output;
-  EXPECT_NE(agent.log().find("stopping the warm Blender"), std::string::npos) << agent.log();
-  const int fresh = blender_of(agent);
-  EXPECT_GT(fresh, 0);
-  EXPECT_NE(fresh, warm) << "one Blender at a time: the warm one made way";
+  EXPECT_EQ(other.output.find("Blender was warm"), std::string::npos) << "another scene is no warm start";
+  EXPECT_NE(agent.log().find("will open its scene in the warm Blender"), std::string::npos) << agent.log();
+  EXPECT_EQ(blender_of(agent), spare) << "one Blender served both scenes";
+
+  expect_same_png(dir / "first.png", blender_reference(first_scene, dir / "ref-first").at(0));
+  // blender_reference renders frame 1 after the frames in `extra`: keep frame 2's file.
+  const std::vector<fs::path> refs = blender_reference(other_scene, dir / "ref-other", {"-f", "2"});
+  const auto frame2 = std::find_if(refs.begin(), refs.end(),
+                                   [](const fs::path& p) { return p.filename().string().find("0002") != std::string::npos; });
+  ASSERT_NE(frame2, refs.end());
+  expect_same_png(dir / "other.png", *frame2);
 }
 
 TEST(Warm, KeepWarmZeroStopsBlenderWithItsJob) {
@@ -76,6 +96,8 @@ TEST(Warm, KeepWarmZeroStopsBlenderWithItsJob) {
   AgentOptions o = logging_agent();
   o.extra = {"--keep-warm", "0"};
   Agent agent(o);
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  EXPECT_TRUE(children_of(agent.process().pid()).empty()) << "no Blender is started ahead of a job: " << agent.log();
   const tools::RunResult r = run_broker({scene.string(), "--no-local", "--agent", agent.endpoint(), "-o",
                                          (dir / "out.png").string()});
   ASSERT_EQ(r.exit_code, 0) << r.output;

@@ -101,6 +101,22 @@ TEST(WorkerProtocol, RenderCommandCarriesBottomLeftFractions) {
   EXPECT_DOUBLE_EQ(std::stod(line->get("min_x")), 0.5 / 20);
 }
 
+TEST(WorkerProtocol, OpenCommandCarriesTheJobsSceneFrameAndSettingsThroughAnyPath) {
+  const std::string odd = "/tmp/a b\tc\nd\\e/scene.blend";
+  auto line = parse_worker_line(open_command(odd, 7, true, "/tmp/tree\tx"));
+  ASSERT_TRUE(line);
+  EXPECT_EQ(line->kind, "open");
+  EXPECT_EQ(line->get("scene"), odd);
+  EXPECT_EQ(line->get("frame"), "7");
+  EXPECT_EQ(line->get("no_denoise"), "1");
+  EXPECT_EQ(line->get("tree_root"), "/tmp/tree\tx");
+  // Unset settings are left out: the worker then does what a command line without them does.
+  line = parse_worker_line(open_command("/s.blend", std::nullopt, false, ""));
+  ASSERT_TRUE(line);
+  EXPECT_EQ(line->fields.size(), 1U);
+  EXPECT_EQ(line->get("scene"), "/s.blend");
+}
+
 }  // namespace
 }  // namespace bnr::agent
 
