@@ -79,9 +79,11 @@ AgentServer::AgentServer(AgentConfig config)
   script_path_ = work_dir_ / "bnr_blender_worker.py";
   write_file(script_path_, worker_script());
   write_file(work_dir_ / "scene_analysis.py", scene_analysis_script());  // the worker imports it
-  start_spare();  // starts while the device probe runs: both take about a second
   // Asked of Blender: the device brokers see in the advert and JobReady is what it renders on.
   device_ = probe_device(config_.blender, config_.device, script_path_);  // work_dir_holder_ cleans up on a throw
+  // After the probe, not beside it: two Blenders starting at once on a busy or throttled
+  // machine delay the agent's listening by as much as the spare saves a job later.
+  start_spare();
   if (!config_.cache_dir.empty()) {
     cache_ = std::make_unique<SceneCache>(config_.cache_dir, config_.cache_limit);
   } else {
