@@ -545,8 +545,10 @@ void AgentServer::start_spare() {
 
 void AgentServer::start_blender_process() {
   job_->blender.reset();
+  // Every Blender of this agent starts from process_config() (the agent's settings do not
+  // change while it runs), so a spare that is alive can serve any job.
   std::unique_ptr<BlenderProcess> spare = std::move(spare_);
-  if (spare && !spare->ended() && same_process(process_config(), job_->blender_config)) {
+  if (spare && !spare->ended()) {
     job_->blender = std::move(spare);
     job_->blender->open(job_->blender_config);
     log("job " + job_->open.job_id + ": opening the scene in an already started Blender (pid " +

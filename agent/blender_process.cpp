@@ -47,14 +47,8 @@ tools::ChildProcess BlenderProcess::start(const BlenderConfig& c, int cmd_read, 
   return tools::ChildProcess(argv, options);
 }
 
-bool same_process(const BlenderConfig& spare, const BlenderConfig& job) {
-  return spare.blender == job.blender && spare.threads == job.threads && spare.device == job.device &&
-         spare.script == job.script;
-}
-
 BlenderProcess::BlenderProcess(const BlenderConfig& config)
-    : spare_(config.scene.empty()),
-      child_([&] {
+    : child_([&] {
         Pipe cmd;
         Pipe reply;
         cmd_fd_ = cmd.write;
@@ -125,7 +119,6 @@ void BlenderProcess::send(const std::string& line) {
 }
 
 void BlenderProcess::open(const BlenderConfig& job) {
-  spare_ = false;
   send(open_command(job.scene.string(), job.frame, job.no_denoise, job.tree_root.string()));
 }
 

@@ -28,10 +28,6 @@ struct BlenderConfig {
   std::filesystem::path tree_root;  // the job's mirrored files: absolute paths are redirected here
 };
 
-// Whether a spare started with `spare` can serve a job that needs `job`: the same executable,
-// threads, device and worker script (what the process itself was started with).
-[[nodiscard]] bool same_process(const BlenderConfig& spare, const BlenderConfig& job);
-
 class BlenderProcess {
  public:
   // Starts Blender. Throws std::runtime_error when it cannot be started at all.
@@ -53,7 +49,6 @@ class BlenderProcess {
   // A spare opens `job`'s scene (with its frame, denoise setting and file tree); from then on it
   // answers as a Blender started with that scene would: "ready" or "error".
   void open(const BlenderConfig& job);
-  [[nodiscard]] bool spare() const { return spare_; }
 
   // True when Blender replied or printed anything since the last call: progress for the
   // agent's stall watch.
@@ -70,7 +65,6 @@ class BlenderProcess {
 
  private:
   static tools::ChildProcess start(const BlenderConfig& config, int cmd_read, int reply_write);
-  bool spare_ = false;  // started with no scene and not yet told to open one
   int cmd_fd_ = -1;
   int reply_fd_ = -1;
   bool reply_open_ = true;

@@ -1,5 +1,5 @@
 // What the benchmarks' command lines share: usage errors (exit 2, with the usage text),
-// integer flags, the broker key their agents authorize, and a main that turns every failure
+// integer flags, how long their agents settle, the broker key their agents authorize, and a main that turns every failure
 // into one line and an exit code.
 #pragma once
 
@@ -29,6 +29,11 @@ inline int int_flag(const std::string& flag, const std::string& value, int lo, i
 }
 
 inline int positive_int(const std::string& flag, const std::string& value) { return int_flag(flag, value, 1, 1 << 20); }
+
+// bnr-agent runs as a service, so benchmarks time a render from starting bnr-broker on agents
+// started this long before: they listen before their spare Blender has quite started, and a
+// service started long before a render would have had the moment.
+inline constexpr std::chrono::seconds kAgentSettle{2};
 
 // The public key of the bnr-broker at `broker_exe` (made on first use, in its config
 // directory): benchmark agents serve that broker and no other.

@@ -45,9 +45,6 @@ constexpr double kTolerance = 3 * 257;  // 3/255 in 16-bit units: Blender's 8-bi
 constexpr std::chrono::minutes kRenderTimeout{30};
 constexpr std::chrono::seconds kAgentStartTimeout{60};
 constexpr std::chrono::seconds kAgentStopTimeout{10};
-// Agents listen before their spare Blender has quite started: a moment for it, as a service
-// started long before a render would have had.
-constexpr std::chrono::seconds kAgentSettle{2};
 
 constexpr const char* kUsage =
     "usage: bnr-bench-overhead [options]\n"
@@ -297,7 +294,7 @@ Times our_render(const Config& c, const fs::path& scene, const fs::path& out) {
   {
     Agents agents(c);
     agents_up = Clock::now();
-    std::this_thread::sleep_for(kAgentSettle);
+    std::this_thread::sleep_for(bnr::bench::kAgentSettle);
     std::vector<std::string> argv = {BNR_BROKER_EXE, scene.string(), "--no-mdns", "--no-local", "-o", out.string()};
     for (const std::string& e : agents.endpoints()) argv.insert(argv.end(), {"--agent", e});
     broker_start = Clock::now();

@@ -60,9 +60,6 @@ constexpr std::chrono::seconds kAgentStopTimeout{10};
 constexpr std::chrono::milliseconds kPollInterval{10};  // also the trace's time resolution
 constexpr int kSpeedTestPercent = 25;  // speed test: the scene at 25% size (1/16 of the pixels)
 constexpr double kSmallFrameTarget = 1.10;  // ours' makespan / ideal on the small frame
-// Agents listen before their spare Blender has quite started: a moment for it, as a service
-// started long before a render would have had.
-constexpr Seconds kAgentSettle{2};
 
 constexpr const char* kUsage =
     "usage: bnr-bench-real-balance [options]\n"
@@ -894,9 +891,9 @@ bool small_frame(const Config& c, const std::vector<Budget>& budgets, Slowdown& 
     const fs::path ref_prefix = dir / ("plain" + tag + "_");
     // Which goes first alternates, so slow drift in the machine hits both alike.
     std::optional<OursResult> unchecked;
-    if (rep % 2 == 1) unchecked = ours(c, budgets, scene, dir / ("ours" + tag), kAgentSettle);
+    if (rep % 2 == 1) unchecked = ours(c, budgets, scene, dir / ("ours" + tag), bnr::bench::kAgentSettle);
     plain_s.push_back(plain_single(c, budgets.front(), scene, ref_prefix).count());
-    if (rep % 2 == 0) unchecked = ours(c, budgets, scene, dir / ("ours" + tag), kAgentSettle);
+    if (rep % 2 == 0) unchecked = ours(c, budgets, scene, dir / ("ours" + tag), bnr::bench::kAgentSettle);
     const OursResult o = checked(std::move(*unchecked), bnr::tools::read_png(ref_prefix.string() + "0001.png"));
     all_match = all_match && o.scheme.image_matches;
     ours_s.push_back(o.scheme.makespan - o.broker_started);

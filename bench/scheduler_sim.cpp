@@ -28,11 +28,13 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <time.h>
 #include <vector>
 
 #include "region_scheduler.h"
+#include "split_text.h"
 
 namespace {
 
@@ -758,13 +760,14 @@ Options parse(int argc, char** argv) {
       o.margin = std::stoi(value());
       if (o.margin < 0 || o.margin > 64) throw std::invalid_argument("--margin wants 0 to 64 columns");
     } else if (a == "--speeds") {
-      std::string list = value();
-      for (std::size_t at = 0; at <= list.size();) {
-        const std::size_t comma = std::min(list.find(',', at), list.size());
-        const double v = std::stod(list.substr(at, comma - at));
-        if (!(v > 0 && v <= 1000)) throw std::invalid_argument("--speeds wants numbers above 0, e.g. 1,1,2");
+      const std::string list = value();
+      for (const std::string_view piece : bnr::tools::split(list, ',')) {
+        const std::string text(piece);
+        char* end = nullptr;
+        const double v = std::strtod(text.c_str(), &end);
+        if (text.empty() || *end != '\0' || !(v > 0 && v <= 1000))
+          throw std::invalid_argument("--speeds wants numbers above 0 up to 1000, e.g. 1,1,2; got '" + list + "'");
         o.speeds.push_back(v);
-        at = comma + 1;
       }
       if (o.speeds.size() > static_cast<std::size_t>(kMaxAgents)) throw std::invalid_argument("--speeds: at most 1024 agents");
     } else if (a == "--agents") {
