@@ -33,6 +33,7 @@
 #include <time.h>
 #include <vector>
 
+#include "band_layout.h"
 #include "region_scheduler.h"
 #include "split_text.h"
 
@@ -50,7 +51,6 @@ using bnr::protocol::Rect;
 // The simulated frame and machines. Times are plain doubles in seconds inside the simulator
 // (it is its own clock); they become Clock::time_point only at the scheduler's interface.
 constexpr int kDefaultWidth = 16384;     // columns: a 16K frame
-constexpr int kHeight = 9216;
 constexpr int kMaxAgents = 1024;
 constexpr double kTotalWork = 3600.0;    // reference seconds: one hour on a speed-1 agent
 constexpr double kOverhead = 0.05;       // per region on the agent (border change, sync, PNG)
@@ -77,6 +77,9 @@ constexpr const char* kUsage =
     "options:\n"
     "  --seeds N          random worlds per scenario (default 200)\n"
     "  --width PX         columns of the frame (default 16384; e.g. 1920, 4096)\n"
+    "  --height PX        rows of the frame (default width x 9 / 16)\n"
+    "  --bands N          ours in N horizontal bands (default: as many as bnr-broker chooses for\n"
+    "                     the frame, margin and agents; 1 = full-height columns)\n"
     "  --margin PX        overlap columns rendered on each side of every region, as with\n"
     "                     adaptive sampling (default 0); they cost like their neighbours and\n"
     "                     the ideal excludes them\n"
@@ -127,7 +130,9 @@ struct Scenario {
 // One seed's draw of the world; every scheme sees the same one.
 struct World {
   int width = kDefaultWidth;
-  int margin = 0;                   // overlap columns on each side of a region
+  int height = kDefaultWidth * 9 / 16;
+  int margin = 0;                   // overlap columns (and rows, between bands) on each side of a region
+  int bands = 1;                    // ours: horizontal bands (the other schemes: full-height columns)
   std::vector<double> prefix;       // prefix[x] = work of columns [0, x), reference seconds
   std::vector<double> speeds;       // true speeds before any halving
   std::vector<double> hints;        // the speed profile the scheduler (and the strips) get
@@ -139,9 +144,11 @@ struct World {
   [[nodiscard]] double work(int x0, int x1) const {
     return prefix[static_cast<std::size_t>(x1)] - prefix[static_cast<std::size_t>(x0)];
   }
-  // What rendering the region [x0, x1) costs: its columns and its margins, clipped.
-  [[nodiscard]] double rendered_work(int x0, int x1) const {
-    return work(std::max(x0 - margin, 0), std::min(x1 + margin, width));
+  // What rendering the region costs: its pixels and its margins, clipped to the frame; a
+  // column's work is spread evenly over its rows.
+  [[nodiscard]] double rendered_work(const Rect& r) const {
+    const int rows = std::min(r.y1 + margin, height) - std::max(r.y0 - margin, 0);
+    return work(std::max(r.x0 - margin, 0), std::min(r.x1 + margin, width)) * rows / height;
   }
   [[nodiscard]] double speed_at(std::size_t agent, double t) const {
     return agent == halving_agent && t >= halve_at ? speeds[agent] / 2 : speeds[agent];
@@ -199,13 +206,15 @@ double margin_bound(const World& w, const std::vector<double>& cost_per_column) 
 }
 
 World make_world(const Scenario& sc, std::size_t scenario_index, unsigned seed, const std::vector<double>& measured,
-                 int width, int margin) {
+                 int width, int height, int margin, int bands) {
   std::seed_seq seq{seed, static_cast<unsigned>(scenario_index), 0x626e72u};
   std::mt19937_64 rng(seq);
   std::uniform_real_distribution<double> unit(0.0, 1.0);
   World w;
   w.width = width;
+  w.height = height;
   w.margin = margin;
+  w.bands = bands > 0 ? bands : bnr::broker::choose_bands(width, height, margin, sc.speeds.size());
   const int columns = width;
   std::vector<double> cost(static_cast<std::size_t>(columns), 1.0);
   const int band = static_cast<int>(kHotBandShare * columns);
@@ -271,7 +280,7 @@ Outcome run_static_strips(const World& w) {
   for (std::size_t a = 0; a < w.speeds.size(); ++a) {
     acc += w.hints[a];
     const int x1 = a + 1 == w.speeds.size() ? w.width : static_cast<int>(std::lround(acc / hint_sum * w.width));
-    const double end = w.finish_time(a, kLatency, w.rendered_work(x0, x1));
+    const double end = w.finish_time(a, kLatency, w.rendered_work({x0, 0, x1, w.height}));
     first = std::min(first, end);
     last = std::max(last, end);
     x0 = x1;
@@ -285,7 +294,7 @@ Outcome run_static_strips(const World& w) {
 class DynamicRun {
  public:
   DynamicRun(const World& world, SchedulerConfig config, BrokerModel broker, bool trace)
-      : w_(world), sched_(world.width, kHeight, with_margin(config, world.margin)), broker_(broker), agents_(world.speeds.size()),
+      : w_(world), sched_(world.width, world.height, with_margin(config, world.margin)), broker_(broker), agents_(world.speeds.size()),
         rendering_(world.speeds.size()), trace_(trace) {}
 
   Outcome run() {
@@ -390,7 +399,7 @@ class DynamicRun {
     agent.running = id;
     Record& r = records_.at(id);
     r.start = t;
-    r.end = w_.finish_time(a, t, w_.rendered_work(r.rect.x0, r.rect.x1));
+    r.end = w_.finish_time(a, t, w_.rendered_work(r.rect));
     push(r.end, Kind::kRenderEnds, a, id);
   }
 
@@ -418,10 +427,12 @@ class DynamicRun {
       rendering_[a].insert(next->id);
       records_[next->id] = Record{a, next->rect, next->duplicate, next->predicted.count(), -1, -1, false, -1};
       if (trace_)
-        std::printf("%9.3f  agent %zu <- %s[%5d,%5d) %5d cols, work %7.2f, predicted %7.2f s, actual ~%7.2f s\n", t,
-                    a, next->duplicate ? "DUP " : "", next->rect.x0, next->rect.x1, next->rect.width(),
-                    w_.work(next->rect.x0, next->rect.x1), next->predicted.count(),
-                    kOverhead + w_.rendered_work(next->rect.x0, next->rect.x1) / w_.speed_at(a, t));
+        std::printf("%9.3f  agent %zu <- %s[%5d,%5d) rows [%5d,%5d) %5d cols, work %7.2f, predicted %7.2f s, "
+                    "actual ~%7.2f s\n",
+                    t, a, next->duplicate ? "DUP " : "", next->rect.x0, next->rect.x1, next->rect.y0, next->rect.y1,
+                    next->rect.width(), w_.work(next->rect.x0, next->rect.x1) * next->rect.height() / w_.height,
+                    next->predicted.count(),
+                    kOverhead + w_.rendered_work(next->rect) / w_.speed_at(a, t));
       push(t + kLatency, Kind::kRegionArrives, a, next->id);
       if (next->revoke) assign(next->revoke->first, t);
     }
@@ -433,7 +444,8 @@ class DynamicRun {
     const auto completion = timed([&] { return sched_.complete(id, a, at(t), Seconds(r.end - r.start)); });
     r.accepted = completion.accepted;
     if (trace_)
-      std::printf("%9.3f  agent %zu -> [%5d,%5d) in %7.2f s%s%s\n", t, a, r.rect.x0, r.rect.x1, r.end - r.start,
+      std::printf("%9.3f  agent %zu -> [%5d,%5d) rows [%5d,%5d) in %7.2f s%s%s\n", t, a, r.rect.x0, r.rect.x1,
+                  r.rect.y0, r.rect.y1, r.end - r.start,
                   r.accepted ? "" : " (not accepted)", completion.cancel.empty() ? "" : ", cancels the other copy");
     for (const auto& [other, copy] : completion.cancel) {
       rendering_[other].erase(copy);
@@ -522,7 +534,10 @@ Outcome run_scheme(Scheme scheme, const World& w, BrokerModel broker, bool trace
     case Scheme::kStaticStrips: return run_static_strips(w);
     case Scheme::kFixedTiles: config.region_width = kFixedTileWidth; break;
     case Scheme::kFactoringPixels: config.sizing = SizingKind::kFactoringPixels; break;
-    case Scheme::kOurs: config.sizing = SizingKind::kPredictedSeconds; break;
+    case Scheme::kOurs:
+      config.sizing = SizingKind::kPredictedSeconds;
+      config.bands = w.bands;
+      break;
   }
   return DynamicRun(w, config, broker, trace).run();
 }
@@ -573,7 +588,9 @@ std::vector<Scenario> scenarios(int agents, const std::vector<double>& speeds) {
 struct Options {
   int seeds = 200;
   int width = kDefaultWidth;
+  int height = 0;  // 0: width x 9 / 16
   int margin = 0;
+  int bands = 0;   // ours; 0: choose_bands, as bnr-broker
   int agents = 0;  // 0: the default sets
   std::vector<double> speeds;  // --speeds: this set instead
   std::string cost_map = BNR_SOURCE_DIR "/bench/sim/demo_cost_map.txt";
@@ -604,14 +621,14 @@ ScenarioReport simulate(const Scenario& sc, std::size_t index, const Options& op
   std::string& out = report.text;
   std::vector<World> worlds;
   for (int seed = 0; seed < options.seeds; ++seed)
-    worlds.push_back(make_world(sc, index, static_cast<unsigned>(seed), measured, options.width, options.margin));
+    worlds.push_back(make_world(sc, index, static_cast<unsigned>(seed), measured, options.width, options.height, options.margin, options.bands));
   std::vector<double> ideals, bounds;
   for (const World& w : worlds) {
     ideals.push_back(w.ideal);
     bounds.push_back(w.bound / w.ideal);
   }
-  appendf(out, "\n[%zu] %s   (ideal %.1f s mean; no column split can beat %.3f x ideal with these margins)\n",
-          index + 1, sc.name().c_str(), mean(ideals), mean(bounds));
+  appendf(out, "\n[%zu] %s   (ideal %.1f s mean; no column split can beat %.3f x ideal with these margins; ours in %d band%s)\n",
+          index + 1, sc.name().c_str(), mean(ideals), mean(bounds), worlds.front().bands, worlds.front().bands == 1 ? "" : "s");
   appendf(out, "  %-18s %7s %7s %10s %9s %9s  %s\n", "scheme", "mean", "p95", "spread s", "p95 spr", "limit s",
           "target met?");
   for (Scheme scheme : kSchemes) {
@@ -672,14 +689,14 @@ int run(const Options& options) {
     const auto [s, seed] = *options.trace;
     if (s < 1 || s > all.size()) throw std::invalid_argument("--trace: no scenario " + std::to_string(s));
     std::printf("trace: scenario %zu (%s), seed %u, ours\n", s, all[s - 1].name().c_str(), seed);
-    (void)run_scheme(Scheme::kOurs, make_world(all[s - 1], s - 1, seed, measured, options.width, options.margin),
+    (void)run_scheme(Scheme::kOurs, make_world(all[s - 1], s - 1, seed, measured, options.width, options.height, options.margin, options.bands),
                      options.broker, true);
     return 0;
   }
   const auto started = std::chrono::steady_clock::now();
-  std::printf("bnr-bench-scheduler: %d columns, margin %d, %.0f s of work on a speed-1 agent, %.2f s overhead per "
+  std::printf("bnr-bench-scheduler: %dx%d, margin %d, %.0f s of work on a speed-1 agent, %.2f s overhead per "
               "region, %.0f ms latency each way, prefetch %d, speed hints off by up to %.0f%%, %d seeds per scenario\n",
-              options.width, options.margin, kTotalWork, kOverhead, kLatency * 1000, kPrefetch, kProfileError * 100, options.seeds);
+              options.width, options.height, options.margin, kTotalWork, kOverhead, kLatency * 1000, kPrefetch, kProfileError * 100, options.seeds);
   std::printf("broker: %s; after a result, regions go to %s; a refused idle agent is %s\n",
               options.broker.one_by_one ? "agents added one by one, each served at once (as bnr-broker)"
                                         : "all agents known before the first hand-out",
@@ -756,6 +773,12 @@ Options parse(int argc, char** argv) {
     } else if (a == "--width") {
       o.width = std::stoi(value());
       if (o.width < 1 || o.width > 65536) throw std::invalid_argument("--width wants 1 to 65536 columns");
+    } else if (a == "--height") {
+      o.height = std::stoi(value());
+      if (o.height < 1 || o.height > 65536) throw std::invalid_argument("--height wants 1 to 65536 rows");
+    } else if (a == "--bands") {
+      o.bands = std::stoi(value());
+      if (o.bands < 1 || o.bands > 1024) throw std::invalid_argument("--bands wants 1 to 1024");
     } else if (a == "--margin") {
       o.margin = std::stoi(value());
       if (o.margin < 0 || o.margin > 64) throw std::invalid_argument("--margin wants 0 to 64 columns");
@@ -790,6 +813,7 @@ Options parse(int argc, char** argv) {
       throw std::invalid_argument("unknown option " + a);
     }
   }
+  if (o.height == 0) o.height = std::max(1, o.width * 9 / 16);
   return o;
 }
 

@@ -4,9 +4,10 @@
 
 namespace bnr::broker {
 
-ColumnBook::ColumnBook(int width, int height)
-    : width_(std::max(width, 0)), height_(height), total_pixels_(static_cast<std::int64_t>(width) * height) {
-  if (width_ > 0) free_[0] = width_;
+ColumnBook::ColumnBook(const BandLayout& layout)
+    : layout_(layout), total_pixels_(static_cast<std::int64_t>(layout.width()) * layout.height()) {
+  if (layout_.width() > 0)
+    for (int b = 0; b < layout_.bands(); ++b) free_[layout_.band_begin(b)] = layout_.band_end(b);
 }
 
 int ColumnBook::free_columns() const {
@@ -30,7 +31,7 @@ RegionId ColumnBook::carve(int x0, int w) {
   if (start < x0) free_[start] = x0;
   if (x0 + w < end) free_[x0 + w] = end;
   const RegionId logical = next_id_++;
-  regions_[logical] = Region{{x0, 0, x0 + w, height_}, {}, 0, {}, false};
+  regions_[logical] = Region{layout_.rect(x0, x0 + w), x0, x0 + w, {}, 0, {}, false};
   return logical;
 }
 
@@ -106,7 +107,7 @@ void ColumnBook::count_failure(RegionId logical, AgentId agent) {
 }
 
 bool ColumnBook::mark_done(int x0, int x1) {
-  if (x0 < 0 || x1 > width_ || x0 >= x1 || !is_free(x0, x1)) return false;
+  if (x0 < 0 || x1 > layout_.columns() || x0 >= x1 || !is_free(x0, x1)) return false;
   Region& region = regions_.at(carve(x0, x1 - x0));
   region.done = true;
   done_pixels_ += region.rect.area();

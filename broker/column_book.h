@@ -1,4 +1,4 @@
-// The book of a frame's columns: which are still free, which regions were carved from them,
+// The book of a frame's columns (a BandLayout's virtual columns): which are still free, which regions were carved from them,
 // which copies of each region are queued on which agent, which are done. Pure bookkeeping: it
 // decides nothing (RegionScheduler does), it only keeps the invariants:
 //   - free intervals and regions never overlap, and together cover the frame;
@@ -13,6 +13,7 @@
 #include <set>
 #include <vector>
 
+#include "band_layout.h"
 #include "messages.h"
 
 namespace bnr::broker {
@@ -25,7 +26,8 @@ using Seconds = std::chrono::duration<double>;
 class ColumnBook {
  public:
   struct Region {
-    protocol::Rect rect;
+    protocol::Rect rect;              // its pixels
+    int c0 = 0, c1 = 0;               // its columns [c0, c1) in the book (the layout's)
     std::vector<RegionId> copies;     // queued or rendering, on different agents
     int failures = 0;
     std::vector<AgentId> failed_on;   // distinct agents
@@ -42,12 +44,11 @@ class ColumnBook {
     Clock::time_point free_since{}; // when its current render started, roughly
   };
 
-  ColumnBook(int width, int height);
+  explicit ColumnBook(const BandLayout& layout);
 
-  [[nodiscard]] int width() const { return width_; }
-  [[nodiscard]] int height() const { return height_; }
+  [[nodiscard]] const BandLayout& layout() const { return layout_; }
 
-  // Free column intervals [first, end).
+  // Free column intervals [first, end), never across a band's end.
   [[nodiscard]] const std::map<int, int>& free() const { return free_; }
   [[nodiscard]] int free_columns() const;
   // Columns [x0, x1) are all free.
@@ -88,8 +89,7 @@ class ColumnBook {
  private:
   void update_in_flight(RegionId logical);
 
-  int width_;
-  int height_;
+  BandLayout layout_;
   std::map<int, int> free_;
   std::map<RegionId, Region> regions_;
   std::map<RegionId, Copy> copies_;

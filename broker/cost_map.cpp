@@ -5,8 +5,9 @@
 
 namespace bnr::broker {
 
-CostMap::CostMap(int width, int margin)
-    : width_(std::max(width, 0)), margin_(std::max(margin, 0)), cost_(static_cast<std::size_t>(width_), -1.0),
+CostMap::CostMap(int width, int margin, int band_width)
+    : width_(std::max(width, 0)), margin_(std::max(margin, 0)),
+      band_width_(band_width > 0 && band_width < width_ ? band_width : std::max(width_, 1)), cost_(static_cast<std::size_t>(width_), -1.0),
       estimate_(cost_), barrier_(cost_.size(), 0), uncertain_(cost_.size(), 0) {
   refresh();
 }
@@ -69,29 +70,65 @@ void CostMap::refresh() {
     mark_settled();
     return;
   }
-  // Cost clusters in space: a gap of unmeasured columns costs about what the measured columns
-  // on either side cost.
-  std::size_t x = 0;
-  double before = -1.0;
-  while (x < n) {
-    if (cost_[x] >= 0) {
+  // Cost clusters in space: an unmeasured column costs about what the same column of the
+  // nearest band measured, and a gap of columns no band measured about what the columns on
+  // either side of it in its band cost.
+  const std::vector<double> known = across_bands();
+  for (std::size_t band = 0; band < n; band += static_cast<std::size_t>(band_width_)) {
+    const std::size_t band_end = std::min(n, band + static_cast<std::size_t>(band_width_));
+    std::size_t x = band;
+    double before = -1.0;
+    while (x < band_end) {
+      if (known[x] >= 0) {
+        std::size_t end = x + 1;
+        while (end < band_end && known[end] == known[x]) ++end;
+        fill(x, end, known[x], known[x], false);
+        before = known[x];
+        x = end;
+        continue;
+      }
       std::size_t end = x + 1;
-      while (end < n && cost_[end] == cost_[x]) ++end;
-      fill(x, end, cost_[x], cost_[x], false);
-      before = cost_[x];
+      while (end < band_end && known[end] < 0) ++end;
+      const double after = end < band_end ? known[end] : -1.0;
+      const bool crosses = std::find(barrier_.begin() + static_cast<long>(x), barrier_.begin() + static_cast<long>(end),
+                                     char{1}) != barrier_.begin() + static_cast<long>(end);
+      const double likely = before >= 0 && after >= 0 ? (before + after) / 2 : std::max(before, after);
+      fill(x, end, std::max(before, after), likely, crosses);
       x = end;
-      continue;
     }
-    std::size_t end = x + 1;
-    while (end < n && cost_[end] < 0) ++end;
-    const double after = end < n ? cost_[end] : -1.0;
-    const bool crosses = std::find(barrier_.begin() + static_cast<long>(x), barrier_.begin() + static_cast<long>(end),
-                                   char{1}) != barrier_.begin() + static_cast<long>(end);
-    const double likely = before >= 0 && after >= 0 ? (before + after) / 2 : std::max(before, after);
-    fill(x, end, std::max(before, after), likely, crosses);
-    x = end;
   }
   mark_settled();
+}
+
+std::vector<double> CostMap::across_bands() const {
+  if (band_width_ >= width_) return cost_;
+  // Per frame column, the nearest band's measurement above and below each band (the costlier
+  // of the two when they are as near): two sweeps, O(width).
+  const int bands = width_ / band_width_;
+  std::vector<double> out = cost_;
+  for (int x = 0; x < band_width_; ++x) {
+    const auto at = [&](int b) { return cost_[static_cast<std::size_t>(b * band_width_ + x)]; };
+    std::vector<int> above(static_cast<std::size_t>(bands), -1), below(static_cast<std::size_t>(bands), -1);
+    for (int b = 0, last = -1; b < bands; ++b) {
+      if (at(b) >= 0) last = b;
+      above[static_cast<std::size_t>(b)] = last;
+    }
+    for (int b = bands - 1, last = -1; b >= 0; --b) {
+      if (at(b) >= 0) last = b;
+      below[static_cast<std::size_t>(b)] = last;
+    }
+    for (int b = 0; b < bands; ++b) {
+      const int up = above[static_cast<std::size_t>(b)], down = below[static_cast<std::size_t>(b)];
+      if (up == b || (up < 0 && down < 0)) continue;
+      double v = -1.0;
+      if (up < 0) v = at(down);
+      else if (down < 0) v = at(up);
+      else if (b - up == down - b) v = std::max(at(up), at(down));
+      else v = b - up < down - b ? at(up) : at(down);
+      out[static_cast<std::size_t>(b * band_width_ + x)] = v;
+    }
+  }
+  return out;
 }
 
 void CostMap::mark_settled() {
@@ -103,9 +140,12 @@ void CostMap::mark_settled() {
       settled[x++] = 1;
       continue;
     }
+    // Within its band only: the next band's first columns are at the frame's other side.
+    const std::size_t band = x - x % static_cast<std::size_t>(band_width_);
+    const std::size_t band_end = std::min(n, band + static_cast<std::size_t>(band_width_));
     std::size_t end = x + 1;
-    while (end < n && cost_[end] < 0) ++end;
-    const double before = x > 0 ? cost_[x - 1] : -1.0, after = end < n ? cost_[end] : -1.0;
+    while (end < band_end && cost_[end] < 0) ++end;
+    const double before = x > band ? cost_[x - 1] : -1.0, after = end < band_end ? cost_[end] : -1.0;
     const bool agree = before > 0 && after > 0 && std::max(before, after) <= kAgree * std::min(before, after);
     if (agree && prior_.empty()) std::fill(settled.begin() + static_cast<long>(x), settled.begin() + static_cast<long>(end), 1);
     x = end;

@@ -1,11 +1,13 @@
 // What each column of the frame costs to render, in "reference seconds" (seconds on a speed-1
 // agent), learned from finished regions and predicted where nothing was measured yet. Pure.
 //
-// A region is rendered with `margin` overlap columns on each side (clipped to the frame), so
+// A region is rendered with `margin` overlap columns on each side (clipped to the frame, or to
+// its band: the columns may be a BandLayout's, `band_width` to a band), so
 // what a region costs is the work of its columns *and* its margins: region_work() counts both.
 // The margins' pixels are thrown away, which is why they are overdraw.
 //
-// Unmeasured columns are predicted from their nearest measured neighbours: the costlier side,
+// Unmeasured columns are predicted from the same column of the nearest band that measured it
+// (with bands), else from their nearest measured neighbours in the band: the costlier side,
 // so a region never runs blind into a hot band (estimate), or the mean of both sides, which is
 // not biased, for sums over many columns such as the frame's end (likely_work). Estimates that
 // reach across a probe still out (a barrier) are uncertain. With a prior (a profile of an
@@ -19,7 +21,8 @@ namespace bnr::broker {
 
 class CostMap {
  public:
-  CostMap(int width, int margin);
+  // `band_width`: columns per band (0: the whole width is one band).
+  CostMap(int width, int margin, int band_width = 0);
 
   [[nodiscard]] int width() const { return width_; }
   [[nodiscard]] int margin() const { return margin_; }
@@ -52,9 +55,15 @@ class CostMap {
   // The number of columns w in [1, x1 - x0] whose region_work(x0, x0 + w) is nearest `budget`
   // (at least one: where one column takes more than the budget, it is still one).
   [[nodiscard]] int columns_for(int x0, int x1, double budget) const;
-  // What the region [x0, x1) renders: grown by the margin on each side, clipped to the frame.
-  [[nodiscard]] int rendered_x0(int x0) const { return x0 - margin_ < 0 ? 0 : x0 - margin_; }
-  [[nodiscard]] int rendered_x1(int x1) const { return x1 + margin_ > width_ ? width_ : x1 + margin_; }
+  // What the region [x0, x1) renders: grown by the margin on each side, clipped to its band.
+  [[nodiscard]] int rendered_x0(int x0) const {
+    const int begin = x0 - x0 % band_width_;
+    return x0 - margin_ < begin ? begin : x0 - margin_;
+  }
+  [[nodiscard]] int rendered_x1(int x1) const {
+    const int end = x1 <= 0 ? band_width_ : ((x1 - 1) / band_width_ + 1) * band_width_;
+    return x1 + margin_ > end ? end : x1 + margin_;
+  }
 
   // Learned work per column (< 0 where not measured), e.g. to save with the scene's profile.
   [[nodiscard]] const std::vector<double>& learned() const { return cost_; }
@@ -62,9 +71,13 @@ class CostMap {
  private:
   void fill(std::size_t a, std::size_t b, double value, double likely, bool uncertain);
   void mark_settled();
+  // Learned cost per column, with unmeasured ones taken from the same frame column in the
+  // nearest band that measured it (the learned cost itself with one band).
+  [[nodiscard]] std::vector<double> across_bands() const;
 
   int width_;
   int margin_;
+  int band_width_;
   std::vector<double> cost_;           // learned work per column; < 0 = unknown
   std::vector<double> prior_;          // from a profile, empty if none
   double prior_scale_ = 1.0;           // learned / prior units

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "band_layout.h"
 #include "curve_keys.h"
 #include "frame_buffer.h"
 #include "overloaded.h"
@@ -192,10 +193,15 @@ void JobSession::start_frame(const protocol::SceneInfo& scene, Actions& out) {
 SchedulerConfig JobSession::scheduler_config() const {
   SchedulerConfig sc = config_.scheduler;
   sc.margin = scene_->margin;
+  // Fixed-width regions are what the user asked for: columns, unless bands were asked for too.
+  if (sc.bands <= 0 && sc.region_width > 0) sc.bands = 1;
+  if (sc.bands <= 0)
+    sc.bands = choose_bands(scene_->width, scene_->height, sc.margin, std::min(links_.size(), config_.max_agents));
   if (config_.equal_strips_per_agent > 0) {
     const auto strips = static_cast<int>(config_.equal_strips_per_agent * links_.size());
     sc.region_width = (scene_->width + strips - 1) / strips;
     sc.duplicate_tail = false;  // a speed test measures every agent on its own strips
+    sc.bands = 1;
   }
   return sc;
 }
@@ -419,8 +425,7 @@ void JobSession::check_deadlines(AgentId a, Clock::time_point now, Actions& out)
 }
 
 bool JobSession::mark_done(const protocol::Rect& core) {
-  if (!scheduler_ || core.y0 != 0 || core.y1 != scene_->height) return false;
-  return scheduler_->mark_done(core.x0, core.x1);
+  return scheduler_ && scheduler_->mark_done(core);
 }
 
 Actions JobSession::close(bool discard) {

@@ -95,6 +95,9 @@ options:
                        reason (also when the run fails)
   --show-key           print this broker's public key (for bnr-agent --authorize) and exit
   --region-width PX    fixed region width instead of adaptive sizing
+  --bands N            cut the frame into N horizontal bands of regions (default: chosen from
+                       the frame, the agents and the overlap margin adaptive sampling needs;
+                       1 = full-height columns)
   --benchmark          first render a small built-in Cycles scene on every agent to measure
                        each machine's speed (kept for later jobs); with no scene given, only
                        that
@@ -146,6 +149,7 @@ struct Config {
   bool quiet = false;
   bool no_denoise = false;
   int region_width = 0;
+  int bands = 0;  // 0: the job session chooses
   int agent_timeout_s = 10;
   int open_timeout_s = 900;
   int region_timeout_s = 600;
@@ -240,6 +244,8 @@ void parse(int argc, char** argv, Config& c) {
       c.mdns = false;
     } else if (a == "--no-denoise") {
       c.no_denoise = true;
+    } else if (a == "--bands") {
+      c.bands = bnr::tools::parse_int_flag(a, value(), 1, 4096);
     } else if (a == "--region-width") {
       c.region_width = bnr::tools::parse_int_flag(a, value(), 1, 65536);
     } else if (a == "--frame") {
@@ -572,6 +578,7 @@ int main(int argc, char** argv) {
       job.allow_mixed_devices = config.allow_mixed_devices;
       job.quiet = config.quiet;
       job.scheduler.region_width = config.region_width;
+      job.scheduler.bands = config.bands;
       job.agent_timeout = std::chrono::seconds(config.agent_timeout_s);
       job.open_timeout = std::chrono::seconds(config.open_timeout_s);
       job.region_timeout_floor = std::chrono::seconds(config.region_timeout_s);

@@ -14,7 +14,7 @@ int probe_count(int width, int margin, int wanted) {
   return std::min({wanted, width, std::max(affordable, 2)});
 }
 
-std::deque<std::pair<int, int>> plan_probes(int width, int count, int probe_width) {
+std::deque<std::pair<int, int>> plan_probes(int width, int count, int probe_width, int band_width) {
   std::deque<std::pair<int, int>> out;
   const int n = std::min(count, width);
   if (n <= 0) return out;
@@ -30,7 +30,11 @@ std::deque<std::pair<int, int>> plan_probes(int width, int count, int probe_widt
   std::deque<std::pair<int, int>> planned;
   int last_end = -1;
   for (int i : order) {
-    const int x0 = std::clamp(centre(i) - probe_width / 2, 0, width - std::min(probe_width, width));
+    int x0 = std::clamp(centre(i) - probe_width / 2, 0, width - std::min(probe_width, width));
+    if (band_width > 0 && probe_width <= band_width) {
+      const int band_end = (x0 / band_width + 1) * band_width;
+      if (x0 + probe_width > band_end) x0 = centre(i) < band_end ? band_end - probe_width : band_end;
+    }
     const int x1 = std::min(x0 + probe_width, width);
     if (x0 <= last_end && n == 1) continue;
     planned.emplace_back(x0, x1);

@@ -14,7 +14,8 @@ namespace bnr::broker {
 
 // `count` disjoint probes [x0, x1) of `probe_width` columns centred at (i + 1/2) / count of the
 // frame, in an order that spreads the first ones far apart (0, 1/2, 1/4, 3/4, ...). Probes that
-// would overlap (tiny frames) are dropped.
-[[nodiscard]] std::deque<std::pair<int, int>> plan_probes(int width, int count, int probe_width);
+// would overlap (tiny frames) are dropped. With `band_width` (a BandLayout's bands) no probe
+// straddles a band's end: it moves to the side its centre is on.
+[[nodiscard]] std::deque<std::pair<int, int>> plan_probes(int width, int count, int probe_width, int band_width = 0);
 
 }  // namespace bnr::broker

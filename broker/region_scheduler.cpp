@@ -47,10 +47,13 @@ Clock::duration ticks(Seconds s) { return std::chrono::duration_cast<Clock::dura
 }  // namespace
 
 RegionScheduler::RegionScheduler(int width, int height, SchedulerConfig config)
-    : config_(effective(config)), sizing_(make_sizing(config_)), probe_width_(probe_width_for(width, config_)),
-      uncertain_width_(std::max(probe_width_, kUncertainWidthPerMarginColumn * config_.margin)), book_(width, height),
-      cost_(width, config_.margin), speeds_(probe_width_) {
-  if (const int n = planned_probes(width, config_); n > 0) probes_ = plan_probes(width, n, probe_width_);
+    : config_(effective(config)), sizing_(make_sizing(config_)), book_(BandLayout(width, height, config_.bands)),
+      cost_(book_.layout().columns(), config_.margin, width), speeds_(1) {
+  const int columns = book_.layout().columns();
+  probe_width_ = std::min(probe_width_for(columns, config_), std::max(width, 1));
+  uncertain_width_ = std::max(probe_width_, kUncertainWidthPerMarginColumn * config_.margin);
+  speeds_ = SpeedModel(probe_width_);
+  if (const int n = planned_probes(columns, config_); n > 0) probes_ = plan_probes(columns, n, probe_width_, width);
 }
 
 void RegionScheduler::add_agent(AgentId agent, double speed_hint) {
@@ -69,7 +72,7 @@ std::size_t RegionScheduler::remove_agent(AgentId agent) {
 
 void RegionScheduler::set_cost_prior(const std::vector<double>& cost_per_column) {
   if (!cost_per_column.empty()) probes_.clear();  // the prior already says where the cost is
-  cost_.set_prior(cost_per_column);
+  cost_.set_prior(book_.layout().spread(cost_per_column));
 }
 
 double RegionScheduler::fraction_done() const {
@@ -79,7 +82,7 @@ double RegionScheduler::fraction_done() const {
 }
 
 double RegionScheduler::overdraw() const {
-  return kept_columns_ == 0 ? 1.0 : static_cast<double>(rendered_columns_) / static_cast<double>(kept_columns_);
+  return kept_pixels_ == 0 ? 1.0 : static_cast<double>(rendered_pixels_) / static_cast<double>(kept_pixels_);
 }
 
 double RegionScheduler::free_work() const {
@@ -89,7 +92,7 @@ double RegionScheduler::free_work() const {
     work += cost_.likely_work(cost_.rendered_x0(x0), cost_.rendered_x1(x1));
   for (RegionId logical : book_.requeued()) {
     const ColumnBook::Region& r = book_.region(logical);
-    if (!r.done && r.copies.empty()) work += std::max(cost_.region_work(r.rect.x0, r.rect.x1), 0.0);
+    if (!r.done && r.copies.empty()) work += std::max(cost_.region_work(r.c0, r.c1), 0.0);
   }
   return work;
 }
@@ -97,14 +100,14 @@ double RegionScheduler::free_work() const {
 Seconds RegionScheduler::predicted_remaining() const {
   double work = free_work();
   for (RegionId logical : book_.in_flight()) {
-    const protocol::Rect& rect = book_.region(logical).rect;
-    work += std::max(cost_.region_work(rect.x0, rect.x1), 0.0);
+    const ColumnBook::Region& r = book_.region(logical);
+    work += std::max(cost_.region_work(r.c0, r.c1), 0.0);
   }
   return Seconds(work / speeds_.total_speed());
 }
 
-Seconds RegionScheduler::predicted_seconds(AgentId agent, const protocol::Rect& rect, Seconds fallback) const {
-  const double work = cost_.region_work(rect.x0, rect.x1);
+Seconds RegionScheduler::predicted_seconds(AgentId agent, const ColumnBook::Region& region, Seconds fallback) const {
+  const double work = cost_.region_work(region.c0, region.c1);
   return work >= 0 ? Seconds(work / speeds_.predicting(agent)) : fallback;
 }
 
@@ -168,8 +171,9 @@ int RegionScheduler::next_width(AgentId agent, int x0, int x1, Clock::time_point
 }
 
 Assignment RegionScheduler::hand_out(AgentId agent, RegionId logical, bool duplicate, Clock::time_point now) {
-  const protocol::Rect rect = book_.region(logical).rect;
-  const double work = cost_.region_work(rect.x0, rect.x1);
+  const ColumnBook::Region& region = book_.region(logical);
+  const protocol::Rect rect = region.rect;
+  const double work = cost_.region_work(region.c0, region.c1);
   const Seconds predicted(work > 0 ? work / speeds_.predicting(agent) : 0.0);
   const RegionId id = book_.add_copy(logical, agent, predicted, work, now);
   return {id, rect, duplicate, predicted, std::nullopt};
@@ -299,7 +303,7 @@ Clock::time_point RegionScheduler::expected_finish(RegionId copy_id, Clock::time
     const ColumnBook::Copy& queued = *book_.copy(c);
     // Predicted from what is known now, not when it was handed out (copies handed out blind
     // are predicted from what has been learned since).
-    const auto predicted = ticks(predicted_seconds(copy.agent, book_.region(queued.logical).rect, queued.predicted));
+    const auto predicted = ticks(predicted_seconds(copy.agent, book_.region(queued.logical), queued.predicted));
     // A render that is already late will take a bit longer still, not end this instant.
     if (c == queue.copies.front())
       t = std::max(t + predicted, t + (now - t) * 3 / 2);  // a late render is late again by half
@@ -344,7 +348,7 @@ std::optional<RegionScheduler::Pick> RegionScheduler::best_copy(AgentId agent, C
       finish = std::min(finish, expected_finish(c, now));
     }
     if (mine_already || finish <= bar || (rendering && !(tail && idle))) continue;
-    const double work = std::max(cost_.region_work(region.rect.x0, region.rect.x1), 0.0);
+    const double work = std::max(cost_.region_work(region.c0, region.c1), 0.0);
     const auto mine = start + ticks(Seconds(work / speeds_.predicting(agent)));
     if (mine + (rendering ? running_margin : margin) < finish && (!best || finish > best_finish)) {
       best = Pick{logical, rendering ? std::nullopt : std::optional<RegionId>(region.copies.front())};
@@ -391,8 +395,8 @@ std::optional<Clock::time_point> RegionScheduler::retry_after(AgentId agent, Clo
   for (const auto& [id, other] : book_.queues()) {
     if (id == agent || other.copies.empty()) continue;
     const ColumnBook::Copy& copy = *book_.copy(other.copies.front());
-    const protocol::Rect& rect = book_.region(copy.logical).rect;
-    const double work = std::max(cost_.region_work(rect.x0, rect.x1), 0.0);
+    const ColumnBook::Region& region = book_.region(copy.logical);
+    const double work = std::max(cost_.region_work(region.c0, region.c1), 0.0);
     const auto mine = ticks(Seconds(work / speeds_.predicting(agent)));
     const auto own = ticks(work > 0 ? Seconds(work / speeds_.predicting(id)) : copy.predicted);
     // The margin grows with the job's age (see best_copy): with u = t - start, the copy is worth
@@ -411,9 +415,10 @@ std::optional<Clock::time_point> RegionScheduler::retry_after(AgentId agent, Clo
   return std::nullopt;
 }
 
-void RegionScheduler::learn(AgentId agent, const protocol::Rect& rect, Seconds render_time, double predicted_work) {
-  const int rendered = cost_.rendered_x1(rect.x1) - cost_.rendered_x0(rect.x0);
-  if (!speeds_.record(agent, rect.x0, rect.x1, rendered, render_time.count(), predicted_work)) return;
+void RegionScheduler::learn(AgentId agent, const ColumnBook::Region& region, Seconds render_time,
+                            double predicted_work) {
+  const int rendered = cost_.rendered_x1(region.c1) - cost_.rendered_x0(region.c0);
+  if (!speeds_.record(agent, region.c0, region.c1, rendered, render_time.count(), predicted_work)) return;
   // Cost is time x speed, each measurement at its regime's speed as now known.
   for (const SpeedModel::Sample& s : speeds_.samples()) cost_.set_measured(s.x0, s.x1, s.per_column);
   measured_any_ = true;
@@ -430,10 +435,14 @@ RegionScheduler::Completion RegionScheduler::complete(RegionId copy_id, AgentId 
   book_.set_free_since(agent, now);
   if (!book_.finish(copy.logical)) return result;
   result.accepted = true;
-  const protocol::Rect rect = book_.region(copy.logical).rect;
-  rendered_columns_ += cost_.rendered_x1(rect.x1) - cost_.rendered_x0(rect.x0);
-  kept_columns_ += rect.width();
-  if (speeds_.has(agent)) learn(agent, rect, render_time, copy.predicted_work);
+  const ColumnBook::Region& region = book_.region(copy.logical);
+  const protocol::Rect& rect = region.rect;
+  // Rows are rendered with the margin too, where a band meets another.
+  const long long rows =
+      std::min(rect.y1 + config_.margin, book_.layout().height()) - std::max(rect.y0 - config_.margin, 0);
+  rendered_pixels_ += (cost_.rendered_x1(region.c1) - cost_.rendered_x0(region.c0)) * rows;
+  kept_pixels_ += rect.area();
+  if (speeds_.has(agent)) learn(agent, region, render_time, copy.predicted_work);
   for (RegionId other : std::vector<RegionId>(book_.region(copy.logical).copies)) {
     result.cancel.emplace_back(book_.copy(other)->agent, other);
     book_.drop_copy(other);
@@ -461,6 +470,14 @@ protocol::Rect RegionScheduler::rect_of(RegionId copy_id) const {
   return copy == nullptr ? protocol::Rect{} : book_.region(copy->logical).rect;
 }
 
-bool RegionScheduler::mark_done(int x0, int x1) { return book_.mark_done(x0, x1); }
+bool RegionScheduler::mark_done(const protocol::Rect& core) {
+  const auto ranges = book_.layout().columns_of(core);
+  if (ranges.empty() || !std::all_of(ranges.begin(), ranges.end(), [&](const auto& r) {
+        return book_.is_free(r.first, r.second);
+      }))
+    return false;
+  for (const auto& [c0, c1] : ranges) book_.mark_done(c0, c1);
+  return true;
+}
 
 }  // namespace bnr::broker

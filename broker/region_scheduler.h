@@ -1,8 +1,10 @@
 // Which region an agent renders next. Pure: no sockets, no clock reads; time comes in as an
 // argument, so tests and the simulator drive it with a fake clock.
 //
-// Regions are full-height column ranges carved from the columns still free when an agent
-// asks, each rendered with `margin` overlap columns on both sides. The pieces:
+// Regions are column ranges carved from the columns still free when an agent asks, each
+// rendered with `margin` overlap columns on both sides: full-height columns, or with `bands`
+// the columns of horizontal bands (BandLayout), each band's columns one after the other, so
+// a region is a rectangle rendered with `margin` rows above and below too. The pieces:
 //   - ColumnBook: free columns, regions, the copies queued on each agent;
 //   - CostMap: work per column, learned from finished regions, margins counted as work;
 //   - SpeedModel: each agent's speed, fitted from neighbouring regions;
@@ -44,6 +46,7 @@ struct SchedulerConfig {
   SizingKind sizing = SizingKind::kPredictedSeconds;
   int region_width = 0;             // kFixedWidth: columns per region (> 0 selects kFixedWidth)
   int margin = 0;                   // overlap columns rendered on each side of every region
+  int bands = 1;                    // horizontal bands (BandLayout); 0 = 1 here, JobSession chooses
   int min_width = 1;                // no region narrower (except the frame's last columns)
   int max_width = 1 << 16;
   double chunks_per_agent = 8.0;    // k of factoring: each region is 1/k of an agent's time left
@@ -78,13 +81,14 @@ class RegionScheduler {
   // still running). Returns how many went back.
   std::size_t remove_agent(AgentId agent);
 
-  // Work per column (any length; resampled), e.g. from a previous render of the same scene.
+  // Work per frame column, full height (any length; resampled), e.g. from a previous render of
+  // the same scene.
   void set_cost_prior(const std::vector<double>& cost_per_column);
 
-  // Columns [x0, x1) are already rendered (a resumed job's spool): they are never handed out
-  // and count as done, but not in regions_done(). False, and no change, when the range is
-  // invalid or any of its columns was handed out or marked before.
-  bool mark_done(int x0, int x1);
+  // The pixels of `core` are already rendered (a resumed job's spool): they are never handed
+  // out and count as done, but not in regions_done(). False, and no change, when `core` is not
+  // made of whole bands' rows, or any of its pixels was handed out or marked before.
+  bool mark_done(const protocol::Rect& core);
 
   // The next region for `agent`, or nullopt when there is nothing useful for it to do. When
   // the assignment has `revoke`, the region was taken from the queue of the agent named there:
@@ -119,12 +123,14 @@ class RegionScheduler {
   [[nodiscard]] std::size_t regions_done() const { return book_.regions_done(); }
   [[nodiscard]] protocol::Rect rect_of(RegionId region) const;
   [[nodiscard]] double speed(AgentId agent) const { return speeds_.speed(agent); }
-  // The learned cost map (work per column), e.g. to save with the scene's profile.
-  [[nodiscard]] const std::vector<double>& cost_per_column() const { return cost_.learned(); }
+  // The learned cost map (work per frame column, full height; < 0 where not measured), e.g. to
+  // save with the scene's profile.
+  [[nodiscard]] std::vector<double> cost_per_column() const { return book_.layout().fold(cost_.learned()); }
+  [[nodiscard]] int bands() const { return book_.layout().bands(); }
   // Predicted remaining time of the whole frame at the agents' current speeds.
   [[nodiscard]] Seconds predicted_remaining() const;
-  // Columns rendered by accepted regions, margins included, against the columns they kept:
-  // 1.0 means no overdraw (no margins, or a single region).
+  // Pixels rendered by accepted regions, margins included, against the pixels they kept: 1.0
+  // means no overdraw (no margins, or a single region).
   [[nodiscard]] double overdraw() const;
 
  private:
@@ -139,7 +145,7 @@ class RegionScheduler {
   // `end`: the frame's predicted end (fill_end), which predicting policies size against.
   [[nodiscard]] int next_width(AgentId agent, int x0, int x1, Clock::time_point now, Clock::time_point end) const;
   [[nodiscard]] Clock::time_point expected_finish(RegionId copy, Clock::time_point now) const;
-  [[nodiscard]] Seconds predicted_seconds(AgentId agent, const protocol::Rect& rect, Seconds fallback) const;
+  [[nodiscard]] Seconds predicted_seconds(AgentId agent, const ColumnBook::Region& region, Seconds fallback) const;
   [[nodiscard]] std::optional<Clock::time_point> next_render_end(AgentId agent, Clock::time_point now) const;
   [[nodiscard]] std::optional<Pick> best_copy(AgentId agent, Clock::time_point now, bool tail) const;
   std::optional<Assignment> requeued_for(AgentId agent, Clock::time_point now);
@@ -149,7 +155,7 @@ class RegionScheduler {
   [[nodiscard]] bool blind_in_flight(AgentId agent) const;
   [[nodiscard]] bool holds_back(AgentId agent, int x0, int x1, Clock::time_point now, Clock::time_point end) const;
   Assignment hand_out(AgentId agent, RegionId logical, bool duplicate, Clock::time_point now);
-  void learn(AgentId agent, const protocol::Rect& rect, Seconds render_time, double predicted_work);
+  void learn(AgentId agent, const ColumnBook::Region& region, Seconds render_time, double predicted_work);
 
   SchedulerConfig config_;
   std::unique_ptr<SizingPolicy> sizing_;
@@ -160,8 +166,8 @@ class RegionScheduler {
   SpeedModel speeds_;
   std::deque<std::pair<int, int>> probes_;  // planned probe regions [x0, x1), in hand-out order
   bool measured_any_ = false;
-  long long rendered_columns_ = 0;  // accepted regions, margins included
-  long long kept_columns_ = 0;
+  long long rendered_pixels_ = 0;  // accepted regions, margins included
+  long long kept_pixels_ = 0;
   Clock::time_point started_ = Clock::time_point::max();  // the first request for a region
 };
 

@@ -6,7 +6,7 @@ namespace bnr::broker {
 namespace {
 
 TEST(ColumnBook, CarvingSplitsTheFreeIntervalAndMakesAFullHeightRegion) {
-  ColumnBook book(100, 7);
+  ColumnBook book(BandLayout(100, 7));
   const RegionId r = book.carve(20, 10);
   EXPECT_EQ(book.region(r).rect, (protocol::Rect{20, 0, 30, 7}));
   EXPECT_EQ(book.free_columns(), 90);
@@ -16,7 +16,7 @@ TEST(ColumnBook, CarvingSplitsTheFreeIntervalAndMakesAFullHeightRegion) {
 }
 
 TEST(ColumnBook, CopiesQueueInOrderAndARegionIsFinishedOnce) {
-  ColumnBook book(100, 1);
+  ColumnBook book(BandLayout(100, 1));
   book.add_agent(0);
   book.add_agent(1);
   const RegionId r = book.carve(0, 10);
@@ -33,7 +33,7 @@ TEST(ColumnBook, CopiesQueueInOrderAndARegionIsFinishedOnce) {
 }
 
 TEST(ColumnBook, RemovingAnAgentOrphansOnlyRegionsWithNoOtherCopy) {
-  ColumnBook book(100, 1);
+  ColumnBook book(BandLayout(100, 1));
   book.add_agent(0);
   book.add_agent(1);
   const RegionId shared = book.carve(0, 10);
@@ -46,7 +46,7 @@ TEST(ColumnBook, RemovingAnAgentOrphansOnlyRegionsWithNoOtherCopy) {
 }
 
 TEST(ColumnBook, MarkDoneTakesOnlyFreeColumns) {
-  ColumnBook book(100, 2);
+  ColumnBook book(BandLayout(100, 2));
   EXPECT_TRUE(book.mark_done(40, 50));
   EXPECT_FALSE(book.mark_done(45, 55));
   EXPECT_FALSE(book.mark_done(-1, 5));
