@@ -187,6 +187,11 @@ void JobSession::start_frame(const protocol::SceneInfo& scene, Actions& out) {
   for (const std::string& w : scene_->warnings) log("warning: " + agent_text(w), out);
   scheduler_.emplace(scene_->width, scene_->height, scheduler_config());
   scheduler_->set_cost_prior(config_.cost_prior);
+  if (const int bands = scheduler_->bands(); bands > 1)
+    log("regions in " + std::to_string(bands) + " bands of about " + std::to_string(scene_->height / bands) +
+            " rows (with a " + std::to_string(scene_->margin) +
+            " px overlap margin, rectangles render fewer pixels twice than full-height columns)",
+        out);
   out.push_back(action::StartFrame{*scene_});
 }
 

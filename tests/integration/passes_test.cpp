@@ -60,6 +60,14 @@ TEST(Passes, AdaptiveSamplingAndFullFloatKeepEveryPassExact) {
   render_layers_and_compare(dir, scene, 2, false, {"--region-width", "9"});
 }
 
+// The same in tiles of four bands: every pass exact across row margins too.
+TEST(Passes, AdaptiveSamplingInBandsKeepsEveryPassExact) {
+  TempDir dir;
+  const auto scene =
+      make_scene_with("make_passes_scene.py", dir / "passes.blend", {"--adaptive", "--depth", "32", "--samples", "16"});
+  render_layers_and_compare(dir, scene, 2, false, {"--region-width", "23", "--bands", "4"});
+}
+
 // Glare needs the whole frame: the broker's Blender composites the merged raw passes, and the
 // multilayer file holds every pass beside the Composite layer, as Blender's own does.
 TEST(Passes, AMultilayerOutputWithWholeFrameGlareHoldsTheCompositeAndEveryPass) {

@@ -1,7 +1,7 @@
 # Writes small, deterministic test scenes for bnr (runs inside Blender 3.4, no numpy):
 #
 #   blender -b --factory-startup --python tools/scenes/make_scene.py -- --out PATH.blend \
-#       [--size WxH] [--percent N] [--samples N] [--adaptive] [--denoise] [--transparent]
+#       [--size WxH] [--percent N] [--samples N] [--adaptive] [--noise-threshold F] [--denoise] [--transparent]
 #       [--depth 8|16] [--stereo] [--exr] [--blur N] [--glare] [--demo] [--hot-left] [--look]
 #       [--texture PATH] [--floor-texture PATH] [--link-floor LIB.blend] [--pack-noise MIB]
 #   blender -b --factory-startup --python tools/scenes/make_scene.py -- --write-texture PNG
@@ -67,6 +67,9 @@ def parse_args():
     p.add_argument("--percent", type=int, default=100)
     p.add_argument("--samples", type=int, default=16)
     p.add_argument("--adaptive", action="store_true")
+    # A coarse threshold stops pixels early in a pattern the region's edges change without
+    # margins (Blender's default is 0.01).
+    p.add_argument("--noise-threshold", type=float, default=0.0)
     p.add_argument("--denoise", action="store_true")
     p.add_argument("--transparent", action="store_true")
     p.add_argument("--depth", choices=("8", "16"), default="8")
@@ -339,6 +342,8 @@ def setup_render(scene, args):
     c.seed = 0
     c.use_animated_seed = False
     c.use_adaptive_sampling = args.adaptive
+    if args.noise_threshold > 0:
+        c.adaptive_threshold = args.noise_threshold
     c.use_denoising = args.denoise
     c.max_bounces = 8
     c.transparent_max_bounces = 8
