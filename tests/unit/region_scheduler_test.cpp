@@ -760,3 +760,58 @@ TEST(RegionSchedulerMargins, NoRegionIsNarrowerThanEightTimesTheMargin) {
 
 }  // namespace
 }  // namespace bnr::broker
+
+namespace bnr::broker {
+namespace {
+
+// Every pixel covered by exactly one accepted region, each inside one band of `layout`.
+void expect_exact_cover_in_bands(const std::vector<protocol::Rect>& accepted, const BandLayout& layout) {
+  std::vector<int> hits(static_cast<std::size_t>(layout.width() * layout.height()), 0);
+  for (const auto& r : accepted) {
+    const auto columns = layout.columns_of(r);
+    ASSERT_EQ(columns.size(), 1U) << "a region lies in one band: " << r.x0 << "," << r.y0 << " " << r.x1 << "," << r.y1;
+    for (int y = r.y0; y < r.y1; ++y)
+      for (int x = r.x0; x < r.x1; ++x) ++hits[static_cast<std::size_t>(y * layout.width() + x)];
+  }
+  for (std::size_t i = 0; i < hits.size(); ++i) ASSERT_EQ(hits[i], 1) << "pixel " << i;
+}
+
+TEST(RegionScheduler, InBandsRegionsAreRectanglesThatCoverEveryPixelOnce) {
+  SchedulerConfig config;
+  config.margin = 2;
+  config.bands = 3;
+  RegionScheduler s(300, 31, config);
+  EXPECT_EQ(s.bands(), 3);
+  const SimRun run = simulate(s, {1.0, 2.5}, [](int x) { return x < 100 ? 3.0 : 1.0; });
+  EXPECT_TRUE(s.finished());
+  expect_exact_cover_in_bands(run.accepted, BandLayout(300, 31, 3));
+  EXPECT_GT(run.accepted.size(), 3U);
+  // The profile keeps work per frame column, whatever the bands.
+  EXPECT_EQ(s.cost_per_column().size(), 300U);
+  EXPECT_GT(s.overdraw(), 1.0) << "margins between regions and between bands are rendered twice";
+}
+
+TEST(RegionScheduler, ASpooledRegionIsDoneInEveryBandItSpansAndAPartOfABandIsNot) {
+  SchedulerConfig config;
+  config.margin = 2;
+  config.bands = 2;
+  RegionScheduler s(100, 10, config);
+  EXPECT_TRUE(s.mark_done({0, 0, 20, 10})) << "full height, spooled by a run in one band";
+  EXPECT_TRUE(s.mark_done({20, 5, 30, 10})) << "one band";
+  EXPECT_FALSE(s.mark_done({30, 2, 40, 10})) << "cuts through band 0";
+  EXPECT_FALSE(s.mark_done({25, 5, 35, 10})) << "already done in part";
+  EXPECT_FALSE(s.mark_done({10, 0, 15, 5})) << "already done";
+  EXPECT_NEAR(s.fraction_done(), 0.25, 1e-9);
+  s.add_agent(0);
+  std::vector<protocol::Rect> accepted = {{0, 0, 20, 5}, {0, 5, 20, 10}, {20, 5, 30, 10}};
+  for (int guard = 0; guard < 1000 && !s.finished(); ++guard) {
+    const auto next = s.next_region(0, at(guard));
+    ASSERT_TRUE(next.has_value());
+    EXPECT_TRUE(s.complete(next->id, 0, at(guard + 1), Seconds(1)).accepted);
+    accepted.push_back(next->rect);
+  }
+  expect_exact_cover_in_bands(accepted, BandLayout(100, 10, 2));
+}
+
+}  // namespace
+}  // namespace bnr::broker
