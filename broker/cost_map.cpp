@@ -103,29 +103,33 @@ void CostMap::refresh() {
 std::vector<double> CostMap::across_bands() const {
   if (band_width_ >= width_) return cost_;
   // Per frame column, the nearest band's measurement above and below each band (the costlier
-  // of the two when they are as near): two sweeps, O(width).
-  const int bands = width_ / band_width_;
+  // of the two when they are as near): a sweep down, then one up, O(width) in all.
+  const auto bands = static_cast<std::size_t>(width_ / band_width_);
+  const auto stride = static_cast<std::size_t>(band_width_);
   std::vector<double> out = cost_;
-  for (int x = 0; x < band_width_; ++x) {
-    const auto at = [&](int b) { return cost_[static_cast<std::size_t>(b * band_width_ + x)]; };
-    std::vector<int> above(static_cast<std::size_t>(bands), -1), below(static_cast<std::size_t>(bands), -1);
-    for (int b = 0, last = -1; b < bands; ++b) {
-      if (at(b) >= 0) last = b;
-      above[static_cast<std::size_t>(b)] = last;
+  std::vector<std::size_t> above(bands);
+  constexpr std::size_t kNone = static_cast<std::size_t>(-1);
+  for (std::size_t x = 0; x < stride; ++x) {
+    std::size_t last = kNone;
+    for (std::size_t b = 0; b < bands; ++b) {
+      if (cost_[b * stride + x] >= 0) last = b;
+      above[b] = last;
     }
-    for (int b = bands - 1, last = -1; b >= 0; --b) {
-      if (at(b) >= 0) last = b;
-      below[static_cast<std::size_t>(b)] = last;
-    }
-    for (int b = 0; b < bands; ++b) {
-      const int up = above[static_cast<std::size_t>(b)], down = below[static_cast<std::size_t>(b)];
-      if (up == b || (up < 0 && down < 0)) continue;
+    if (last == kNone) continue;  // no band measured this column
+    std::size_t down = kNone;
+    for (std::size_t b = bands; b-- > 0;) {
+      const double own = cost_[b * stride + x];
+      if (own >= 0) {
+        down = b;
+        continue;
+      }
+      const std::size_t up = above[b];
       double v = -1.0;
-      if (up < 0) v = at(down);
-      else if (down < 0) v = at(up);
-      else if (b - up == down - b) v = std::max(at(up), at(down));
-      else v = b - up < down - b ? at(up) : at(down);
-      out[static_cast<std::size_t>(b * band_width_ + x)] = v;
+      if (up == kNone) v = cost_[down * stride + x];
+      else if (down == kNone || b - up < down - b) v = cost_[up * stride + x];
+      else if (down - b < b - up) v = cost_[down * stride + x];
+      else v = std::max(cost_[up * stride + x], cost_[down * stride + x]);
+      out[b * stride + x] = v;
     }
   }
   return out;
