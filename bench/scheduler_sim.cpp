@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "band_layout.h"
+#include "frame_buffer.h"
 #include "region_scheduler.h"
 #include "split_text.h"
 
@@ -147,8 +148,8 @@ struct World {
   // What rendering the region costs: its pixels and its margins, clipped to the frame; a
   // column's work is spread evenly over its rows.
   [[nodiscard]] double rendered_work(const Rect& r) const {
-    const int rows = std::min(r.y1 + margin, height) - std::max(r.y0 - margin, 0);
-    return work(std::max(r.x0 - margin, 0), std::min(r.x1 + margin, width)) * rows / height;
+    const Rect rendered = bnr::broker::with_margin(r, margin, width, height);
+    return work(rendered.x0, rendered.x1) * rendered.height() / height;
   }
   [[nodiscard]] double speed_at(std::size_t agent, double t) const {
     return agent == halving_agent && t >= halve_at ? speeds[agent] / 2 : speeds[agent];

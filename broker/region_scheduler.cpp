@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "frame_buffer.h"
 #include "probe_plan.h"
 
 namespace bnr::broker {
@@ -48,11 +49,11 @@ Clock::duration ticks(Seconds s) { return std::chrono::duration_cast<Clock::dura
 
 RegionScheduler::RegionScheduler(int width, int height, SchedulerConfig config)
     : config_(effective(config)), sizing_(make_sizing(config_)), book_(BandLayout(width, height, config_.bands)),
-      cost_(book_.layout().columns(), config_.margin, width), speeds_(1) {
+      // A probe fits in one band.
+      probe_width_(std::min(probe_width_for(book_.layout().columns(), config_), std::max(width, 1))),
+      uncertain_width_(std::max(probe_width_, kUncertainWidthPerMarginColumn * config_.margin)),
+      cost_(book_.layout().columns(), config_.margin, width), speeds_(probe_width_) {
   const int columns = book_.layout().columns();
-  probe_width_ = std::min(probe_width_for(columns, config_), std::max(width, 1));
-  uncertain_width_ = std::max(probe_width_, kUncertainWidthPerMarginColumn * config_.margin);
-  speeds_ = SpeedModel(probe_width_);
   if (const int n = planned_probes(columns, config_); n > 0) probes_ = plan_probes(columns, n, probe_width_, width);
 }
 
@@ -436,12 +437,9 @@ RegionScheduler::Completion RegionScheduler::complete(RegionId copy_id, AgentId 
   if (!book_.finish(copy.logical)) return result;
   result.accepted = true;
   const ColumnBook::Region& region = book_.region(copy.logical);
-  const protocol::Rect& rect = region.rect;
-  // Rows are rendered with the margin too, where a band meets another.
-  const long long rows =
-      std::min(rect.y1 + config_.margin, book_.layout().height()) - std::max(rect.y0 - config_.margin, 0);
-  rendered_pixels_ += (cost_.rendered_x1(region.c1) - cost_.rendered_x0(region.c0)) * rows;
-  kept_pixels_ += rect.area();
+  const BandLayout& layout = book_.layout();
+  rendered_pixels_ += with_margin(region.rect, config_.margin, layout.width(), layout.height()).area();
+  kept_pixels_ += region.rect.area();
   if (speeds_.has(agent)) learn(agent, region, render_time, copy.predicted_work);
   for (RegionId other : std::vector<RegionId>(book_.region(copy.logical).copies)) {
     result.cancel.emplace_back(book_.copy(other)->agent, other);

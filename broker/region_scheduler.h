@@ -159,9 +159,9 @@ class RegionScheduler {
 
   SchedulerConfig config_;
   std::unique_ptr<SizingPolicy> sizing_;
+  ColumnBook book_;
   int probe_width_ = 1;      // also how far apart regions may be to compare their agents' speeds
   int uncertain_width_ = 1;  // the widest region whose estimate waits on a probe
-  ColumnBook book_;
   CostMap cost_;
   SpeedModel speeds_;
   std::deque<std::pair<int, int>> probes_;  // planned probe regions [x0, x1), in hand-out order
