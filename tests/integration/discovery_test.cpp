@@ -218,8 +218,9 @@ TEST(Discovery, AnAgentStartedMidRenderJoinsTheJob) {
   auto avahi = std::make_unique<AvahiHarness>();
   if (!avahi->skip_reason().empty()) GTEST_SKIP() << avahi->skip_reason();
   TempDir dir;
-  // Long enough (about 15 s on one thread) that a late agent still finds work.
-  const auto scene = make_scene(dir / "late.blend", {"--size", "320x180", "--samples", "160"});
+  // Long enough (about 16 s on one thread of this 2-core VM; 160 samples took 8 s, and a late
+  // agent that took 3 s to be ready found the frame done) that a late agent still finds work.
+  const auto scene = make_scene(dir / "late.blend", {"--size", "320x180", "--samples", "320"});
   Agent early(1, {"--name", "early"}, /*advertise=*/true);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
   while (broker::browse_agents(std::chrono::milliseconds(300)).empty() && std::chrono::steady_clock::now() < deadline) {
