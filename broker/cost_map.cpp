@@ -7,175 +7,209 @@ namespace bnr::broker {
 
 CostMap::CostMap(int width, int margin, int band_width)
     : width_(std::max(width, 0)), margin_(std::max(margin, 0)),
-      band_width_(band_width > 0 && band_width < width_ ? band_width : std::max(width_, 1)), cost_(static_cast<std::size_t>(width_), -1.0),
-      estimate_(cost_), barrier_(cost_.size(), 0), uncertain_(cost_.size(), 0) {
+      band_width_(band_width > 0 && band_width < width_ ? band_width : std::max(width_, 1)) {
   refresh();
 }
 
 void CostMap::set_prior(const std::vector<double>& cost_per_column) {
   prior_.clear();
+  prior_prefix_.clear();
   if (!cost_per_column.empty() && width_ > 0) {
-    prior_.resize(static_cast<std::size_t>(width_));
+    prior_prefix_.assign(static_cast<std::size_t>(width_) + 1, 0.0);
     const double n = static_cast<double>(cost_per_column.size());
     for (int x = 0; x < width_; ++x) {
       const auto i = static_cast<std::size_t>(std::min(n - 1, std::floor((x + 0.5) * n / width_)));
-      prior_[static_cast<std::size_t>(x)] = std::max(cost_per_column[i], 0.0);
+      const double c = std::max(cost_per_column[i], 0.0);
+      if (!prior_.empty() && prior_.back().value == c) ++prior_.back().x1;
+      else prior_.push_back({x, x + 1, c});
+      prior_prefix_[static_cast<std::size_t>(x) + 1] = prior_prefix_[static_cast<std::size_t>(x)] + c;
     }
   }
   refresh();
 }
 
 void CostMap::set_measured(int x0, int x1, double per_column) {
-  std::fill(cost_.begin() + x0, cost_.begin() + x1, per_column);
-  std::fill(barrier_.begin() + x0, barrier_.begin() + x1, char{0});
+  if (x1 > x0) pending_.push_back({x0, x1, per_column});
 }
 
 void CostMap::set_barrier(int x0, int x1) {
-  for (int x = x0; x < x1; ++x) barrier_[static_cast<std::size_t>(x)] = cost_[static_cast<std::size_t>(x)] < 0;
+  if (x1 <= x0) return;
+  // Kept disjoint (overlapping ones joined): only their columns still in a gap count.
+  auto first = std::partition_point(barriers_.begin(), barriers_.end(), [&](const auto& b) { return b.second < x0; });
+  auto last = first;
+  while (last != barriers_.end() && last->first <= x1) {
+    x0 = std::min(x0, last->first);
+    x1 = std::max(x1, last->second);
+    ++last;
+  }
+  barriers_.insert(barriers_.erase(first, last), {x0, x1});
 }
 
-// Columns [a, b) all predicted at `value` (`likely`: without the caution); prefix sums give any
-// range's work in O(1).
-void CostMap::fill(std::size_t a, std::size_t b, double value, double likely, bool uncertain) {
-  std::fill(estimate_.begin() + static_cast<long>(a), estimate_.begin() + static_cast<long>(b), value);
-  std::fill(uncertain_.begin() + static_cast<long>(a), uncertain_.begin() + static_cast<long>(b), uncertain);
-  const double base = prefix_[a], per = std::max(value, 0.0);
-  const double likely_base = likely_prefix_[a], likely_per = std::max(likely, 0.0);
-  const int unknown = unknown_[a];
-  for (std::size_t x = a; x < b; ++x) {
-    prefix_[x + 1] = base + per * static_cast<double>(x + 1 - a);
-    likely_prefix_[x + 1] = likely_base + likely_per * static_cast<double>(x + 1 - a);
-    unknown_[x + 1] = unknown + (value < 0 ? static_cast<int>(x + 1 - a) : 0);
-  }
+bool CostMap::crosses_barrier(int x0, int x1) const {
+  const auto it = std::partition_point(barriers_.begin(), barriers_.end(), [&](const auto& b) { return b.second <= x0; });
+  return it != barriers_.end() && it->first < x1;
+}
+
+std::size_t CostMap::run_at(int x) const {
+  const auto it = std::upper_bound(runs_.begin(), runs_.end(), x, [](int v, const Run& r) { return v < r.x0; });
+  return it == runs_.begin() ? 0 : static_cast<std::size_t>(it - runs_.begin() - 1);
+}
+
+double CostMap::work_before(int x) const {
+  const Run& r = runs_[run_at(x)];
+  return r.work_before + std::max(r.value, 0.0) * (x - r.x0);
+}
+
+double CostMap::likely_before(int x) const {
+  const Run& r = runs_[run_at(x)];
+  return r.likely_before + std::max(r.likely, 0.0) * (x - r.x0);
+}
+
+int CostMap::unknown_before(int x) const {
+  const Run& r = runs_[run_at(x)];
+  return r.unknown_before + (r.value < 0 ? x - r.x0 : 0);
+}
+
+// Appends the prediction for [x0, x1); the last run is the sentinel at the end of the map,
+// which holds the totals.
+void CostMap::add_run(int x0, int x1, double value, double likely, bool uncertain) {
+  Run& end = runs_.back();
+  if (x1 <= x0) return;
+  const double len = x1 - x0;
+  Run run = end;
+  run.x0 = x0;
+  run.value = value;
+  run.likely = likely;
+  run.uncertain = uncertain;
+  end.x0 = x1;
+  end.work_before += std::max(value, 0.0) * len;
+  end.likely_before += std::max(likely, 0.0) * len;
+  end.unknown_before += value < 0 ? x1 - x0 : 0;
+  runs_.insert(runs_.end() - 1, run);
 }
 
 void CostMap::refresh() {
-  const std::size_t n = cost_.size();
-  prefix_.assign(n + 1, 0.0);
-  unknown_.assign(n + 1, 0);
-  likely_prefix_.assign(n + 1, 0.0);
+  if (!pending_.empty()) {
+    measured_ = painted(std::move(measured_), std::move(pending_));
+    pending_.clear();
+  }
+  // Probes measured since they went out no longer stand between anything.
+  std::erase_if(barriers_, [&](const auto& b) { return covers(measured_, b.first, b.second); });
+  runs_.assign(1, Run{});
+  settled_.clear();
   if (!prior_.empty()) {
-    // The prior may come in other units (another resolution, other agents): scale it to ours.
-    double learned = 0, prior = 0;
-    for (std::size_t x = 0; x < n; ++x)
-      if (cost_[x] >= 0) {
-        learned += cost_[x];
-        prior += prior_[x];
-      }
-    if (prior > 0) prior_scale_ = learned / prior;
-    for (std::size_t x = 0; x < n; ++x) {
-      const double c = cost_[x] >= 0 ? cost_[x] : prior_[x] * prior_scale_;
-      fill(x, x + 1, c, c, false);
-    }
-    mark_settled();
+    predict_with_prior();
     return;
   }
+  const int bands = (width_ + band_width_ - 1) / band_width_;
+  std::vector<ColumnRuns> measured_by_band;
+  measured_by_band.reserve(static_cast<std::size_t>(bands));
+  for (int b = 0; b < bands; ++b)
+    measured_by_band.push_back(window(measured_, b * band_width_, std::min(width_, (b + 1) * band_width_)));
+  for (int b = 0; b < bands; ++b) {
+    predict_band(known_in_band(measured_by_band, b), b);
+    mark_settled(measured_by_band[static_cast<std::size_t>(b)], b);
+  }
+}
+
+void CostMap::predict_with_prior() {
+  // The prior may come in other units (another resolution, other agents): scale it to ours.
+  double learned = 0, prior = 0;
+  for (const ColumnRun& m : measured_) {
+    learned += m.value * (m.x1 - m.x0);
+    prior += prior_prefix_[static_cast<std::size_t>(m.x1)] - prior_prefix_[static_cast<std::size_t>(m.x0)];
+  }
+  if (prior > 0) prior_scale_ = learned / prior;
+  ColumnRuns scaled = prior_;
+  for (ColumnRun& r : scaled) r.value *= prior_scale_;
+  for (const ColumnRun& r : overlay(measured_, scaled)) add_run(r.x0, r.x1, r.value, r.value, false);
+  for (const ColumnRun& m : measured_) {
+    if (!settled_.empty() && settled_.back().second == m.x0) settled_.back().second = m.x1;
+    else settled_.emplace_back(m.x0, m.x1);
+  }
+}
+
+ColumnRuns CostMap::known_in_band(const std::vector<ColumnRuns>& measured_by_band, int band) const {
   // Cost clusters in space: an unmeasured column costs about what the same column of the
-  // nearest band measured, and a gap of columns no band measured about what the columns on
-  // either side of it in its band cost.
-  const std::vector<double> known = across_bands();
-  for (std::size_t band = 0; band < n; band += static_cast<std::size_t>(band_width_)) {
-    const std::size_t band_end = std::min(n, band + static_cast<std::size_t>(band_width_));
-    std::size_t x = band;
-    double before = -1.0;
-    while (x < band_end) {
-      if (known[x] >= 0) {
-        std::size_t end = x + 1;
-        while (end < band_end && known[end] == known[x]) ++end;
-        fill(x, end, known[x], known[x], false);
-        before = known[x];
-        x = end;
-        continue;
-      }
-      std::size_t end = x + 1;
-      while (end < band_end && known[end] < 0) ++end;
-      const double after = end < band_end ? known[end] : -1.0;
-      const bool crosses = std::find(barrier_.begin() + static_cast<long>(x), barrier_.begin() + static_cast<long>(end),
-                                     char{1}) != barrier_.begin() + static_cast<long>(end);
-      const double likely = before >= 0 && after >= 0 ? (before + after) / 2 : std::max(before, after);
-      fill(x, end, std::max(before, after), likely, crosses);
-      x = end;
-    }
+  // nearest band measured.
+  const int bands = static_cast<int>(measured_by_band.size());
+  const int columns = std::min(band_width_, width_ - band * band_width_);
+  ColumnRuns known = measured_by_band[static_cast<std::size_t>(band)];
+  for (int d = 1; (band - d >= 0 || band + d < bands) && !covers(known, 0, columns); ++d) {
+    static const ColumnRuns kNone;
+    const ColumnRuns& above = band - d >= 0 ? measured_by_band[static_cast<std::size_t>(band - d)] : kNone;
+    const ColumnRuns& below = band + d < bands ? measured_by_band[static_cast<std::size_t>(band + d)] : kNone;
+    if (above.empty() && below.empty()) continue;
+    known = overlay(known, window(larger_of(above, below), 0, columns));
   }
-  mark_settled();
+  return known;
 }
 
-std::vector<double> CostMap::across_bands() const {
-  if (band_width_ >= width_) return cost_;
-  // Per frame column, the nearest band's measurement above and below each band (the costlier
-  // of the two when they are as near): a sweep down, then one up, O(width) in all.
-  const auto bands = static_cast<std::size_t>(width_ / band_width_);
-  const auto stride = static_cast<std::size_t>(band_width_);
-  std::vector<double> out = cost_;
-  std::vector<std::size_t> above(bands);
-  constexpr std::size_t kNone = static_cast<std::size_t>(-1);
-  for (std::size_t x = 0; x < stride; ++x) {
-    std::size_t last = kNone;
-    for (std::size_t b = 0; b < bands; ++b) {
-      if (cost_[b * stride + x] >= 0) last = b;
-      above[b] = last;
-    }
-    if (last == kNone) continue;  // no band measured this column
-    std::size_t down = kNone;
-    for (std::size_t b = bands; b-- > 0;) {
-      const double own = cost_[b * stride + x];
-      if (own >= 0) {
-        down = b;
-        continue;
-      }
-      const std::size_t up = above[b];
-      double v = -1.0;
-      if (up == kNone) v = cost_[down * stride + x];
-      else if (down == kNone || b - up < down - b) v = cost_[up * stride + x];
-      else if (down - b < b - up) v = cost_[down * stride + x];
-      else v = std::max(cost_[up * stride + x], cost_[down * stride + x]);
-      out[b * stride + x] = v;
-    }
+void CostMap::predict_band(const ColumnRuns& known, int band) {
+  // A gap of columns no band measured costs about what the columns on either side of it in its
+  // band cost: the costlier side for estimates, the mean for the likely work.
+  const int offset = band * band_width_;
+  const int columns = std::min(band_width_, width_ - offset);
+  double before = -1.0;
+  int x = 0;
+  const auto gap = [&](int end, double after) {
+    if (end <= x) return;
+    const double likely = before >= 0 && after >= 0 ? (before + after) / 2 : std::max(before, after);
+    add_run(offset + x, offset + end, std::max(before, after), likely, crosses_barrier(offset + x, offset + end));
+  };
+  for (const ColumnRun& r : known) {
+    gap(r.x0, r.value);
+    add_run(offset + r.x0, offset + r.x1, r.value, r.value, false);
+    before = r.value;
+    x = r.x1;
   }
-  return out;
+  gap(columns, -1.0);
 }
 
-void CostMap::mark_settled() {
+void CostMap::mark_settled(const ColumnRuns& own, int band) {
   constexpr double kAgree = 1.3;  // neighbours within this ratio: no cost edge between them
-  const std::size_t n = cost_.size();
-  std::vector<char> settled(n, 0);
-  for (std::size_t x = 0; x < n;) {
-    if (cost_[x] >= 0) {
-      settled[x++] = 1;
-      continue;
+  const int offset = band * band_width_;
+  const auto add = [&](int x0, int x1) {
+    if (!settled_.empty() && settled_.back().second == x0) settled_.back().second = x1;
+    else settled_.emplace_back(x0, x1);
+  };
+  // Within its band only: the next band's first columns are at the frame's other side.
+  for (std::size_t i = 0; i < own.size(); ++i) {
+    if (i > 0 && own[i - 1].x1 < own[i].x0) {
+      const double before = own[i - 1].value, after = own[i].value;
+      if (before > 0 && after > 0 && std::max(before, after) <= kAgree * std::min(before, after))
+        add(offset + own[i - 1].x1, offset + own[i].x0);
     }
-    // Within its band only: the next band's first columns are at the frame's other side.
-    const std::size_t band = x - x % static_cast<std::size_t>(band_width_);
-    const std::size_t band_end = std::min(n, band + static_cast<std::size_t>(band_width_));
-    std::size_t end = x + 1;
-    while (end < band_end && cost_[end] < 0) ++end;
-    const double before = x > band ? cost_[x - 1] : -1.0, after = end < band_end ? cost_[end] : -1.0;
-    const bool agree = before > 0 && after > 0 && std::max(before, after) <= kAgree * std::min(before, after);
-    if (agree && prior_.empty()) std::fill(settled.begin() + static_cast<long>(x), settled.begin() + static_cast<long>(end), 1);
-    x = end;
+    add(offset + own[i].x0, offset + own[i].x1);
   }
-  settled_end_.assign(n + 1, static_cast<int>(n));
-  for (std::size_t x = n; x-- > 0;)
-    settled_end_[x] = settled[x] != 0 ? settled_end_[x + 1] : static_cast<int>(x);
+}
+
+int CostMap::settled_until(int x) const {
+  const auto it = std::partition_point(settled_.begin(), settled_.end(), [&](const auto& s) { return s.second <= x; });
+  return it != settled_.end() && it->first <= x ? it->second : x;
+}
+
+std::vector<double> CostMap::learned() const {
+  std::vector<double> cost(static_cast<std::size_t>(width_), -1.0);
+  for (const ColumnRun& m : painted(measured_, pending_))
+    std::fill(cost.begin() + m.x0, cost.begin() + m.x1, m.value);
+  return cost;
 }
 
 double CostMap::work(int x0, int x1) const {
-  const auto a = static_cast<std::size_t>(x0), b = static_cast<std::size_t>(x1);
-  if (unknown_[b] != unknown_[a]) return -1.0;
-  return prefix_[b] - prefix_[a];
+  if (unknown_before(x1) != unknown_before(x0)) return -1.0;
+  return work_before(x1) - work_before(x0);
 }
 
 double CostMap::region_work(int x0, int x1) const { return work(rendered_x0(x0), rendered_x1(x1)); }
 
-double CostMap::likely_work(int x0, int x1) const {
-  return likely_prefix_[static_cast<std::size_t>(x1)] - likely_prefix_[static_cast<std::size_t>(x0)];
-}
+double CostMap::likely_work(int x0, int x1) const { return likely_before(x1) - likely_before(x0); }
 
 int CostMap::columns_for(int x0, int x1, double budget) const {
   // The rendered range's work (margins included; unknown columns count 0) grows with w: find
   // the first w whose work reaches the budget.
-  const double base = prefix_[static_cast<std::size_t>(rendered_x0(x0))];
-  const auto rendered_work = [&](int w) { return prefix_[static_cast<std::size_t>(rendered_x1(x0 + w))] - base; };
+  const double base = work_before(rendered_x0(x0));
+  const auto rendered_work = [&](int w) { return work_before(rendered_x1(x0 + w)) - base; };
   int lo = 1, hi = std::max(x1 - x0, 1);
   while (lo < hi) {
     const int mid = lo + (hi - lo) / 2;

@@ -12,10 +12,16 @@
 // not biased, for sums over many columns such as the frame's end (likely_work). Estimates that
 // reach across a probe still out (a barrier) are uncertain. With a prior (a profile of an
 // earlier render), unmeasured columns follow it, scaled to the learned units.
+//
+// Everything is kept as runs of columns (see column_runs.h): a refresh costs about the number
+// of measured regions times the bands searched, a query the log of the number of runs.
 #pragma once
 
 #include <cstdint>
+#include <utility>
 #include <vector>
+
+#include "column_runs.h"
 
 namespace bnr::broker {
 
@@ -35,16 +41,16 @@ class CostMap {
   void set_measured(int x0, int x1, double per_column);
   // Columns [x0, x1) are a probe under way: estimates must not reach across them.
   void set_barrier(int x0, int x1);
-  // Recomputes estimates after set_measured / set_barrier / set_prior. O(width).
+  // Recomputes estimates after set_measured / set_barrier / set_prior.
   void refresh();
 
   // Predicted work of one column; < 0 when there is nothing to go by.
-  [[nodiscard]] double estimate(int x) const { return estimate_[static_cast<std::size_t>(x)]; }
-  [[nodiscard]] bool uncertain(int x) const { return uncertain_[static_cast<std::size_t>(x)] != 0; }
+  [[nodiscard]] double estimate(int x) const { return runs_[run_at(x)].value; }
+  [[nodiscard]] bool uncertain(int x) const { return runs_[run_at(x)].uncertain; }
   // The end of the run of settled columns from x (x itself when x is not settled): measured
   // ones, and unmeasured ones between measured neighbours that agree (no cost edge between).
   // Predictions there are about as good as measurements; elsewhere an edge may hide.
-  [[nodiscard]] int settled_until(int x) const { return settled_end_[static_cast<std::size_t>(x)]; }
+  [[nodiscard]] int settled_until(int x) const;
   // Predicted work of columns [x0, x1) alone; < 0 when any of them is unknown.
   [[nodiscard]] double work(int x0, int x1) const;
   // Predicted work of rendering the region [x0, x1): its columns plus its clipped margins;
@@ -66,28 +72,46 @@ class CostMap {
   }
 
   // Learned work per column (< 0 where not measured), e.g. to save with the scene's profile.
-  [[nodiscard]] const std::vector<double>& learned() const { return cost_; }
+  [[nodiscard]] std::vector<double> learned() const;
 
  private:
-  void fill(std::size_t a, std::size_t b, double value, double likely, bool uncertain);
-  void mark_settled();
-  // Learned cost per column, with unmeasured ones taken from the same frame column in the
-  // nearest band that measured it (the learned cost itself with one band).
-  [[nodiscard]] std::vector<double> across_bands() const;
+  // Predicted columns [x0, next run's x0): every column of the map is in one.
+  struct Run {
+    int x0 = 0;
+    double value = -1;     // < 0: nothing to go by
+    double likely = -1;    // without the caution (the mean of both sides of a gap)
+    bool uncertain = false;
+    double work_before = 0;    // sum of max(value, 0) over the columns before x0
+    double likely_before = 0;  // the same for likely
+    int unknown_before = 0;    // columns before x0 with no estimate
+  };
+
+  [[nodiscard]] std::size_t run_at(int x) const;
+  // Sums over [0, x): predicted work, likely work, columns with no estimate.
+  [[nodiscard]] double work_before(int x) const;
+  [[nodiscard]] double likely_before(int x) const;
+  [[nodiscard]] int unknown_before(int x) const;
+  void add_run(int x0, int x1, double value, double likely, bool uncertain);
+  [[nodiscard]] bool crosses_barrier(int x0, int x1) const;
+  void predict_with_prior();
+  // One band's known cost (frame columns): its own measurements, and where it has none, the
+  // same frame column's in the nearest band that measured it (the costlier of two as near).
+  [[nodiscard]] ColumnRuns known_in_band(const std::vector<ColumnRuns>& measured_by_band, int band) const;
+  void predict_band(const ColumnRuns& known, int band);
+  void mark_settled(const ColumnRuns& own, int band);
 
   int width_;
   int margin_;
   int band_width_;
-  std::vector<double> cost_;           // learned work per column; < 0 = unknown
-  std::vector<double> prior_;          // from a profile, empty if none
+  ColumnRuns measured_;                // learned work per column (virtual columns)
+  std::vector<ColumnRun> pending_;     // set_measured since the last refresh
+  ColumnRuns prior_;                   // from a profile, empty if none
+  std::vector<double> prior_prefix_;   // prior_prefix_[x] = the prior's sum over [0, x)
   double prior_scale_ = 1.0;           // learned / prior units
-  std::vector<double> estimate_;       // predicted work per column; < 0 = nothing to go by
-  std::vector<double> prefix_;         // prefix_[x] = sum of max(estimate, 0) over [0, x)
-  std::vector<int> unknown_;           // unknown_[x] = columns in [0, x) with no estimate
-  std::vector<double> likely_prefix_;  // the same with the mean of both sides, not the costlier
-  std::vector<char> barrier_;          // columns of probes handed out but not yet measured
-  std::vector<char> uncertain_;        // the estimate reaches across such a probe
-  std::vector<int> settled_end_;       // see settled_until
+  std::vector<std::pair<int, int>> barriers_;  // probes handed out, sorted (columns measured since
+                                               // are no longer in a gap, so they no longer count)
+  std::vector<Run> runs_;              // the prediction, sorted, covering [0, width)
+  std::vector<std::pair<int, int>> settled_;   // settled column ranges, sorted, joined
 };
 
 }  // namespace bnr::broker

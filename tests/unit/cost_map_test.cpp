@@ -2,6 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <random>
+#include <tuple>
+#include <vector>
+
 namespace bnr::broker {
 namespace {
 
@@ -62,6 +67,116 @@ TEST(CostMap, APriorIsScaledToTheLearnedUnits) {
   map.refresh();
   EXPECT_DOUBLE_EQ(map.estimate(7), 20.0);
   EXPECT_DOUBLE_EQ(map.work(0, 10), 150.0);
+}
+
+// The cost map's rules column by column, as plainly as they can be written: the run-based map
+// must predict exactly this.
+struct ReferenceMap {
+  int width, band_width;
+  std::vector<double> cost;  // < 0 = not measured
+  std::vector<char> barrier;
+
+  [[nodiscard]] double known(int x) const {
+    if (cost[x] >= 0) return cost[x];
+    const int bands = width / band_width, b = x / band_width, col = x % band_width;
+    for (int d = 1; d < bands; ++d) {
+      const double up = b - d >= 0 ? cost[(b - d) * band_width + col] : -1.0;
+      const double down = b + d < bands ? cost[(b + d) * band_width + col] : -1.0;
+      if (up >= 0 || down >= 0) return std::max(up, down);
+    }
+    return -1.0;
+  }
+  // (estimate, likely, uncertain)
+  [[nodiscard]] std::tuple<double, double, bool> predict(int x) const {
+    if (known(x) >= 0) return {known(x), known(x), false};
+    const int begin = x - x % band_width, end = begin + band_width;
+    int l = x, r = x;
+    while (l > begin && known(l - 1) < 0) --l;
+    while (r < end && known(r) < 0) ++r;
+    const double before = l > begin ? known(l - 1) : -1.0, after = r < end ? known(r) : -1.0;
+    bool crosses = false;
+    for (int c = l; c < r; ++c) crosses = crosses || (barrier[c] != 0 && cost[c] < 0);
+    const double likely = before >= 0 && after >= 0 ? (before + after) / 2 : std::max(before, after);
+    return {std::max(before, after), likely, crosses};
+  }
+  [[nodiscard]] bool settled(int x) const {
+    if (cost[x] >= 0) return true;
+    const int begin = x - x % band_width, end = begin + band_width;
+    int l = x, r = x;
+    while (l > begin && cost[l - 1] < 0) --l;
+    while (r < end && cost[r] < 0) ++r;
+    const double before = l > begin ? cost[l - 1] : -1.0, after = r < end ? cost[r] : -1.0;
+    return before > 0 && after > 0 && std::max(before, after) <= 1.3 * std::min(before, after);
+  }
+  [[nodiscard]] int settled_until(int x) const {
+    while (x < width && settled(x)) ++x;
+    return x;
+  }
+};
+
+TEST(CostMap, PredictsWhatTheColumnByColumnRulesPredict) {
+  std::mt19937 rng(7);
+  const double values[] = {1.0, 1.2, 3.0, 8.0};
+  for (int trial = 0; trial < 300; ++trial) {
+    const int bands = 1 + trial % 4, band_width = 20 + trial % 13, width = bands * band_width;
+    CostMap map(width, 2, band_width);
+    ReferenceMap ref{width, band_width, std::vector<double>(width, -1.0), std::vector<char>(width, 0)};
+    const int steps = 1 + static_cast<int>(rng() % 8);
+    for (int step = 0; step < steps; ++step) {
+      const int x0 = static_cast<int>(rng() % width), x1 = std::min(width, x0 + 1 + static_cast<int>(rng() % 12));
+      if (rng() % 3 == 0) {
+        map.set_barrier(x0, x1);
+        for (int x = x0; x < x1; ++x) ref.barrier[x] = ref.cost[x] < 0;
+      } else {
+        const double v = values[rng() % 4];
+        map.set_measured(x0, x1, v);
+        for (int x = x0; x < x1; ++x) {
+          ref.cost[x] = v;
+          ref.barrier[x] = 0;
+        }
+      }
+      if (rng() % 2 == 0 || step + 1 == steps) map.refresh();
+    }
+    for (int x = 0; x < width; ++x) {
+      const auto [value, likely, uncertain] = ref.predict(x);
+      ASSERT_DOUBLE_EQ(map.estimate(x), value) << "trial " << trial << " column " << x;
+      ASSERT_NEAR(map.likely_work(x, x + 1), std::max(likely, 0.0), 1e-9) << "trial " << trial << " column " << x;
+      ASSERT_EQ(map.uncertain(x), uncertain) << "trial " << trial << " column " << x;
+      ASSERT_EQ(map.settled_until(x), ref.settled_until(x)) << "trial " << trial << " column " << x;
+      ASSERT_DOUBLE_EQ(map.learned()[x], ref.cost[x]);
+    }
+    for (int k = 0; k < 20; ++k) {
+      const int x0 = static_cast<int>(rng() % width), x1 = x0 + static_cast<int>(rng() % (width - x0 + 1));
+      double sum = 0;
+      bool unknown = false;
+      for (int x = x0; x < x1; ++x) {
+        const double v = std::get<0>(ref.predict(x));
+        unknown = unknown || v < 0;
+        sum += std::max(v, 0.0);
+      }
+      if (unknown) ASSERT_LT(map.work(x0, x1), 0);
+      else ASSERT_NEAR(map.work(x0, x1), sum, 1e-9) << "trial " << trial << " [" << x0 << ", " << x1 << ")";
+    }
+  }
+}
+
+TEST(ColumnRuns, OverlayFillsOnlyTheGapsAndLaterPaintsWin) {
+  const ColumnRuns top{{2, 4, 1.0}, {6, 8, 2.0}}, bottom{{0, 10, 5.0}};
+  const ColumnRuns both = overlay(top, bottom);
+  ASSERT_EQ(both.size(), 5U);
+  EXPECT_EQ(both[0].x1, 2);
+  EXPECT_DOUBLE_EQ(both[2].value, 5.0);
+  EXPECT_TRUE(covers(both, 0, 10));
+  EXPECT_FALSE(covers(top, 2, 7));
+  const ColumnRuns larger = larger_of({{0, 5, 3.0}}, {{3, 8, 4.0}});
+  ASSERT_EQ(larger.size(), 2U);
+  EXPECT_EQ(larger[0].x1, 3);
+  EXPECT_DOUBLE_EQ(larger[1].value, 4.0);
+  const ColumnRuns paint = painted({}, {{0, 6, 1.0}, {4, 10, 2.0}, {2, 3, 7.0}});
+  ASSERT_EQ(paint.size(), 4U);
+  EXPECT_DOUBLE_EQ(paint[1].value, 7.0);
+  EXPECT_EQ(paint[3].x0, 4);
+  EXPECT_DOUBLE_EQ(paint[3].value, 2.0);
 }
 
 }  // namespace
