@@ -91,8 +91,8 @@ class ColumnBook {
 
   BandLayout layout_;
   std::map<int, int> free_;
-  std::map<RegionId, Region> regions_;
-  std::map<RegionId, Copy> copies_;
+  std::unordered_map<RegionId, Region> regions_;
+  std::unordered_map<RegionId, Copy> copies_;
   std::set<RegionId> in_flight_;
   std::map<AgentId, Queue> queues_;
   std::deque<RegionId> requeued_;

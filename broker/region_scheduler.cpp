@@ -296,23 +296,39 @@ std::optional<Assignment> RegionScheduler::next_region(AgentId agent, Clock::tim
   return fresh_for(agent, now);
 }
 
+Clock::time_point RegionScheduler::finish_after(Clock::time_point t, AgentId agent, RegionId copy, bool first,
+                                                Clock::time_point now) const {
+  const ColumnBook::Copy& queued = *book_.copy(copy);
+  // Predicted from what is known now, not when it was handed out (copies handed out blind
+  // are predicted from what has been learned since).
+  const auto predicted = ticks(predicted_seconds(agent, book_.region(queued.logical), queued.predicted));
+  // A render that is already late will take a bit longer still, not end this instant.
+  if (first) return std::max(t + predicted, t + (now - t) * 3 / 2);  // a late render is late again by half
+  return std::max(t + predicted, now + predicted / 10);
+}
+
 Clock::time_point RegionScheduler::expected_finish(RegionId copy_id, Clock::time_point now) const {
   const ColumnBook::Copy& copy = *book_.copy(copy_id);
   const ColumnBook::Queue& queue = book_.queue(copy.agent);
   Clock::time_point t = queue.free_since;
   for (RegionId c : queue.copies) {
-    const ColumnBook::Copy& queued = *book_.copy(c);
-    // Predicted from what is known now, not when it was handed out (copies handed out blind
-    // are predicted from what has been learned since).
-    const auto predicted = ticks(predicted_seconds(copy.agent, book_.region(queued.logical), queued.predicted));
-    // A render that is already late will take a bit longer still, not end this instant.
-    if (c == queue.copies.front())
-      t = std::max(t + predicted, t + (now - t) * 3 / 2);  // a late render is late again by half
-    else
-      t = std::max(t + predicted, now + predicted / 10);
+    t = finish_after(t, copy.agent, c, c == queue.copies.front(), now);
     if (c == copy_id) break;
   }
   return t;
+}
+
+std::vector<RegionScheduler::CopyFinish> RegionScheduler::copy_finishes(Clock::time_point now) const {
+  std::vector<CopyFinish> out;
+  for (const auto& [id, queue] : book_.queues()) {
+    Clock::time_point t = queue.free_since;
+    for (RegionId c : queue.copies) {
+      t = finish_after(t, id, c, c == queue.copies.front(), now);
+      out.push_back({book_.copy(c)->logical, id, t, c == queue.copies.front()});
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const CopyFinish& a, const CopyFinish& b) { return a.logical < b.logical; });
+  return out;
 }
 
 std::optional<RegionScheduler::Pick> RegionScheduler::best_copy(AgentId agent, Clock::time_point now,
@@ -337,18 +353,19 @@ std::optional<RegionScheduler::Pick> RegionScheduler::best_copy(AgentId agent, C
   const bool idle = book_.queue(agent).copies.empty();
   std::optional<Pick> best;
   Clock::time_point best_finish{};
-  for (RegionId logical : book_.in_flight()) {
-    const ColumnBook::Region& region = book_.region(logical);
+  const std::vector<CopyFinish> copies = copy_finishes(now);
+  for (auto group = copies.begin(); group != copies.end();) {
+    const RegionId logical = group->logical;
     bool mine_already = false;
     bool rendering = false;
     Clock::time_point finish = Clock::time_point::max();
-    for (RegionId c : region.copies) {
-      const AgentId owner = book_.copy(c)->agent;
-      mine_already = mine_already || owner == agent;
-      rendering = rendering || book_.queue(owner).copies.front() == c;
-      finish = std::min(finish, expected_finish(c, now));
+    for (; group != copies.end() && group->logical == logical; ++group) {
+      mine_already = mine_already || group->owner == agent;
+      rendering = rendering || group->rendering;
+      finish = std::min(finish, group->finish);
     }
     if (mine_already || finish <= bar || (rendering && !(tail && idle))) continue;
+    const ColumnBook::Region& region = book_.region(logical);
     const double work = std::max(cost_.region_work(region.c0, region.c1), 0.0);
     const auto mine = start + ticks(Seconds(work / speeds_.predicting(agent)));
     if (mine + (rendering ? running_margin : margin) < finish && (!best || finish > best_finish)) {

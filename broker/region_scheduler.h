@@ -145,6 +145,17 @@ class RegionScheduler {
   // `end`: the frame's predicted end (fill_end), which predicting policies size against.
   [[nodiscard]] int next_width(AgentId agent, int x0, int x1, Clock::time_point now, Clock::time_point end) const;
   [[nodiscard]] Clock::time_point expected_finish(RegionId copy, Clock::time_point now) const;
+  // When a queued render ends if the one before it ends at `t`.
+  [[nodiscard]] Clock::time_point finish_after(Clock::time_point t, AgentId agent, RegionId copy, bool first,
+                                               Clock::time_point now) const;
+  struct CopyFinish {
+    RegionId logical = 0;
+    AgentId owner = 0;
+    Clock::time_point finish{};
+    bool rendering = false;
+  };
+  // Every copy in flight with its expected finish, by region: one walk over the queues.
+  [[nodiscard]] std::vector<CopyFinish> copy_finishes(Clock::time_point now) const;
   [[nodiscard]] Seconds predicted_seconds(AgentId agent, const ColumnBook::Region& region, Seconds fallback) const;
   [[nodiscard]] std::optional<Clock::time_point> next_render_end(AgentId agent, Clock::time_point now) const;
   [[nodiscard]] std::optional<Pick> best_copy(AgentId agent, Clock::time_point now, bool tail) const;

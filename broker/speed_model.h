@@ -62,6 +62,7 @@ class SpeedModel {
     double prior = 0;         // log speed before any measurement (the hint)
     double log_speed = 0;     // solved
     double linked = 0;        // total weight of the comparisons it takes part in
+    double fitted = 0;        // the fit's last answer, trusted or not: the next fit starts there
   };
   struct Measurement {
     int x0 = 0, x1 = 0;
