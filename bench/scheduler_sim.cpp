@@ -62,6 +62,8 @@ constexpr double kColumnNoise = 0.05;    // per-column cost x (1 +- up to 5%)
 constexpr int kFixedTileWidth = 64;      // fixed tiles: 256 of them
 constexpr double kHotBandShare = 0.12;
 constexpr double kHotBandFactor = 20.0;
+constexpr double kHotSpotWidth = 0.12;   // of the frame's width
+constexpr double kHotSpotHeight = 0.3;   // of its height: cost that varies down the frame too
 constexpr double kLopsidedShare = 0.2;
 constexpr double kLopsidedFactor = 4.0;
 constexpr double kTargetMean = 1.05;
@@ -102,7 +104,7 @@ constexpr const char* kUsage =
     "\n"
     "Exit status: 0 simulated (targets met or not), 1 error, 2 bad flags.\n";
 
-enum class CostKind { kUniform, kLopsided, kHotBand, kMeasured };
+enum class CostKind { kUniform, kLopsided, kHotBand, kHotSpot, kMeasured };
 enum class Scheme { kStaticStrips, kFixedTiles, kFactoringPixels, kOurs };
 constexpr Scheme kSchemes[] = {Scheme::kStaticStrips, Scheme::kFixedTiles, Scheme::kFactoringPixels, Scheme::kOurs};
 
@@ -123,7 +125,7 @@ struct Scenario {
   bool halving = false;
 
   [[nodiscard]] std::string name() const {
-    static const char* const kCostNames[] = {"uniform", "lopsided 4x", "hot band 20x", "measured"};
+    static const char* const kCostNames[] = {"uniform", "lopsided 4x", "hot band 20x", "hot spot 20x", "measured"};
     return agents_name + " | " + kCostNames[static_cast<int>(cost)] + (halving ? " | one halves" : "");
   }
 };
@@ -135,6 +137,8 @@ struct World {
   int margin = 0;                   // overlap columns (and rows, between bands) on each side of a region
   int bands = 1;                    // ours: horizontal bands (the other schemes: full-height columns)
   std::vector<double> prefix;       // prefix[x] = work of columns [0, x), reference seconds
+  Rect spot;                        // where each pixel costs `spot_extra` more (hot spot)
+  double spot_extra = 0;            // reference seconds per pixel
   std::vector<double> speeds;       // true speeds before any halving
   std::vector<double> hints;        // the speed profile the scheduler (and the strips) get
   std::size_t halving_agent = std::numeric_limits<std::size_t>::max();
@@ -146,10 +150,14 @@ struct World {
     return prefix[static_cast<std::size_t>(x1)] - prefix[static_cast<std::size_t>(x0)];
   }
   // What rendering the region costs: its pixels and its margins, clipped to the frame; a
-  // column's work is spread evenly over its rows.
+  // column's work is spread evenly over its rows, plus the hot spot's where it overlaps.
   [[nodiscard]] double rendered_work(const Rect& r) const {
     const Rect rendered = bnr::broker::with_margin(r, margin, width, height);
-    return work(rendered.x0, rendered.x1) * rendered.height() / height;
+    return work(rendered.x0, rendered.x1) * rendered.height() / height + spot_extra * overlap(rendered, spot);
+  }
+  [[nodiscard]] static double overlap(const Rect& a, const Rect& b) {
+    const int w = std::min(a.x1, b.x1) - std::max(a.x0, b.x0), h = std::min(a.y1, b.y1) - std::max(a.y0, b.y0);
+    return w > 0 && h > 0 ? static_cast<double>(w) * h : 0.0;
   }
   [[nodiscard]] double speed_at(std::size_t agent, double t) const {
     return agent == halving_agent && t >= halve_at ? speeds[agent] / 2 : speeds[agent];
@@ -223,7 +231,8 @@ World make_world(const Scenario& sc, std::size_t scenario_index, unsigned seed, 
   for (int x = 0; x < columns; ++x) {
     double& c = cost[static_cast<std::size_t>(x)];
     switch (sc.cost) {
-      case CostKind::kUniform: break;
+      case CostKind::kUniform:
+      case CostKind::kHotSpot: break;  // the spot is added below
       case CostKind::kLopsided: c = x < kLopsidedShare * columns ? kLopsidedFactor : 1.0; break;
       case CostKind::kHotBand: c = x >= band_x0 && x < band_x0 + band ? kHotBandFactor : 1.0; break;
       case CostKind::kMeasured: c = measured[static_cast<std::size_t>(x) * measured.size() / columns]; break;
@@ -232,6 +241,19 @@ World make_world(const Scenario& sc, std::size_t scenario_index, unsigned seed, 
   }
   double sum = 0;
   for (double c : cost) sum += c;
+  if (sc.cost == CostKind::kHotSpot) {
+    // A rectangle (a bright glass object, say) costs 20x: bands that never measured it are
+    // told the same columns elsewhere cost as much, which they do not.
+    const int sw = std::max(1, static_cast<int>(kHotSpotWidth * width));
+    const int sh = std::max(1, static_cast<int>(kHotSpotHeight * height));
+    const int sx = static_cast<int>(unit(rng) * (width - sw)), sy = static_cast<int>(unit(rng) * (height - sh));
+    w.spot = Rect{sx, sy, sx + sw, sy + sh};
+    // In units of `sum` (a column's cost over all its rows): per pixel, 19x the mean base.
+    const double extra = (kHotBandFactor - 1) * (sum / columns) / height;
+    const double spot_total = extra * sw * sh;
+    w.spot_extra = extra * kTotalWork / (sum + spot_total);
+    sum += spot_total;
+  }
   w.prefix.assign(static_cast<std::size_t>(columns) + 1, 0.0);
   for (int x = 0; x < columns; ++x)
     w.prefix[static_cast<std::size_t>(x) + 1] = w.prefix[static_cast<std::size_t>(x)] + cost[static_cast<std::size_t>(x)] * kTotalWork / sum;
@@ -581,7 +603,7 @@ std::vector<Scenario> scenarios(int agents, const std::vector<double>& speeds) {
   }
   std::vector<Scenario> out;
   for (const auto& [name, speeds] : sets)
-    for (CostKind cost : {CostKind::kUniform, CostKind::kLopsided, CostKind::kHotBand, CostKind::kMeasured})
+    for (CostKind cost : {CostKind::kUniform, CostKind::kLopsided, CostKind::kHotBand, CostKind::kHotSpot, CostKind::kMeasured})
       for (bool halving : {false, true}) out.push_back({name, speeds, cost, halving});
   return out;
 }
