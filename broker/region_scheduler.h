@@ -56,6 +56,7 @@ struct SchedulerConfig {
   double tail_error = 0.1;
   bool duplicate_tail = true;
   int probes = 16;                  // predicting policy without a cost prior: spread probes
+                                    // (x bands / 2 with bands, as far as margins afford them)
   double probe_share = 0.02;        // of the frame's columns, all probes together
 };
 
