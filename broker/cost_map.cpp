@@ -123,10 +123,12 @@ void CostMap::predict_with_prior() {
   ColumnRuns scaled = prior_;
   for (ColumnRun& r : scaled) r.value *= prior_scale_;
   for (const ColumnRun& r : overlay(measured_, scaled)) add_run(r.x0, r.x1, r.value, r.value, false);
-  for (const ColumnRun& m : measured_) {
-    if (!settled_.empty() && settled_.back().second == m.x0) settled_.back().second = m.x1;
-    else settled_.emplace_back(m.x0, m.x1);
-  }
+  for (const ColumnRun& m : measured_) add_settled(m.x0, m.x1);
+}
+
+void CostMap::add_settled(int x0, int x1) {
+  if (!settled_.empty() && settled_.back().second == x0) settled_.back().second = x1;
+  else settled_.emplace_back(x0, x1);
 }
 
 ColumnRuns CostMap::known_in_band(const std::vector<ColumnRuns>& measured_by_band, int band) const {
@@ -169,18 +171,14 @@ void CostMap::predict_band(const ColumnRuns& known, int band) {
 void CostMap::mark_settled(const ColumnRuns& own, int band) {
   constexpr double kAgree = 1.3;  // neighbours within this ratio: no cost edge between them
   const int offset = band * band_width_;
-  const auto add = [&](int x0, int x1) {
-    if (!settled_.empty() && settled_.back().second == x0) settled_.back().second = x1;
-    else settled_.emplace_back(x0, x1);
-  };
   // Within its band only: the next band's first columns are at the frame's other side.
   for (std::size_t i = 0; i < own.size(); ++i) {
     if (i > 0 && own[i - 1].x1 < own[i].x0) {
       const double before = own[i - 1].value, after = own[i].value;
       if (before > 0 && after > 0 && std::max(before, after) <= kAgree * std::min(before, after))
-        add(offset + own[i - 1].x1, offset + own[i].x0);
+        add_settled(offset + own[i - 1].x1, offset + own[i].x0);
     }
-    add(offset + own[i].x0, offset + own[i].x1);
+    add_settled(offset + own[i].x0, offset + own[i].x1);
   }
 }
 

@@ -99,6 +99,8 @@ class CostMap {
   [[nodiscard]] ColumnRuns known_in_band(const std::vector<ColumnRuns>& measured_by_band, int band) const;
   void predict_band(const ColumnRuns& known, int band);
   void mark_settled(const ColumnRuns& own, int band);
+  // Appends [x0, x1) to settled_, joined to the last range when it continues it.
+  void add_settled(int x0, int x1);
 
   int width_;
   int margin_;

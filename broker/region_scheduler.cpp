@@ -327,8 +327,9 @@ std::vector<RegionScheduler::CopyFinish> RegionScheduler::copy_finishes(Clock::t
   for (const auto& [id, queue] : book_.queues()) {
     Clock::time_point t = queue.free_since;
     for (RegionId c : queue.copies) {
-      t = finish_after(t, id, c, c == queue.copies.front(), now);
-      out.push_back({book_.copy(c)->logical, id, t, c == queue.copies.front()});
+      const bool rendering = c == queue.copies.front();
+      t = finish_after(t, id, c, rendering, now);
+      out.push_back({book_.copy(c)->logical, id, t, rendering});
     }
   }
   std::sort(out.begin(), out.end(), [](const CopyFinish& a, const CopyFinish& b) { return a.logical < b.logical; });
