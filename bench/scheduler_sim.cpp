@@ -237,6 +237,7 @@ double tile_bound(const World& w, double cheapest_pixel, double dearest_pixel) {
     }
     return lo;
   };
+  // The fastest agent alone on the whole frame (no cut, no margin) is the bisection's upper end.
   double lo = 0, hi = kTotalWork / *std::max_element(w.speeds.begin(), w.speeds.end());
   for (int i = 0; i < 60; ++i) {
     const double mid = (lo + hi) / 2;
