@@ -231,11 +231,13 @@ void SpeedModel::check_regime(AgentId agent_id, std::size_t index, double predic
   }
   // Far off: the agent's speed changed (another program started, or stopped), or the cost
   // changes inside the region. Twice in a row the same way is the machine: a new regime from
-  // the first of the two. A slowdown both neighbours agree on is believed at once; a single
-  // one-sided one makes predictions cautious until the next region confirms or refutes it.
+  // the first of the two. A slowdown both neighbours agree on is believed at once, down to
+  // kLeastCaution: a region ten times slower than both its neighbours most likely holds a hot
+  // band (in the simulator, an agent at 2.7 was believed at 0.27 so). Anything else makes
+  // predictions cautious until the next region confirms or refutes it.
   const bool confirmed =
       agent.pending != 0 && (agent.pending < 0) == (q < 0) && std::abs(agent.pending - q) <= std::log(1.6);
-  if (confirmed || (strong && q < 0)) {
+  if (confirmed || (strong && q < 0 && q >= std::log(kLeastCaution))) {
     const std::size_t first = confirmed ? agent.pending_measurement : index;
     agent.regime = new_regime(regimes_.at(m.regime).log_speed + q);
     for (std::size_t i = first; i < measured_.size(); ++i)

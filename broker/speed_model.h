@@ -6,7 +6,8 @@
 // gives every speed at once; an agent keeps its hint until two comparisons agree (one may
 // straddle a cost edge). An agent whose newest region disagrees with its speed is believed at
 // once if it got slower (predictions use the lower speed, down to half), and starts a new speed
-// regime when the next region agrees or both neighbours of one say so.
+// regime when the next region agrees or both neighbours of one say so (at once only down to
+// half: a steeper drop between two neighbours is more likely a cost edge inside the region).
 #pragma once
 
 #include <cstddef>

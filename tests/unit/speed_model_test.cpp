@@ -62,6 +62,28 @@ TEST(SpeedModel, HundredsOfAgentsAreFittedAndEveryRatioComesOut) {
   }
 }
 
+TEST(SpeedModel, ARegionTenTimesSlowerThanBothNeighboursIsACostEdgeNotTheMachine) {
+  // Two equal agents, alternating regions, then agent 1 renders one between two of agent 0's
+  // that takes ten times as long per column: a hot band inside it, most likely. A machine
+  // that drops to a tenth of its speed is far less likely than that; believed at once, the
+  // agent would be given a tenth of the work for the rest of the job.
+  SpeedModel m(4);
+  m.add_agent(0, 1.0);
+  m.add_agent(1, 1.0);
+  for (int i = 0; i < 8; ++i) m.record(static_cast<AgentId>(i % 2), 10 * i, 10 * i + 10, 10, 10.0, -1);
+  ASSERT_TRUE(m.observed(1));
+  m.record(0, 80, 90, 10, 10.0, -1);
+  m.record(0, 100, 110, 10, 10.0, -1);
+  m.record(1, 90, 100, 10, 100.0, 10.0);
+  EXPECT_GT(m.speed(1), 0.9 * m.speed(0));        // no new regime at a tenth
+  EXPECT_NEAR(m.predicting(1), 0.5 * m.speed(0), 0.01);  // cautious, down to half
+  // A halving both neighbours agree on is the machine: believed at once.
+  m.record(0, 110, 120, 10, 10.0, -1);
+  m.record(0, 130, 140, 10, 10.0, -1);
+  m.record(1, 120, 130, 10, 20.0, 10.0);
+  EXPECT_NEAR(m.speed(1), 0.5 * m.speed(0), 0.05);
+}
+
 TEST(SpeedModel, TimesThatAreNotPositiveTeachNothing) {
   SpeedModel m(4);
   m.add_agent(0, 1.0);
