@@ -72,7 +72,7 @@ int CostMap::unknown_before(int x) const {
 
 // Appends the prediction for [x0, x1); the last run is the sentinel at the end of the map,
 // which holds the totals.
-void CostMap::add_run(int x0, int x1, double value, double likely, bool uncertain) {
+void CostMap::add_run(int x0, int x1, double value, double likely, bool uncertain, bool gap) {
   Run& end = runs_.back();
   if (x1 <= x0) return;
   const double len = x1 - x0;
@@ -81,6 +81,7 @@ void CostMap::add_run(int x0, int x1, double value, double likely, bool uncertai
   run.value = value;
   run.likely = likely;
   run.uncertain = uncertain;
+  run.gap = gap;
   end.x0 = x1;
   end.work_before += std::max(value, 0.0) * len;
   end.likely_before += std::max(likely, 0.0) * len;
@@ -97,6 +98,7 @@ void CostMap::refresh() {
   std::erase_if(barriers_, [&](const auto& b) { return covers(measured_, b.first, b.second); });
   runs_.assign(1, Run{});
   settled_.clear();
+  bridged_.clear();
   if (!prior_.empty()) {
     predict_with_prior();
     return;
@@ -157,7 +159,7 @@ void CostMap::predict_band(const ColumnRuns& known, int band) {
   const auto gap = [&](int end, double after) {
     if (end <= x) return;
     const double likely = before >= 0 && after >= 0 ? (before + after) / 2 : std::max(before, after);
-    add_run(offset + x, offset + end, std::max(before, after), likely, crosses_barrier(offset + x, offset + end));
+    add_run(offset + x, offset + end, std::max(before, after), likely, crosses_barrier(offset + x, offset + end), true);
   };
   for (const ColumnRun& r : known) {
     gap(r.x0, r.value);
@@ -175,8 +177,12 @@ void CostMap::mark_settled(const ColumnRuns& own, int band) {
   for (std::size_t i = 0; i < own.size(); ++i) {
     if (i > 0 && own[i - 1].x1 < own[i].x0) {
       const double before = own[i - 1].value, after = own[i].value;
-      if (before > 0 && after > 0 && std::max(before, after) <= kAgree * std::min(before, after))
+      if (before > 0 && after > 0 && std::max(before, after) <= kAgree * std::min(before, after)) {
         add_settled(offset + own[i - 1].x1, offset + own[i].x0);
+        // Narrower than the two measurements together, it cannot hide much (see blind_until).
+        if (own[i].x0 - own[i - 1].x1 <= (own[i - 1].x1 - own[i - 1].x0) + (own[i].x1 - own[i].x0))
+          bridged_.emplace_back(offset + own[i - 1].x1, offset + own[i].x0);
+      }
     }
     add_settled(offset + own[i].x0, offset + own[i].x1);
   }
@@ -185,6 +191,30 @@ void CostMap::mark_settled(const ColumnRuns& own, int band) {
 int CostMap::settled_until(int x) const {
   const auto it = std::partition_point(settled_.begin(), settled_.end(), [&](const auto& s) { return s.second <= x; });
   return it != settled_.end() && it->first <= x ? it->second : x;
+}
+
+int CostMap::blind_until(int x0, int x1, double budget) const {
+  double spent = 0;
+  auto bridge = std::partition_point(bridged_.begin(), bridged_.end(), [&](const auto& r) { return r.second <= x0; });
+  for (std::size_t i = run_at(x0); i + 1 < runs_.size() && runs_[i].x0 < x1; ++i) {
+    const Run& run = runs_[i];
+    if (!run.gap) continue;
+    const int end = std::min(runs_[i + 1].x0, x1);
+    for (int x = std::max(run.x0, x0); x < end;) {
+      while (bridge != bridged_.end() && bridge->second <= x) ++bridge;
+      if (bridge != bridged_.end() && bridge->first <= x) {
+        x = std::min(end, bridge->second);
+        continue;
+      }
+      const int stop = bridge != bridged_.end() ? std::min(end, bridge->first) : end;
+      const double per_column = std::max(run.value, 0.0);
+      if (spent + per_column * (stop - x) > budget)
+        return per_column > 0 ? x + static_cast<int>((budget - spent) / per_column) : stop;
+      spent += per_column * (stop - x);
+      x = stop;
+    }
+  }
+  return x1;
 }
 
 std::vector<double> CostMap::learned() const {

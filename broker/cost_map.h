@@ -51,6 +51,11 @@ class CostMap {
   // ones, and unmeasured ones between measured neighbours that agree (no cost edge between).
   // Predictions there are about as good as measurements; elsewhere an edge may hide.
   [[nodiscard]] int settled_until(int x) const;
+  // The first column from x0 (at most x1) where the work of blind columns from x0 passes
+  // `budget`: columns predicted from neighbours alone, no band having measured them, and not
+  // between two of their band's measurements that agree and are together at least as wide
+  // as the gap. A hot band may hide there (even between two probes that agree).
+  [[nodiscard]] int blind_until(int x0, int x1, double budget) const;
   // Predicted work of columns [x0, x1) alone; < 0 when any of them is unknown.
   [[nodiscard]] double work(int x0, int x1) const;
   // Predicted work of rendering the region [x0, x1): its columns plus its clipped margins;
@@ -81,6 +86,7 @@ class CostMap {
     double value = -1;     // < 0: nothing to go by
     double likely = -1;    // without the caution (the mean of both sides of a gap)
     bool uncertain = false;
+    bool gap = false;          // predicted from neighbours, not measured in any band
     double work_before = 0;    // sum of max(value, 0) over the columns before x0
     double likely_before = 0;  // the same for likely
     int unknown_before = 0;    // columns before x0 with no estimate
@@ -91,7 +97,7 @@ class CostMap {
   [[nodiscard]] double work_before(int x) const;
   [[nodiscard]] double likely_before(int x) const;
   [[nodiscard]] int unknown_before(int x) const;
-  void add_run(int x0, int x1, double value, double likely, bool uncertain);
+  void add_run(int x0, int x1, double value, double likely, bool uncertain, bool gap = false);
   [[nodiscard]] bool crosses_barrier(int x0, int x1) const;
   void predict_with_prior();
   // One band's known cost (frame columns): its own measurements, and where it has none, the
@@ -114,6 +120,7 @@ class CostMap {
                                                // are no longer in a gap, so they no longer count)
   std::vector<Run> runs_;              // the prediction, sorted, covering [0, width)
   std::vector<std::pair<int, int>> settled_;   // settled column ranges, sorted, joined
+  std::vector<std::pair<int, int>> bridged_;   // settled gaps no wider than their two neighbours
 };
 
 }  // namespace bnr::broker

@@ -15,7 +15,6 @@ constexpr int kMinWidthPerMarginColumn = 8;
 // Where every free column's estimate waits on a probe, regions go no wider than a probe; with
 // margins, no narrower than this many times the margin either, or they would be mostly margin.
 constexpr int kUncertainWidthPerMarginColumn = 40;
-
 SchedulerConfig effective(SchedulerConfig c) {
   if (c.region_width > 0) c.sizing = SizingKind::kFixedWidth;
   c.margin = std::max(c.margin, 0);
@@ -162,6 +161,19 @@ int RegionScheduler::next_width(AgentId agent, int x0, int x1, Clock::time_point
   const bool blind = sizing_->predicts() && cost_.estimate(x0) < 0;
   const int narrowest = blind ? std::min(std::max(config_.margin, 1), std::max(config_.min_width, 1))
                               : std::max(config_.min_width, 1);
+  // Columns no band has measured may hide a hot band the probes missed: a slow agent sized
+  // from the cheap columns beside it would end long after the frame should. Of them an agent
+  // gets its time left times its speed relative to the fastest agent's (which comes back
+  // soonest, whatever it finds): the fastest as much as sizing gives it, one at a quarter of
+  // its speed a quarter of that. (In the simulator, 1920 px, 8 agents: hot band 1.356 -> 1.28,
+  // uniform 1.098 -> 1.104.)
+  if (sizing_->predicts() && !blind && !cost_.has_prior() && request.time_left.count() > 0) {
+    double fastest = 0;
+    for (const auto& [id, q] : book_.queues()) fastest = std::max(fastest, speeds_.predicting(id));
+    const double relative = request.speed / std::max(fastest, 1e-12);
+    const double budget = request.time_left.count() * request.speed * relative;
+    w = std::min(w, std::max(cost_.blind_until(x0, x1, budget) - x0, narrowest));
+  }
   w = std::clamp(w, narrowest, std::max(config_.max_width, narrowest));
   w = std::min(w, x1 - x0);
   // Never leave a sliver narrower than min_width behind for the very end.

@@ -16,6 +16,8 @@
 // agents, each starting from the end of its own queue, would together finish the work not yet
 // handed out (an agent busy beyond it takes no part).
 // With margins, regions are fewer and larger where the cost is settled (see SizingPolicy).
+// Columns no band has measured yet (a hot band may hide there) go out in small amounts, to
+// the fastest agents most, so no slow agent runs blind into a costly part for long.
 // An agent does not take a region whose overshoot past the frame's predicted end would cost
 // more than leaving it idle (its share of the speed); an idle agent is refused so only when
 // another would finish that region sooner, and asks again when the next render ends. A region

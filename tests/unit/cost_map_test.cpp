@@ -50,6 +50,33 @@ TEST(CostMap, EstimatesThatReachAcrossAProbeStillOutAreUncertain) {
   EXPECT_FALSE(map.uncertain(10));
 }
 
+TEST(CostMap, BlindColumnsAreThoseNoBandMeasuredAndNoAgreeingPairEncloses) {
+  // Two bands of 100 columns. Band 0 measured [0, 20) and [60, 80) at about the same cost,
+  // so the gap between them is settled there (not blind); band 1 measured its first 10.
+  CostMap map(200, 0, 100);
+  map.set_measured(0, 20, 1.0);
+  map.set_measured(60, 80, 1.1);
+  map.set_measured(100, 110, 1.0);
+  map.refresh();
+  EXPECT_EQ(map.blind_until(0, 100, 0.0), 80);     // measured, settled, measured; then blind
+  EXPECT_EQ(map.blind_until(0, 100, 5.5), 85);     // 5 blind columns at 1.1 fit 5.5
+  EXPECT_EQ(map.blind_until(0, 100, 1e9), 100);
+  // Band 1: [110, 120) known from band 0's [10, 20), [120, 160) predicted from neighbours
+  // with nothing measured in any band there, [160, 180) known from band 0's [60, 80).
+  EXPECT_EQ(map.blind_until(100, 200, 0.0), 120);
+  EXPECT_EQ(map.blind_until(160, 200, 0.0), 180);
+  EXPECT_EQ(map.blind_until(100, 150, 1e9), 150);  // never past x1
+
+  // Two probes of 10 columns that agree, 200 apart: settled for sizing, but blind, since a hot
+  // band may lie between them.
+  CostMap far(300, 0);
+  far.set_measured(0, 10, 1.0);
+  far.set_measured(210, 220, 1.0);
+  far.refresh();
+  EXPECT_EQ(far.settled_until(0), 220);
+  EXPECT_EQ(far.blind_until(0, 300, 0.0), 10);
+}
+
 TEST(CostMap, ColumnsForABudgetLeaveRoomForTheMargins) {
   CostMap map(1000, 4);
   map.set_measured(0, 1000, 1.0);
