@@ -56,13 +56,17 @@ void ColumnBook::set_free_since(AgentId agent, Clock::time_point t) {
   if (auto it = queues_.find(agent); it != queues_.end()) it->second.free_since = t;
 }
 
+void ColumnBook::set_busy_until(AgentId agent, Clock::time_point t) {
+  if (auto it = queues_.find(agent); it != queues_.end()) it->second.busy_until = t;
+}
+
 RegionId ColumnBook::add_copy(RegionId logical, AgentId agent, Seconds predicted, double predicted_work,
                               Clock::time_point now) {
   Queue& queue = queues_.at(agent);
   const RegionId id = next_id_++;
   copies_[id] = Copy{logical, agent, predicted, predicted_work};
   regions_.at(logical).copies.push_back(id);
-  if (queue.copies.empty()) queue.free_since = now;
+  if (queue.copies.empty()) queue.free_since = std::max(now, queue.busy_until);
   queue.copies.push_back(id);
   update_in_flight(logical);
   return id;

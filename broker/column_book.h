@@ -43,6 +43,9 @@ class ColumnBook {
   struct Queue {
     std::deque<RegionId> copies;    // in the order the agent renders them
     Clock::time_point free_since{}; // when its current render started, roughly
+    // A render the agent cannot stop, of a copy cancelled because another won, ends about
+    // then: what is queued next starts after it.
+    Clock::time_point busy_until{};
   };
 
   explicit ColumnBook(const BandLayout& layout);
@@ -64,6 +67,7 @@ class ColumnBook {
   [[nodiscard]] const std::map<AgentId, Queue>& queues() const { return queues_; }
   [[nodiscard]] const Queue& queue(AgentId agent) const { return queues_.at(agent); }
   void set_free_since(AgentId agent, Clock::time_point t);
+  void set_busy_until(AgentId agent, Clock::time_point t);
 
   // A new copy of `logical` at the end of the agent's queue.
   RegionId add_copy(RegionId logical, AgentId agent, Seconds predicted, double predicted_work, Clock::time_point now);

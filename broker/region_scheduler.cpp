@@ -117,7 +117,7 @@ Seconds RegionScheduler::predicted_seconds(AgentId agent, const ColumnBook::Regi
 
 Clock::time_point RegionScheduler::queue_end(AgentId agent, Clock::time_point now) const {
   const ColumnBook::Queue& q = book_.queue(agent);
-  return q.copies.empty() ? now : std::max(now, expected_finish(q.copies.back(), now));
+  return q.copies.empty() ? std::max(now, q.busy_until) : std::max(now, expected_finish(q.copies.back(), now));
 }
 
 Clock::time_point RegionScheduler::fill_end(Clock::time_point now) const {
@@ -253,7 +253,7 @@ bool RegionScheduler::holds_back(AgentId agent, int x0, int x1, Clock::time_poin
   // agent on a costly part, or one busy past that end already. An agent with work queued asks
   // again when its render ends; an idle one is held back only when another agent would finish
   // the region sooner (so the fastest never is, and the frame always progresses).
-  const bool idle = book_.queue(agent).copies.empty();
+  const bool idle = book_.queue(agent).copies.empty() && book_.queue(agent).busy_until <= now;
   const Clock::time_point busy = queue_end(agent, now);
   const double work = std::max(cost_.region_work(x0, x1), 0.0);
   const Seconds mine(work / speeds_.predicting(agent));
@@ -476,7 +476,16 @@ RegionScheduler::Completion RegionScheduler::complete(RegionId copy_id, AgentId 
   kept_pixels_ += region.rect.area();
   if (speeds_.has(agent)) learn(agent, region, render_time, copy.predicted_work);
   for (RegionId other : std::vector<RegionId>(book_.region(copy.logical).copies)) {
-    result.cancel.emplace_back(book_.copy(other)->agent, other);
+    const AgentId owner = book_.copy(other)->agent;
+    const ColumnBook::Queue& queue = book_.queue(owner);
+    if (!queue.copies.empty() && queue.copies.front() == other) {
+      // Rendering: the agent renders it to the end (see ColumnBook::Queue::busy_until), at the
+      // cost now measured.
+      const double work = std::max(cost_.region_work(region.c0, region.c1), 0.0);
+      const Seconds left(work / std::max(speeds_.predicting(owner), 1e-12));
+      book_.set_busy_until(owner, std::max(now, queue.free_since + ticks(left)));
+    }
+    result.cancel.emplace_back(owner, other);
     book_.drop_copy(other);
   }
   return result;

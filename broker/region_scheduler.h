@@ -25,7 +25,9 @@
 // after the rest moves to an agent that would finish it sooner (Assignment::revoke). When
 // nothing is left to hand out, an idle agent gets a copy of the in-flight region expected to
 // finish last, if it would finish it sooner, by 1% of the job's time so far for a region
-// already rendering (whose agent's time on it is then lost); the first result wins.
+// already rendering (whose agent's time on it is then lost); the first result wins. A losing
+// copy that was rendering keeps its agent busy to its end (Blender cannot stop cheaply): the
+// agent's next region is predicted to start after it.
 // retry_after says when an idle agent that was refused should ask again.
 #pragma once
 

@@ -32,6 +32,20 @@ TEST(ColumnBook, CopiesQueueInOrderAndARegionIsFinishedOnce) {
   EXPECT_TRUE(book.queue(1).copies.empty());
 }
 
+TEST(ColumnBook, ACopyQueuedBehindACancelledRenderStartsWhenThatRenderEnds) {
+  // The agent renders a cancelled copy to its end: what it gets next starts after it.
+  ColumnBook book(BandLayout(100, 1));
+  book.add_agent(0);
+  const Clock::time_point now{};
+  book.set_busy_until(0, now + std::chrono::seconds(30));
+  book.add_copy(book.carve(0, 10), 0, Seconds(1), 10, now);
+  EXPECT_EQ(book.queue(0).free_since, now + std::chrono::seconds(30));
+  // Once that render is over, a new copy starts when it is handed out.
+  book.drop_copy(book.queue(0).copies.front());
+  book.add_copy(book.carve(10, 10), 0, Seconds(1), 10, now + std::chrono::seconds(40));
+  EXPECT_EQ(book.queue(0).free_since, now + std::chrono::seconds(40));
+}
+
 TEST(ColumnBook, RemovingAnAgentOrphansOnlyRegionsWithNoOtherCopy) {
   ColumnBook book(BandLayout(100, 1));
   book.add_agent(0);
