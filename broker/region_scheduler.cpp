@@ -15,6 +15,7 @@ constexpr int kMinWidthPerMarginColumn = 8;
 // Where every free column's estimate waits on a probe, regions go no wider than a probe; with
 // margins, no narrower than this many times the margin either, or they would be mostly margin.
 constexpr int kUncertainWidthPerMarginColumn = 40;
+
 SchedulerConfig effective(SchedulerConfig c) {
   if (c.region_width > 0) c.sizing = SizingKind::kFixedWidth;
   c.margin = std::max(c.margin, 0);
@@ -168,9 +169,7 @@ int RegionScheduler::next_width(AgentId agent, int x0, int x1, Clock::time_point
   // its speed a quarter of that. (In the simulator, 1920 px, 8 agents: hot band 1.356 -> 1.28,
   // uniform 1.098 -> 1.104.)
   if (sizing_->predicts() && !blind && !cost_.has_prior() && request.time_left.count() > 0) {
-    double fastest = 0;
-    for (const auto& [id, q] : book_.queues()) fastest = std::max(fastest, speeds_.predicting(id));
-    const double relative = request.speed / std::max(fastest, 1e-12);
+    const double relative = request.speed / std::max(speeds_.fastest(), 1e-12);
     const double budget = request.time_left.count() * request.speed * relative;
     w = std::min(w, std::max(cost_.blind_until(x0, x1, budget) - x0, narrowest));
   }

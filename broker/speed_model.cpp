@@ -109,6 +109,12 @@ double SpeedModel::mean_speed() const {
   return agents_.empty() ? 1.0 : total_speed() / static_cast<double>(agents_.size());
 }
 
+double SpeedModel::fastest() const {
+  double best = 0;
+  for (const auto& [id, a] : agents_) best = std::max(best, predicting(id));
+  return best;
+}
+
 int SpeedModel::new_regime(double log_speed) {
   const int id = regimes_.empty() ? 1 : regimes_.rbegin()->first + 1;
   regimes_[id] = Regime{log_speed, log_speed, 0.0, log_speed};

@@ -37,6 +37,7 @@ class SpeedModel {
   [[nodiscard]] bool observed(AgentId agent) const;
   [[nodiscard]] double total_speed() const;   // of all agents; 1 when there are none
   [[nodiscard]] double mean_speed() const;
+  [[nodiscard]] double fastest() const;       // the highest predicting speed; 0 with no agents
 
   // The agent rendered the region with columns [x0, x1) in `seconds`, `rendered_columns`
   // columns with its margins; `predicted_work` is what it was expected to cost (< 0: unknown).
