@@ -45,6 +45,12 @@ void CostMap::set_barrier(int x0, int x1) {
   barriers_.insert(barriers_.erase(first, last), {x0, x1});
 }
 
+void CostMap::set_lower_bounds(ColumnRuns bounds) {
+  std::sort(bounds.begin(), bounds.end(), [](const ColumnRun& a, const ColumnRun& b) { return a.x0 < b.x0; });
+  std::erase_if(bounds, [](const ColumnRun& r) { return r.x1 <= r.x0; });
+  lower_bounds_ = std::move(bounds);
+}
+
 bool CostMap::crosses_barrier(int x0, int x1) const {
   const auto it = std::partition_point(barriers_.begin(), barriers_.end(), [&](const auto& b) { return b.second <= x0; });
   return it != barriers_.end() && it->first < x1;
@@ -104,12 +110,21 @@ void CostMap::refresh() {
     return;
   }
   const int bands = (width_ + band_width_ - 1) / band_width_;
-  std::vector<ColumnRuns> measured_by_band;
-  measured_by_band.reserve(static_cast<std::size_t>(bands));
-  for (int b = 0; b < bands; ++b)
-    measured_by_band.push_back(window(measured_, b * band_width_, std::min(width_, (b + 1) * band_width_)));
+  const auto by_band = [&](const ColumnRuns& runs) {
+    std::vector<ColumnRuns> out;
+    out.reserve(static_cast<std::size_t>(bands));
+    for (int b = 0; b < bands; ++b) out.push_back(window(runs, b * band_width_, std::min(width_, (b + 1) * band_width_)));
+    return out;
+  };
+  const std::vector<ColumnRuns> measured_by_band = by_band(measured_);
+  // Lower bounds predict like measurements but are not ones: where only they stand, columns
+  // stay blind and unsettled (the true cost may be far higher still).
+  const std::vector<ColumnRuns> bounded_by_band =
+      lower_bounds_.empty() ? std::vector<ColumnRuns>{} : by_band(overlay(measured_, lower_bounds_));
   for (int b = 0; b < bands; ++b) {
-    predict_band(known_in_band(measured_by_band, b), b);
+    const ColumnRuns known = known_in_band(measured_by_band, b);
+    if (bounded_by_band.empty()) predict_band(known, known, b);
+    else predict_band(known_in_band(bounded_by_band, b), known, b);
     mark_settled(measured_by_band[static_cast<std::size_t>(b)], b);
   }
 }
@@ -149,7 +164,7 @@ ColumnRuns CostMap::known_in_band(const std::vector<ColumnRuns>& measured_by_ban
   return known;
 }
 
-void CostMap::predict_band(const ColumnRuns& known, int band) {
+void CostMap::predict_band(const ColumnRuns& known, const ColumnRuns& measured, int band) {
   // A gap of columns no band measured costs about what the columns on either side of it in its
   // band cost: the costlier side for estimates, the mean for the likely work.
   const int offset = band * band_width_;
@@ -161,9 +176,20 @@ void CostMap::predict_band(const ColumnRuns& known, int band) {
     const double likely = before >= 0 && after >= 0 ? (before + after) / 2 : std::max(before, after);
     add_run(offset + x, offset + end, std::max(before, after), likely, crosses_barrier(offset + x, offset + end), true);
   };
+  // A known run as measured where `measured` covers it, as a gap (blind) where not.
+  auto m = measured.begin();
+  const auto known_run = [&](const ColumnRun& r) {
+    for (int at = r.x0; at < r.x1;) {
+      while (m != measured.end() && m->x1 <= at) ++m;
+      const bool inside = m != measured.end() && m->x0 <= at;
+      const int end = std::min(r.x1, inside ? m->x1 : (m != measured.end() ? m->x0 : r.x1));
+      add_run(offset + at, offset + end, r.value, r.value, false, !inside);
+      at = end;
+    }
+  };
   for (const ColumnRun& r : known) {
     gap(r.x0, r.value);
-    add_run(offset + r.x0, offset + r.x1, r.value, r.value, false);
+    known_run(r);
     before = r.value;
     x = r.x1;
   }

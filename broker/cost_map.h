@@ -41,7 +41,12 @@ class CostMap {
   void set_measured(int x0, int x1, double per_column);
   // Columns [x0, x1) are a probe under way: estimates must not reach across them.
   void set_barrier(int x0, int x1);
-  // Recomputes estimates after set_measured / set_barrier / set_prior.
+  // Regions still rendering that have run long already: their columns cost at least so much
+  // (runs, in any order, disjoint). Until measured they count as measured at that value, so
+  // columns beside them, and the same columns in other bands, are not predicted at the cheap
+  // cost the late region was sized from. Replaces the previous set; never saved in learned().
+  void set_lower_bounds(ColumnRuns bounds);
+  // Recomputes estimates after set_measured / set_barrier / set_prior / set_lower_bounds.
   void refresh();
 
   // Predicted work of one column; < 0 when there is nothing to go by.
@@ -103,7 +108,9 @@ class CostMap {
   // One band's known cost (frame columns): its own measurements, and where it has none, the
   // same frame column's in the nearest band that measured it (the costlier of two as near).
   [[nodiscard]] ColumnRuns known_in_band(const std::vector<ColumnRuns>& measured_by_band, int band) const;
-  void predict_band(const ColumnRuns& known, int band);
+  // `known`: what predicts the band's columns; `measured`: the part of it that rests on
+  // measurements (the rest, lower bounds only, is predicted but blind).
+  void predict_band(const ColumnRuns& known, const ColumnRuns& measured, int band);
   void mark_settled(const ColumnRuns& own, int band);
   // Appends [x0, x1) to settled_, joined to the last range when it continues it.
   void add_settled(int x0, int x1);
@@ -112,6 +119,7 @@ class CostMap {
   int margin_;
   int band_width_;
   ColumnRuns measured_;                // learned work per column (virtual columns)
+  ColumnRuns lower_bounds_;            // late regions still rendering, sorted
   std::vector<ColumnRun> pending_;     // set_measured since the last refresh
   ColumnRuns prior_;                   // from a profile, empty if none
   std::vector<double> prior_prefix_;   // prior_prefix_[x] = the prior's sum over [0, x)

@@ -307,6 +307,7 @@ std::optional<Assignment> RegionScheduler::next_region(AgentId agent, Clock::tim
     return std::nullopt;
   if (auto probe = probe_for(agent, now)) return probe;
   if (book_.free().empty()) return copy_for(agent, now, true);
+  bound_late_renders(now);
   if (auto moved = copy_for(agent, now, false)) return moved;
   return fresh_for(agent, now);
 }
@@ -447,6 +448,43 @@ std::optional<Clock::time_point> RegionScheduler::retry_after(AgentId agent, Clo
   for (const Clock::time_point t : moments)
     if (best_copy(agent, t, true)) return t;
   return std::nullopt;
+}
+
+void RegionScheduler::bound_late_renders(Clock::time_point now) {
+  // Late by this factor at least, a render says more about its columns than the estimate it
+  // was sized from; a bound is told again once it has grown by the same factor.
+  constexpr double kLate = 2.0;
+  if (!sizing_->predicts() || cost_.has_prior()) return;
+  std::map<RegionId, double> bounds;
+  bool changed = false;
+  for (const auto& [id, q] : book_.queues()) {
+    if (q.copies.empty() || q.busy_until > now) continue;
+    const ColumnBook::Copy& copy = *book_.copy(q.copies.front());
+    const ColumnBook::Region& region = book_.region(copy.logical);
+    const double elapsed = Seconds(now - std::max(q.free_since, q.busy_until)).count();
+    const double work = elapsed * speeds_.predicting(id);  // at least this much, so far
+    const auto old = late_bounds_.find(copy.logical);
+    const double told = old == late_bounds_.end() ? 0.0 : old->second;
+    const int rendered = cost_.rendered_x1(region.c1) - cost_.rendered_x0(region.c0);
+    double& bound = bounds[copy.logical];
+    bound = std::max(bound, told);
+    if (copy.predicted_work <= 0 || work < kLate * copy.predicted_work || rendered <= 0) continue;
+    const double per_column = work / rendered;
+    if (per_column >= kLate * told) {
+      bound = per_column;
+      changed = true;
+    }
+  }
+  std::erase_if(bounds, [](const auto& b) { return b.second <= 0; });
+  if (!changed && bounds.size() == late_bounds_.size()) return;
+  late_bounds_ = std::move(bounds);
+  ColumnRuns runs;
+  for (const auto& [logical, per_column] : late_bounds_) {
+    const ColumnBook::Region& region = book_.region(logical);
+    runs.push_back({region.c0, region.c1, per_column});
+  }
+  cost_.set_lower_bounds(std::move(runs));
+  cost_.refresh();
 }
 
 void RegionScheduler::learn(AgentId agent, const ColumnBook::Region& region, Seconds render_time,

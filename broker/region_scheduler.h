@@ -18,6 +18,9 @@
 // With margins, regions are fewer and larger where the cost is settled (see SizingPolicy).
 // Columns no band has measured yet (a hot band may hide there) go out in small amounts, to
 // the fastest agents most, so no slow agent runs blind into a costly part for long.
+// A render running at twice its prediction or more bounds its columns' cost from below (what
+// it has taken so far): the columns beside it, and the same columns in other bands, are then
+// sized from that, not from the cheap cost it was sized from (a hot spot it ran into).
 // An agent does not take a region whose overshoot past the frame's predicted end would cost
 // more than leaving it idle (its share of the speed); an idle agent is refused so only when
 // another would finish that region sooner, and asks again when the next render ends. A region
@@ -33,6 +36,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <utility>
@@ -172,6 +176,9 @@ class RegionScheduler {
   [[nodiscard]] bool holds_back(AgentId agent, int x0, int x1, Clock::time_point now, Clock::time_point end) const;
   Assignment hand_out(AgentId agent, RegionId logical, bool duplicate, Clock::time_point now);
   void learn(AgentId agent, const ColumnBook::Region& region, Seconds render_time, double predicted_work);
+  // Renders running well past their prediction bound their columns' cost from below (see
+  // CostMap::set_lower_bounds); refreshes the map when a bound is new or has grown enough.
+  void bound_late_renders(Clock::time_point now);
 
   SchedulerConfig config_;
   std::unique_ptr<SizingPolicy> sizing_;
@@ -182,6 +189,7 @@ class RegionScheduler {
   SpeedModel speeds_;
   std::deque<std::pair<int, int>> probes_;  // planned probe regions [x0, x1), in hand-out order
   bool measured_any_ = false;
+  std::map<RegionId, double> late_bounds_;  // by region: the work per column last told the map
   long long rendered_pixels_ = 0;  // accepted regions, margins included
   long long kept_pixels_ = 0;
   Clock::time_point started_ = Clock::time_point::max();  // the first request for a region

@@ -77,6 +77,31 @@ TEST(CostMap, BlindColumnsAreThoseNoBandMeasuredAndNoAgreeingPairEncloses) {
   EXPECT_EQ(far.blind_until(0, 300, 0.0), 10);
 }
 
+TEST(CostMap, ALowerBoundPredictsLikeAMeasurementButLeavesItsColumnsBlindAndUnlearned) {
+  // Two bands of 100 columns; band 0 measured [0, 20) at 1, and [40, 60) is a region still
+  // rendering that has already taken 5 per column.
+  CostMap map(200, 0, 100);
+  map.set_measured(0, 20, 1.0);
+  map.set_lower_bounds({{40, 60, 5.0}});
+  map.refresh();
+  EXPECT_DOUBLE_EQ(map.estimate(30), 5.0);   // beside it in its band: the costlier side
+  EXPECT_DOUBLE_EQ(map.estimate(150), 5.0);  // the same columns in the next band
+  EXPECT_DOUBLE_EQ(map.estimate(170), 5.0);  // nothing else measured there: from neighbours
+  EXPECT_DOUBLE_EQ(map.estimate(110), 1.0);
+  // Known only from the bound: blind, so a region there still holds only so much.
+  EXPECT_EQ(map.blind_until(140, 200, 0.0), 140);
+  EXPECT_EQ(map.blind_until(140, 200, 50.0), 150);
+  EXPECT_EQ(map.settled_until(40), 40);
+  EXPECT_LT(map.learned()[50], 0);
+  // Measured at last: the measurement wins, and a new set of bounds replaces the old one.
+  map.set_measured(40, 60, 20.0);
+  map.set_lower_bounds({});
+  map.refresh();
+  EXPECT_DOUBLE_EQ(map.estimate(150), 20.0);
+  EXPECT_EQ(map.blind_until(140, 200, 0.0), 160);
+  EXPECT_DOUBLE_EQ(map.learned()[50], 20.0);
+}
+
 TEST(CostMap, ColumnsForABudgetLeaveRoomForTheMargins) {
   CostMap map(1000, 4);
   map.set_measured(0, 1000, 1.0);

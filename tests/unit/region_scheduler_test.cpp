@@ -191,6 +191,42 @@ TEST(RegionScheduler, ASlowAgentIsNotSentDeepIntoColumnsNoBandHasMeasured) {
   }
 }
 
+TEST(RegionScheduler, ARenderRunningLongBoundsTheCostOfTheColumnsBesideIt) {
+  // Two equal agents, a cost of 1 per column measured by two probes. Agent 1's region [31, 62)
+  // is still rendering at five times its prediction when agent 0 asks for the columns right
+  // after it: they are predicted at least as costly as what it has taken so far, not at the
+  // cheap cost it was sized from.
+  for (const double late : {1.0, 5.0}) {
+    RegionScheduler s(1000, 1, {.probes = 2});
+    s.add_agent(0, 1.0);
+    s.add_agent(1, 1.0);
+    const auto p0 = s.next_region(0, at(0));
+    const auto p1 = s.next_region(1, at(0));
+    ASSERT_TRUE(p0 && p1);
+    ASSERT_TRUE(s.complete(p0->id, 0, at(p0->rect.width()), Seconds(p0->rect.width())).accepted);
+    ASSERT_TRUE(s.complete(p1->id, 1, at(p1->rect.width()), Seconds(p1->rect.width())).accepted);
+    const double t = std::max(p0->rect.width(), p1->rect.width());
+    const auto r0 = s.next_region(0, at(t));
+    const auto r1 = s.next_region(1, at(t));
+    ASSERT_TRUE(r0 && r1);
+    ASSERT_EQ(r1->rect.x0, r0->rect.x1);
+    ASSERT_TRUE(s.complete(r0->id, 0, at(t + r0->predicted.count()), r0->predicted).accepted);
+    const double ask = std::max(t + r0->predicted.count(), t + late * r1->predicted.count());
+    const auto r2 = s.next_region(0, at(ask));
+    ASSERT_TRUE(r2);
+    EXPECT_EQ(r2->rect.x0, r1->rect.x1);
+    const double per_column = r2->predicted.count() / r2->rect.width();
+    if (late == 1.0) {
+      EXPECT_NEAR(per_column, 1.0, 0.01);
+      EXPECT_GT(r2->rect.width(), r1->rect.width() * 3 / 4);
+    } else {
+      const double taken = (ask - t) / r1->rect.width();  // so far, per column
+      EXPECT_GE(per_column, taken * 0.99);
+      EXPECT_LT(r2->rect.width(), r1->rect.width() / 2);
+    }
+  }
+}
+
 TEST(RegionScheduler, AnAgentGetsNothingWhenEvenOneColumnWouldEndAfterTheRestAndAnotherIsSooner) {
   // One column is a second of work: 100 s on agent 0, 1 s on agent 1. Agent 1 alone would
   // finish everything at about t=99, before agent 0's one column would end at t=100.
