@@ -306,8 +306,8 @@ std::optional<Assignment> RegionScheduler::next_region(AgentId agent, Clock::tim
   if (sizing_->predicts() && blind_in_flight(agent) && (!probes_.empty() || (!measured_any_ && !cost_.has_prior())))
     return std::nullopt;
   if (auto probe = probe_for(agent, now)) return probe;
-  if (book_.free().empty()) return copy_for(agent, now, true);
   bound_late_renders(now);
+  if (book_.free().empty()) return copy_for(agent, now, true);
   if (auto moved = copy_for(agent, now, false)) return moved;
   return fresh_for(agent, now);
 }

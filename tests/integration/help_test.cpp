@@ -36,7 +36,7 @@ void expect_help_names_every_flag(const tools::RunResult& help, const fs::path& 
 
 TEST(Help, TheBrokersHelpNamesEveryFlagItParses) {
   expect_help_names_every_flag(tools::run_command({BNR_BROKER_EXE, "--help"}, std::chrono::seconds(30)),
-                               fs::path(BNR_SOURCE_DIR) / "broker" / "main.cpp");
+                               fs::path(BNR_SOURCE_DIR) / "broker" / "broker_flags.cpp");
 }
 
 TEST(Help, TheAgentsHelpNamesEveryFlagItParses) {

@@ -1,0 +1,82 @@
+// One run of bnr-broker over its scenes, once the flags are checked: the status page, keys,
+// the machine benchmark or speed test, the agents (given, found on the LAN, the local one),
+// then one render_job per scene, each seeded with what the ones before it learned.
+#pragma once
+
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "agent_keys.h"
+#include "agent_profiles.h"
+#include "broker_flags.h"
+#include "local_agent.h"
+#include "mdns_browse.h"
+#include "render_job.h"
+#include "run_report.h"
+#include "scene_manifest.h"
+#include "status_server.h"
+#include "temp_dir.h"
+
+namespace bnr::broker {
+
+// Where a scene's PNG goes: -o, else the scene's name in the current directory.
+[[nodiscard]] std::filesystem::path output_png(const BrokerFlags& flags, const std::string& scene);
+
+class BrokerRun {
+ public:
+  // Sets everything up before the first job (throws a one-line error when it cannot): the
+  // status page, keys, the benchmark scene, agents found within the mDNS window, the local
+  // agent. `stop` ends the jobs (SIGINT).
+  BrokerRun(const BrokerFlags& flags, std::chrono::steady_clock::time_point launched,
+            const volatile std::sig_atomic_t& stop);
+  BrokerRun(const BrokerRun&) = delete;
+  BrokerRun& operator=(const BrokerRun&) = delete;
+
+  // Renders every scene (after --benchmark, --speed-test), each completed job into `outcome`;
+  // throws at the first that fails.
+  void render_all(RunOutcome& outcome);
+
+ private:
+  void find_agents();
+  [[nodiscard]] JobOptions job_for(const std::string& scene);
+  // Agents advertised since the last look that may join the running job.
+  std::vector<std::string> discover_more();
+  // What a job learned seeds the next one, and the next run of the broker.
+  void remember(const JobSummary& summary);
+  // Equal strips on every agent: each agent's speed from its own strips, and (for a small
+  // version of the user's scene) where the frame costs most.
+  JobSummary calibrate(const std::string& scene, const char* what);
+  void print_summary(const JobSummary& summary) const;
+
+  const BrokerFlags& flags_;
+  std::chrono::steady_clock::time_point launched_;
+  const volatile std::sig_atomic_t& stop_;
+  // The web page serves the preview file the job writes: the user's, else one of its own.
+  std::optional<tools::TempDir> http_dir_;
+  std::unique_ptr<StatusServer> http_;
+  std::filesystem::path preview_;
+  protocol::CurveKeyPair own_keys_;
+  AgentKeys keys_;
+  std::optional<tools::TempDir> benchmark_dir_;
+  std::string benchmark_scene_;
+  std::string first_scene_;  // listed by this machine's Blender while agents are found
+  std::unique_ptr<AgentBrowser> browser_;  // browsing goes on during the jobs
+  std::vector<std::string> agents_;
+  std::unique_ptr<LocalAgent> local_;
+  std::map<std::string, SceneManifest> manifests_;
+  std::string local_blender_;  // the version agents must match: this machine's, if it has one
+  // Adverts already judged, by address and join proofs: an agent that joins this farm while
+  // it runs (its advert's proofs change) is judged again and can join the job.
+  std::set<std::string> considered_;
+  std::filesystem::path profiles_file_;
+  SpeedProfiles profiles_;
+};
+
+}  // namespace bnr::broker
