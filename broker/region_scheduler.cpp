@@ -469,7 +469,8 @@ void RegionScheduler::bound_late_renders(Clock::time_point now) {
     double& bound = bounds[copy.logical];
     bound = std::max(bound, told);
     if (copy.predicted_work <= 0 || work < kLate * copy.predicted_work || rendered <= 0) continue;
-    const double per_column = work / rendered;
+    // Expected to end at 3/2 of its time so far (see finish_after): its columns cost as much.
+    const double per_column = 1.5 * work / rendered;
     if (per_column >= kLate * told) {
       bound = per_column;
       changed = true;

@@ -18,9 +18,10 @@
 // With margins, regions are fewer and larger where the cost is settled (see SizingPolicy).
 // Columns no band has measured yet (a hot band may hide there) go out in small amounts, to
 // the fastest agents most, so no slow agent runs blind into a costly part for long.
-// A render running at twice its prediction or more bounds its columns' cost from below (what
-// it has taken so far): the columns beside it, and the same columns in other bands, are then
-// sized from that, not from the cheap cost it was sized from (a hot spot it ran into).
+// A render running at twice its prediction or more bounds its columns' cost from below (3/2 of
+// what it has taken so far, as its expected end): the columns beside it, and the same columns
+// in other bands, are then sized from that, not from the cheap cost it was sized from (a hot
+// spot it ran into).
 // An agent does not take a region whose overshoot past the frame's predicted end would cost
 // more than leaving it idle (its share of the speed); an idle agent is refused so only when
 // another would finish that region sooner, and asks again when the next render ends. A region
