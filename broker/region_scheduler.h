@@ -169,6 +169,7 @@ class RegionScheduler {
   [[nodiscard]] Seconds predicted_seconds(AgentId agent, const ColumnBook::Region& region, Seconds fallback) const;
   [[nodiscard]] std::optional<Clock::time_point> next_render_end(AgentId agent, Clock::time_point now) const;
   [[nodiscard]] std::optional<Pick> best_copy(AgentId agent, Clock::time_point now, bool tail) const;
+  static Clock::duration ticks(Seconds s) { return std::chrono::duration_cast<Clock::duration>(s); }
   std::optional<Assignment> requeued_for(AgentId agent, Clock::time_point now);
   std::optional<Assignment> probe_for(AgentId agent, Clock::time_point now);
   std::optional<Assignment> fresh_for(AgentId agent, Clock::time_point now);
