@@ -97,10 +97,7 @@ Flags parse(int argc, char** argv) {
   bnr::agent::AgentConfig& c = flags.agent;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) throw std::runtime_error(a + " needs a value");
-      return argv[++i];
-    };
+    auto value = [&] { return bnr::tools::flag_value(argc, argv, i); };
     if (a == "-h" || a == "--help") {
       std::cout << kUsage;
       std::exit(0);

@@ -110,10 +110,7 @@ const char* broker_usage() { return kUsage; }
 FlagAction parse_broker_flags(int argc, const char* const* argv, BrokerFlags& c) {
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) throw std::runtime_error(a + " needs a value");
-      return argv[++i];
-    };
+    auto value = [&] { return tools::flag_value(argc, argv, i); };
     if (a == "-h" || a == "--help") {
       return FlagAction::kHelp;
     } else if (a == "-o" || a == "--output") {

@@ -18,4 +18,9 @@ int parse_int_flag(const std::string& flag, const std::string& value, int lo, in
   return v;
 }
 
+std::string flag_value(int argc, const char* const* argv, int& i) {
+  if (i + 1 >= argc) throw std::runtime_error(std::string(argv[i]) + " needs a value");
+  return argv[++i];
+}
+
 }  // namespace bnr::tools
