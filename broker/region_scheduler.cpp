@@ -324,19 +324,18 @@ void RegionScheduler::bound_late_renders(Clock::time_point now) {
     const double elapsed = Seconds(now - std::max(q.free_since, q.busy_until)).count();
     const double work = elapsed * speeds_.predicting(id);  // at least this much, so far
     const auto old = late_bounds_.find(copy.logical);
-    const double told = old == late_bounds_.end() ? 0.0 : old->second;
-    const int rendered = cost_.rendered_x1(region.c1) - cost_.rendered_x0(region.c0);
-    double& bound = bounds[copy.logical];
-    bound = std::max(bound, told);
-    if (copy.predicted_work <= 0 || work < kLate * copy.predicted_work || rendered <= 0) continue;
-    // Expected to end at 3/2 of its time so far (see finish_after): its columns cost as much.
-    const double per_column = 1.5 * work / rendered;
-    if (per_column >= kLate * told) {
-      bound = per_column;
-      changed = true;
+    double bound = old == late_bounds_.end() ? 0.0 : old->second;  // as last told
+    if (copy.predicted_work > 0 && work >= kLate * copy.predicted_work) {
+      // Expected to end at 3/2 of its time so far (see finish_after): its columns cost as much.
+      const int rendered = cost_.rendered_x1(region.c1) - cost_.rendered_x0(region.c0);
+      const double per_column = 1.5 * work / rendered;
+      if (per_column >= kLate * bound) {
+        bound = per_column;
+        changed = true;
+      }
     }
+    if (bound > 0) bounds[copy.logical] = std::max(bounds[copy.logical], bound);  // copies of one region: the larger
   }
-  std::erase_if(bounds, [](const auto& b) { return b.second <= 0; });
   if (!changed && bounds.size() == late_bounds_.size()) return;
   late_bounds_ = std::move(bounds);
   ColumnRuns runs;
