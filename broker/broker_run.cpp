@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <future>
 #include <iostream>
 #include <stdexcept>
 
@@ -49,11 +48,9 @@ BrokerRun::BrokerRun(const BrokerFlags& flags, std::chrono::steady_clock::time_p
   first_scene_ = !benchmark_scene_.empty()     ? benchmark_scene_
                  : !flags_.speed_test.empty() ? flags_.speed_test
                                               : flags_.scenes.front();
-  std::future<SceneManifest> first_manifest =
-      std::async(std::launch::async, build_manifest, fs::path(first_scene_), std::string("blender"));
+  // Listing the scene (a Blender start) overlaps finding agents and their loading it.
+  (void)plan_for(first_scene_);
   find_agents();
-  manifests_[first_scene_] = first_manifest.get();
-  local_blender_ = manifests_[first_scene_].blender_version;
   if (browser_)
     for (const auto& found : browser_->agents()) considered_.insert(advert_id(found));
 }
@@ -95,12 +92,42 @@ std::vector<std::string> BrokerRun::discover_more() {
   return joining;
 }
 
+ManifestPlan& BrokerRun::plan_for(const std::string& scene) {
+  auto it = plans_.find(scene);
+  if (it == plans_.end()) {
+    it = plans_.emplace(scene, plan_manifest(scene, "blender")).first;
+    if (!it->second.confirming.valid() && local_blender_.empty()) local_blender_ = it->second.manifest.blender_version;
+  }
+  return it->second;
+}
+
+void BrokerRun::settle(const std::string& scene, SceneManifest truth) {
+  if (local_blender_.empty()) local_blender_ = truth.blender_version;
+  plans_[scene] = ManifestPlan{std::move(truth), {}};
+}
+
+JobSummary BrokerRun::render(const std::string& scene, const std::function<void(JobOptions&)>& adjust) {
+  for (;;) {
+    JobOptions job = job_for(scene);
+    adjust(job);
+    try {
+      JobSummary summary = render_job(job, stop_);
+      if (job.confirming.valid()) settle(scene, job.confirming.get());  // the job confirmed it
+      return summary;
+    } catch (const ListingChanged& changed) {
+      if (!flags_.quiet) std::cerr << "bnr-broker: " << changed.what() << "; starting again with its real listing\n";
+      settle(scene, changed.truth);  // no guess the second time
+    }
+  }
+}
+
 JobOptions BrokerRun::job_for(const std::string& scene) {
   JobOptions job;
   job.scene = scene;
-  if (manifests_.count(scene) == 0) manifests_[scene] = build_manifest(scene, "blender");
-  job.manifest = manifests_[scene];
-  if (!flags_.quiet) {
+  const ManifestPlan& plan = plan_for(scene);
+  job.manifest = plan.manifest;
+  job.confirming = plan.confirming;
+  if (!flags_.quiet && !job.confirming.valid()) {  // a guess's warnings come with its listing
     for (const std::string& w : job.manifest.warnings) std::cerr << "bnr-broker: warning: " << w << "\n";
     if (job.manifest.files.size() > 1)
       std::fprintf(stderr, "bnr-broker: %s uses %zu external files; %.1f MiB in all\n",
@@ -122,7 +149,8 @@ JobOptions BrokerRun::job_for(const std::string& scene) {
   job.no_denoise = flags_.no_denoise;
   job.frame = flags_.frame;
   job.blender_version = local_blender_;
-  if (!local_blender_.empty()) job.post_blender = "blender";
+  // A guess assumes this machine's Blender works; a listing that says otherwise starts again.
+  if (!local_blender_.empty() || job.confirming.valid()) job.post_blender = "blender";
   job.write_with_blender =
       job.manifest.output && job.manifest.output->format != "PNG" && !job.manifest.output->multilayer();
   job.allow_mixed_versions = flags_.allow_mixed_versions;
@@ -159,13 +187,13 @@ void BrokerRun::remember(const JobSummary& summary) {
 }
 
 JobSummary BrokerRun::calibrate(const std::string& scene, const char* what) {
-  JobOptions test = job_for(scene);
-  test.png = fs::temp_directory_path() / ("bnr-" + std::string(what) + "-" + std::to_string(getpid()) + ".png");
-  test.exr.clear();
-  test.frame.reset();
-  test.equal_strips_per_agent = 8;
-  test.spool = false;  // a throw-away render: nothing to resume
-  const JobSummary s = render_job(test, stop_);
+  const JobSummary s = render(scene, [what](JobOptions& test) {
+    test.png = fs::temp_directory_path() / ("bnr-" + std::string(what) + "-" + std::to_string(getpid()) + ".png");
+    test.exr.clear();
+    test.frame.reset();
+    test.equal_strips_per_agent = 8;
+    test.spool = false;  // a throw-away render: nothing to resume
+  });
   for (const auto& p : s.written) fs::remove(p);
   remember(s);
   if (!flags_.quiet) {
@@ -196,9 +224,7 @@ void BrokerRun::render_all(RunOutcome& outcome) {
   std::vector<double> cost_prior;
   if (!flags_.speed_test.empty()) cost_prior = calibrate(flags_.speed_test, "speed-test").cost_per_column;
   for (const std::string& scene : flags_.scenes) {
-    JobOptions job = job_for(scene);
-    job.cost_prior = cost_prior;
-    const JobSummary s = render_job(job, stop_);
+    const JobSummary s = render(scene, [&](JobOptions& job) { job.cost_prior = cost_prior; });
     remember(s);
     outcome.jobs.push_back({scene, flags_.frame, s});
     if (!flags_.quiet) print_summary(s);

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <csignal>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -46,6 +47,13 @@ class BrokerRun {
  private:
   void find_agents();
   [[nodiscard]] JobOptions job_for(const std::string& scene);
+  // One job of `scene` (its options from job_for, then `adjust`ed); started again with the
+  // real listing when the one it started on was a guess that did not hold.
+  JobSummary render(const std::string& scene, const std::function<void(JobOptions&)>& adjust);
+  // The scene's manifest plan, made on first use.
+  ManifestPlan& plan_for(const std::string& scene);
+  // A plan's listing is known: it is no longer a guess.
+  void settle(const std::string& scene, SceneManifest truth);
   // Agents advertised since the last look that may join the running job.
   std::vector<std::string> discover_more();
   // What a job learned seeds the next one, and the next run of the broker.
@@ -66,12 +74,14 @@ class BrokerRun {
   AgentKeys keys_;
   std::optional<tools::TempDir> benchmark_dir_;
   std::string benchmark_scene_;
-  std::string first_scene_;  // listed by this machine's Blender while agents are found
+  std::string first_scene_;  // its listing starts before agents are found
   std::unique_ptr<AgentBrowser> browser_;  // browsing goes on during the jobs
   std::vector<std::string> agents_;
   std::unique_ptr<LocalAgent> local_;
-  std::map<std::string, SceneManifest> manifests_;
-  std::string local_blender_;  // the version agents must match: this machine's, if it has one
+  std::map<std::string, ManifestPlan> plans_;
+  // The version agents must match: this machine's, if it has one (empty also until a listing
+  // is known: the job learns it then).
+  std::string local_blender_;
   // Adverts already judged, by address and join proofs: an agent that joins this farm while
   // it runs (its advert's proofs change) is judged again and can join the job.
   std::set<std::string> considered_;

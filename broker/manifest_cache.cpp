@@ -83,6 +83,14 @@ fs::path ManifestCache::listing_file(const fs::path& blend) const {
 }
 
 std::optional<std::string> ManifestCache::listing(const fs::path& blend) const {
+  return recorded_listing(blend, /*even_if_changed=*/false);
+}
+
+std::optional<std::string> ManifestCache::last_listing(const fs::path& blend) const {
+  return recorded_listing(blend, /*even_if_changed=*/true);
+}
+
+std::optional<std::string> ManifestCache::recorded_listing(const fs::path& blend, bool even_if_changed) const {
   if (dir_.empty()) return std::nullopt;
   const std::string text = read_file(listing_file(blend));
   const std::size_t sep = text.find(kListingSeparator);
@@ -91,10 +99,11 @@ std::optional<std::string> ManifestCache::listing(const fs::path& blend) const {
   // The first dependency is the .blend itself: a file of another name hashing the same
   // (two projects sharing a listing file name) must not answer for it.
   if (deps.empty() || deps.front().file != blend) return std::nullopt;
-  for (const HashEntry& d : deps) {
-    const auto now = stamp_of(d.file);
-    if (!now || !(*now == d.stamp)) return std::nullopt;
-  }
+  if (!even_if_changed)
+    for (const HashEntry& d : deps) {
+      const auto now = stamp_of(d.file);
+      if (!now || !(*now == d.stamp)) return std::nullopt;
+    }
   return text.substr(sep + kListingSeparator.size());
 }
 

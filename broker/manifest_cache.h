@@ -48,6 +48,8 @@ class ManifestCache {
   // The scene_files.py output recorded for `blend`, if none of the files it depended on
   // changed since.
   [[nodiscard]] std::optional<std::string> listing(const std::filesystem::path& blend) const;
+  // The last listing recorded for `blend`, changed files or not: a guess to start with.
+  [[nodiscard]] std::optional<std::string> last_listing(const std::filesystem::path& blend) const;
   void remember_listing(const std::filesystem::path& blend, const std::vector<std::filesystem::path>& depends_on,
                         const std::string& listing);
 
@@ -59,6 +61,8 @@ class ManifestCache {
   static constexpr std::size_t kMaxListings = 256;  // the most recently written are kept
 
  private:
+  [[nodiscard]] std::optional<std::string> recorded_listing(const std::filesystem::path& blend,
+                                                            bool even_if_changed) const;
   [[nodiscard]] std::filesystem::path listing_file(const std::filesystem::path& blend) const;
   void prune_listings() const;
   std::filesystem::path dir_;

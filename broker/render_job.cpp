@@ -81,7 +81,8 @@ class Job {
  public:
   Job(const JobOptions& options, const SceneManifest& manifest, zmq::context_t& context)
       : options_(options), manifest_(manifest), chunks_(manifest), context_(context), job_id_(random_job_id()),
-        started_(Clock::now()), session_(session_config(), started_) {
+        started_(Clock::now()), session_(session_config(), started_), confirming_(options.confirming),
+        blender_version_(options.blender_version) {
     if (options_.curve.public_key.empty()) throw std::runtime_error("this broker has no CURVE key pair");
     for (const std::string& endpoint : options.agents) add_link(endpoint, started_);
   }
@@ -97,7 +98,12 @@ class Job {
   JobSummary run(const volatile std::sig_atomic_t& stop) {
     try {
       return run_loop(stop);
+    } catch (const ListingChanged&) {
+      throw;
     } catch (const std::runtime_error& e) {
+      // Agents that failed on a scene the listing has not vouched for yet (a corrupt .blend):
+      // Blender's reason from the listing is the clearer one.
+      if (confirming_.valid() && !cancelled_) (void)confirming_.get();
       if (!spool_) throw;
       if (spooled_ + resumed_ == 0) {
         spool_->remove();  // nothing to resume: leave no directory behind
@@ -141,6 +147,7 @@ class Job {
     c.open_timeout = options_.open_timeout;
     c.region_timeout_floor = options_.region_timeout_floor;
     c.scene_bytes = manifest_.total_bytes();
+    c.hold_until_confirmed = options_.confirming.valid();
     return c;
   }
 
@@ -211,6 +218,7 @@ class Job {
       if (options_.on_idle) options_.on_idle();
       welcome_new_agents(now);
       apply(session_.on_tick(now), {}, now);
+      confirm_listing(now);
       if (session_.started() && !options_.quiet && now - last_progress >= progress_interval()) {
         print_progress(now);
         last_progress = now;
@@ -223,6 +231,24 @@ class Job {
       if (isatty(STDERR_FILENO)) std::cerr << "\n";
     }
     return finish();
+  }
+
+  // The real listing, once Blender has made it: the guess the agents loaded either holds (the
+  // held agents get regions) or the job ends with ListingChanged.
+  void confirm_listing(Clock::time_point now) {
+    if (!confirming_.valid() || confirming_.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return;
+    SceneManifest truth = confirming_.get();  // or the listing's error
+    confirming_ = {};
+    if (const std::string why = listing_change(manifest_, truth); !why.empty())
+      throw ListingChanged(options_.scene.filename().string() + ": " + why, std::move(truth));
+    if (truth.denoise)
+      if (const std::string why = denoise_problem(*truth.denoise, options_.no_denoise, truth.blender_version);
+          !why.empty())
+        throw std::runtime_error(options_.scene.filename().string() + ": " + why);
+    for (const std::string& w : truth.warnings) log("warning: " + w);
+    blender_version_ = truth.blender_version;
+    manifest_ = std::move(truth);
+    apply(session_.confirm_scene(manifest_.frame, blender_version_, now), {}, now);
   }
 
   // Carries out what the session decided. `bulk`: the pixels of the RegionDone being handled.
@@ -349,7 +375,7 @@ class Job {
 
   // Everything the pixels depend on: another scene, frame, output kind or Blender starts afresh.
   [[nodiscard]] std::string spool_key(const protocol::SceneInfo& scene) const {
-    std::string key = "bnr-job-2 blender=" + (options_.blender_version.empty() ? "unknown" : options_.blender_version);
+    std::string key = "bnr-job-2 blender=" + (blender_version_.empty() ? "unknown" : blender_version_);
     for (const ManifestFile& f : manifest_.files) key += " " + f.hash;
     key += " exr=" + std::to_string(!options_.exr.empty()) + " no_denoise=" + std::to_string(options_.no_denoise) +
            " frame=" + (options_.frame ? std::to_string(*options_.frame) : std::string("scene")) +
@@ -492,7 +518,7 @@ class Job {
   }
 
   const JobOptions& options_;
-  const SceneManifest& manifest_;
+  SceneManifest manifest_;  // a guess until confirm_listing
   ChunkReader chunks_;
   zmq::context_t& context_;
   std::string job_id_;
@@ -510,6 +536,8 @@ class Job {
   Clock::time_point last_status_{};
   Clock::time_point next_preview_{};
   bool cancelled_ = false;
+  std::shared_future<SceneManifest> confirming_;  // valid until the listing is in
+  std::string blender_version_;                   // this machine's, once known
 };
 
 }  // namespace

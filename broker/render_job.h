@@ -8,6 +8,7 @@
 #include <csignal>
 #include <filesystem>
 #include <functional>
+#include <future>
 #include <map>
 #include <optional>
 #include <string>
@@ -23,6 +24,9 @@ namespace bnr::broker {
 struct JobOptions {
   std::filesystem::path scene;
   SceneManifest manifest;             // what agents fetch; empty: built here (build_manifest)
+  // Valid when `manifest` is a guess (ManifestPlan): agents load it while this brings the real
+  // one; regions start once it matches, and the job ends with ListingChanged when it does not.
+  std::shared_future<SceneManifest> confirming;
   std::filesystem::path png;          // output; stereo Individual adds view suffixes
   std::filesystem::path exr;          // empty: no EXR
   // Every pass of every view layer merged into a multilayer EXR as Blender writes it (the
@@ -95,6 +99,13 @@ struct JobSummary {
   double first_region_seconds = -1;              // first RenderRegion sent, since `launched`
   std::map<std::string, double> learned_speeds;  // by agent id, to seed the next job
   std::vector<double> cost_per_column;           // the learned cost map
+};
+
+// The scene's listing did not match the guess the job started on: run the job again with
+// `truth` (agents are told to close theirs first).
+struct ListingChanged : std::runtime_error {
+  ListingChanged(const std::string& why, SceneManifest real) : std::runtime_error(why), truth(std::move(real)) {}
+  SceneManifest truth;
 };
 
 // Throws std::runtime_error with a one-line reason when the job cannot complete; no output

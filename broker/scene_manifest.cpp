@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cstdlib>
 #include <fstream>
+#include <future>
 #include <optional>
 #include <sstream>
 #include <stdexcept>
@@ -149,37 +150,60 @@ bool still_true(const SceneListing& listing) {
          std::none_of(listing.missing.begin(), listing.missing.end(), [&](const fs::path& f) { return fs::exists(f, ec); });
 }
 
+ManifestCache scene_cache() { return ManifestCache(profiles_path().parent_path() / "scenes"); }
+
+fs::path canonical_blend(const fs::path& scene) { return fs::weakly_canonical(fs::absolute(scene)); }
+
 }  // namespace
 
-SceneManifest build_manifest(const fs::path& scene, const std::string& blender) {
-  ManifestCache cache(profiles_path().parent_path() / "scenes");
+std::optional<SceneListing> cached_listing(const fs::path& scene, const std::string& blender) {
+  if (resolve_executable(blender).empty()) return std::nullopt;
+  const auto cached = scene_cache().listing(canonical_blend(scene));
+  if (!cached) return std::nullopt;
+  SceneListing listing = parse_scene_listing(*cached);
+  // A listing from before frame, output or denoise lines is relisted once.
+  if (!still_true(listing) || !listing.frame || !listing.output || !listing.denoise) return std::nullopt;
+  return listing;
+}
+
+std::optional<SceneListing> list_scene(const fs::path& scene, const std::string& blender) {
+  const fs::path blend = canonical_blend(scene);
+  const std::optional<std::string> text = list_with_blender(scene, blend, blender);
+  if (!text) return std::nullopt;
+  SceneListing listing = parse_scene_listing(*text);
+  if (const fs::path blender_exe = resolve_executable(blender); !blender_exe.empty()) {
+    // Libraries decide what else is listed; textures do not.
+    std::vector<fs::path> depends_on = {blender_exe};
+    for (const fs::path& f : listing.files)
+      if (f.extension() == ".blend") depends_on.push_back(f);
+    scene_cache().remember_listing(blend, depends_on, *text);
+  }
+  return listing;
+}
+
+SceneListing guessed_listing(const fs::path& scene) {
+  SceneListing guess;
+  const auto last = scene_cache().last_listing(canonical_blend(scene));
+  if (!last) return guess;
+  const SceneListing was = parse_scene_listing(*last);
+  std::error_code ec;
+  for (const fs::path& f : was.files)
+    if (fs::exists(f, ec)) guess.files.push_back(f);
+  guess.frame = was.frame;
+  guess.output = was.output;
+  return guess;
+}
+
+SceneManifest manifest_from(const fs::path& scene, std::optional<SceneListing> listing, const std::string& blender) {
+  ManifestCache cache = scene_cache();
   SceneManifest manifest;
-  const fs::path blend = fs::weakly_canonical(fs::absolute(scene));
-  const fs::path blender_exe = resolve_executable(blender);
-  std::optional<SceneListing> listing;
-  if (!blender_exe.empty())
-    if (const auto cached = cache.listing(blend)) {
-      listing = parse_scene_listing(*cached);
-      // A listing from before frame, output or denoise lines is relisted once.
-      if (!still_true(*listing) || !listing->frame || !listing->output || !listing->denoise) listing.reset();
-    }
+  const fs::path blend = canonical_blend(scene);
   if (!listing) {
-    const std::optional<std::string> text = list_with_blender(scene, blend, blender);
-    if (!text) {
-      manifest.warnings.push_back("no usable Blender on this machine (" + blender +
-                                  "): only the .blend is sent, not the external files it uses");
-      manifest.files.push_back(describe(blend, cache));
-      (void)cache.save();
-      return manifest;
-    }
-    listing = parse_scene_listing(*text);
-    if (!blender_exe.empty()) {
-      // Libraries decide what else is listed; textures do not.
-      std::vector<fs::path> depends_on = {blender_exe};
-      for (const fs::path& f : listing->files)
-        if (f.extension() == ".blend") depends_on.push_back(f);
-      cache.remember_listing(blend, depends_on, *text);
-    }
+    manifest.warnings.push_back("no usable Blender on this machine (" + blender +
+                                "): only the .blend is sent, not the external files it uses");
+    manifest.files.push_back(describe(blend, cache));
+    (void)cache.save();
+    return manifest;
   }
   manifest.blender_version = listing->blender_version;
   manifest.warnings = std::move(listing->warnings);
@@ -191,6 +215,53 @@ SceneManifest build_manifest(const fs::path& scene, const std::string& blender) 
     if (f != blend) manifest.files.push_back(describe(f, cache));
   (void)cache.save();
   return manifest;
+}
+
+SceneManifest build_manifest(const fs::path& scene, const std::string& blender) {
+  std::optional<SceneListing> listing = cached_listing(scene, blender);
+  if (!listing) listing = list_scene(scene, blender);
+  return manifest_from(scene, std::move(listing), blender);
+}
+
+ManifestPlan plan_manifest(const fs::path& scene, const std::string& blender) {
+  if (std::optional<SceneListing> cached = cached_listing(scene, blender))
+    return {manifest_from(scene, std::move(cached), blender), {}};
+  if (resolve_executable(blender).empty()) return {build_manifest(scene, blender), {}};
+  // Blender starts first: hashing the .blend for the guess overlaps its start-up.
+  std::shared_future<SceneManifest> confirming =
+      std::async(std::launch::async, [scene, blender] { return manifest_from(scene, list_scene(scene, blender), blender); })
+          .share();
+  try {
+    return {manifest_from(scene, guessed_listing(scene), blender), confirming};
+  } catch (const std::runtime_error&) {
+    // The .blend cannot be read: Blender's reason is the clearer one.
+    return {confirming.get(), {}};
+  }
+}
+
+namespace {
+
+// How a job writes its output: what OutputFacts decide before agents are asked.
+std::string output_kind(const std::optional<OutputFacts>& output) {
+  if (!output || output->format == "PNG") return "PNG";
+  if (output->multilayer()) return output->depth == "16" ? "multilayer EXR (half)" : "multilayer EXR";
+  return "written by Blender";
+}
+
+}  // namespace
+
+std::string listing_change(const SceneManifest& guess, const SceneManifest& truth) {
+  if (truth.blender_version.empty()) return "this machine's Blender could not list the scene";
+  const auto same_file = [](const ManifestFile& a, const ManifestFile& b) {
+    return a.source == b.source && a.size == b.size && a.hash == b.hash;
+  };
+  if (!std::equal(guess.files.begin(), guess.files.end(), truth.files.begin(), truth.files.end(), same_file))
+    return "it uses " + std::to_string(truth.files.size() - 1) + " external files, not the " +
+           std::to_string(guess.files.size() - 1) + " guessed";
+  if (output_kind(guess.output) != output_kind(truth.output))
+    return "its output is " + output_kind(truth.output) + ", not " + output_kind(guess.output);
+  if (guess.frame && truth.frame && !(*guess.frame == *truth.frame)) return "its frame size or views changed";
+  return "";
 }
 
 }  // namespace bnr::broker

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <future>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -65,9 +66,35 @@ struct SceneManifest {
 };
 
 // Lists (with `blender`) and hashes the files `scene` needs; what it learns is cached beside
-// the agent speeds (see manifest_cache.h), so an unchanged scene costs a few stat() calls. A machine without Blender still
-// renders: the manifest then holds the .blend alone, with a warning that external files are
-// not sent. Throws std::runtime_error with Blender's own reason when it cannot load the scene.
+// the agent speeds (see manifest_cache.h), so an unchanged scene costs a few stat() calls. A
+// machine without Blender still renders: the manifest then holds the .blend alone, with a
+// warning that external files are not sent. Throws std::runtime_error with Blender's own
+// reason when it cannot load the scene. Its steps:
 [[nodiscard]] SceneManifest build_manifest(const std::filesystem::path& scene, const std::string& blender);
+// The listing an earlier run cached, while none of the files it depends on changed.
+[[nodiscard]] std::optional<SceneListing> cached_listing(const std::filesystem::path& scene, const std::string& blender);
+// Blender's listing (cached for the next run); nullopt when `blender` is not a usable Blender.
+[[nodiscard]] std::optional<SceneListing> list_scene(const std::filesystem::path& scene, const std::string& blender);
+// Hashes what `listing` names (nullopt: the .blend alone, with the no-Blender warning).
+[[nodiscard]] SceneManifest manifest_from(const std::filesystem::path& scene, std::optional<SceneListing> listing,
+                                          const std::string& blender);
+
+// A guess at an unlisted scene's listing, to start agents on while Blender lists it: the
+// files of this path's last listing that are still there, with its frame and output; with
+// none, the .blend alone, written as PNG. No Blender version: the real listing brings it.
+[[nodiscard]] SceneListing guessed_listing(const std::filesystem::path& scene);
+
+// The manifest a job starts with at once. Listing a scene takes a Blender start (over a
+// second), as long as the agents' own loading: when no listing is cached the job starts on a
+// guess and `confirming` brings build_manifest's answer (or its error) meanwhile.
+struct ManifestPlan {
+  SceneManifest manifest;
+  std::shared_future<SceneManifest> confirming;  // valid only when `manifest` is a guess
+};
+[[nodiscard]] ManifestPlan plan_manifest(const std::filesystem::path& scene, const std::string& blender);
+
+// Why a job set up from `guess` cannot go on as one from `truth` (other files, another output
+// kind or frame); empty when it can. Pure.
+[[nodiscard]] std::string listing_change(const SceneManifest& guess, const SceneManifest& truth);
 
 }  // namespace bnr::broker

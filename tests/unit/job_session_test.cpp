@@ -457,5 +457,43 @@ TEST(JobSession, SpooledRegionsAreMarkedDoneBeforeTheFirstAgentGetsAny) {
   for (const protocol::RenderRegion& r : sent<protocol::RenderRegion>(regions, 0)) EXPECT_GE(r.rect.x0, 32);
   EXPECT_EQ(sent<protocol::RenderRegion>(regions, 0).size(), 2U);
 }
+TEST(JobSession, AgentsReadyOnAGuessedListingWaitForItsConfirmation) {
+  SessionConfig c = config();
+  c.frame.reset();  // a guess knows no frame
+  c.hold_until_confirmed = true;
+  JobSession s(c, t0);
+  (void)s.add_agent("a:1", "KEYA", t0);
+  (void)s.add_agent("b:1", "KEYB", t0);
+  (void)s.add_agent("c:1", "KEYC", t0);
+  EXPECT_TRUE(s.on_message(0, ready(), t0 + 1s).empty());
+  protocol::JobReady other_version = ready();
+  other_version.agent.blender_version = "4.2.0";
+  other_version.agent.agent_id = "host/b";
+  EXPECT_TRUE(s.on_message(1, other_version, t0 + 1s).empty());
+  protocol::JobReady other_frame = ready(/*width=*/128);
+  other_frame.agent.agent_id = "host/c";
+  EXPECT_TRUE(s.on_message(2, other_frame, t0 + 1s).empty());
+  EXPECT_FALSE(s.started());
+  EXPECT_FALSE(s.gone(1));
+
+  // The listing brings the frame and the version agents must match, then the held agents
+  // are judged in the order they were ready.
+  Actions out = s.confirm_scene(FrameFacts{64, 8, {}, {}}, "3.4.1", t0 + 2s);
+  ASSERT_EQ(all<action::StartFrame>(out).size(), 1U);
+  EXPECT_TRUE(s.gone(1));
+  EXPECT_NE(s.reports()[1].note.find("not 3.4.1"), std::string::npos) << s.reports()[1].note;
+  EXPECT_TRUE(s.gone(2));
+  EXPECT_NE(s.reports()[2].note.find("another frame (128x8)"), std::string::npos) << s.reports()[2].note;
+  out = s.frame_started(t0 + 2s);
+  EXPECT_EQ(sent<protocol::RenderRegion>(out, 0).size(), 2U);
+  // Confirming twice changes nothing.
+  EXPECT_TRUE(s.confirm_scene(FrameFacts{128, 8, {}, {}}, "4.2.0", t0 + 3s).empty());
+}
+
+TEST(JobSession, WithoutAGuessAgentsAreReadyAtOnce) {
+  JobSession s(config(), t0);
+  (void)s.add_agent("a:1", "KEYA", t0);
+  EXPECT_EQ(all<action::StartFrame>(s.on_message(0, ready(), t0 + 1s)).size(), 1U);
+}
 }  // namespace
 }  // namespace bnr::broker

@@ -63,6 +63,9 @@ TEST(ManifestCache, AListingIsValidUntilTheBlendOrALibraryChanges) {
   fs::remove(blend);
   write(blend, "scene, saved again");
   EXPECT_FALSE(cache.listing(blend));
+  // Still the guess a job of the edited scene starts on; never another file's.
+  EXPECT_EQ(cache.last_listing(blend), "version\t3.4.1\n");
+  EXPECT_FALSE(cache.last_listing(library));
 }
 
 TEST(ManifestCache, OnlyTheNewestListingsAreKept) {

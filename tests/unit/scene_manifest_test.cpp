@@ -72,5 +72,40 @@ TEST(SceneManifest, DenoiseLineSaysWhetherTheSceneDenoisesAndBlenderCan) {
   // An older script's listing has none: the broker lists the scene again.
   EXPECT_FALSE(parse_scene_listing("version\t3.4.1\nframe\t640\t360\n").denoise);
 }
+TEST(SceneManifest, AGuessHoldsWhenTheListingNamesTheSameFilesAndOutputKind) {
+  SceneManifest guess;
+  guess.files = {{"/p/s.blend", 10, std::string(64, 'a')}};
+  SceneManifest truth = guess;
+  truth.blender_version = "3.4.1";
+  truth.output = OutputFacts{"PNG", "16"};
+  truth.frame = FrameFacts{640, 360, {}, {}};
+  truth.warnings = {"/p/gone.png is missing"};
+  EXPECT_EQ(listing_change(guess, truth), "");  // no output in a guess: PNG
+
+  SceneManifest textured = truth;
+  textured.files.push_back({"/p/t.png", 5, std::string(64, 'b')});
+  EXPECT_EQ(listing_change(guess, textured), "it uses 1 external files, not the 0 guessed");
+  SceneManifest edited = truth;
+  edited.files[0].hash = std::string(64, 'c');  // the .blend changed while it was listed
+  EXPECT_NE(listing_change(guess, edited), "");
+
+  SceneManifest multilayer = truth;
+  multilayer.output = OutputFacts{"OPEN_EXR_MULTILAYER", "32"};
+  EXPECT_EQ(listing_change(guess, multilayer), "its output is multilayer EXR, not PNG");
+  SceneManifest half = multilayer;
+  half.output->depth = "16";
+  guess.output = multilayer.output;
+  EXPECT_NE(listing_change(guess, half), "");
+  EXPECT_EQ(listing_change(guess, multilayer), "");
+
+  guess.frame = FrameFacts{640, 360, {}, {}};
+  SceneManifest resized = multilayer;
+  resized.frame = FrameFacts{1280, 720, {}, {}};
+  EXPECT_EQ(listing_change(guess, resized), "its frame size or views changed");
+
+  SceneManifest no_blender = multilayer;
+  no_blender.blender_version.clear();
+  EXPECT_EQ(listing_change(guess, no_blender), "this machine's Blender could not list the scene");
+}
 }  // namespace
 }  // namespace bnr::broker
