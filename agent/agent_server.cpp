@@ -29,6 +29,9 @@ namespace {
 
 constexpr int kMaxBlenderRestarts = 3;  // per job; then the job fails on this agent
 constexpr auto kFetchStall = std::chrono::seconds(30);  // no chunk for this long: the transfer broke
+// A Blender starts in about a second, a cold one from a slow disk in several: one that says
+// nothing for this long is asked again the slow way, which names what is wrong.
+constexpr auto kSpareReportWait = std::chrono::seconds(10);
 // Where Blender writes a region's images, under the job's work directory.
 std::string region_dir_name(std::uint64_t region_id) {
   return region_id == ServedJob::kWarmUpRegion ? "warm-up" : "r" + std::to_string(region_id);
@@ -68,7 +71,6 @@ AgentServer::AgentServer(AgentConfig config)
   if (config_.name.empty()) config_.name = tools::host_name();
   // Stable across restarts, so brokers can keep what they learned about this agent's speed.
   agent_id_ = tools::host_name() + "/" + config_.name + (config_.port != 0 ? ":" + std::to_string(config_.port) : "");
-  blender_version_ = tools::check_blender(config_.blender).str();
 
   // A crashed agent's work directories hold its job directories and region images.
   if (config_.work_dir.empty())
@@ -79,11 +81,7 @@ AgentServer::AgentServer(AgentConfig config)
   script_path_ = work_dir_ / "bnr_blender_worker.py";
   write_file(script_path_, worker_script());
   write_file(work_dir_ / "scene_analysis.py", scene_analysis_script());  // the worker imports it
-  // Asked of Blender: the device brokers see in the advert and JobReady is what it renders on.
-  device_ = probe_device(config_.blender, config_.device, script_path_);  // work_dir_holder_ cleans up on a throw
-  // After the probe, not beside it: two Blenders starting at once on a busy or throttled
-  // machine delay the agent's listening by as much as the spare saves a job later.
-  start_spare();
+  identify_blender();  // work_dir_holder_ cleans up on a throw
   if (!config_.cache_dir.empty()) {
     cache_ = std::make_unique<SceneCache>(config_.cache_dir, config_.cache_limit);
   } else {
@@ -532,6 +530,31 @@ BlenderConfig AgentServer::process_config() const {
   c.device = config_.device;
   c.script = script_path_;
   return c;
+}
+
+// Asked of Blender before the agent listens: its version and the device brokers see in the
+// advert and JobReady. The spare answers both as it starts, so the agent listens after one
+// Blender start, not three, with a Blender ready for the first job. Without its answer
+// (no spare kept, or it died or said nothing usable), `--version` and the probe say why.
+void AgentServer::identify_blender() {
+  if (config_.keep_warm.count() > 0) {
+    try {
+      spare_ = std::make_unique<BlenderProcess>(process_config());
+    } catch (const std::exception&) {
+      spare_.reset();  // the checks below say what is wrong
+    }
+  }
+  if (spare_)
+    if (const auto report = spare_->await_spare_report(kSpareReportWait))
+      if (const auto identity = identity_from_spare(config_.device, *report)) {
+        blender_version_ = identity->version;
+        device_ = identity->device;
+        return;
+      }
+  blender_version_ = tools::check_blender(config_.blender).str();
+  device_ = probe_device(config_.blender, config_.device, script_path_);
+  if (spare_ && spare_->ended()) spare_.reset();
+  start_spare();
 }
 
 void AgentServer::start_spare() {

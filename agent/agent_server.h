@@ -135,6 +135,7 @@ class AgentServer {
   void start_blender();
   void start_blender_process();
   // A Blender with no scene yet, started while none runs (keep_warm above zero).
+  void identify_blender();
   void start_spare();
   // What every Blender of this agent is started with, whatever its job.
   [[nodiscard]] BlenderConfig process_config() const;

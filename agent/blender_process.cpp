@@ -2,10 +2,13 @@
 
 #include "blender_version.h"
 
+#include <algorithm>
+#include <array>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdexcept>
 #include <unistd.h>
 #include <utility>
@@ -83,13 +86,34 @@ std::vector<WorkerLine> BlenderProcess::read_replies() {
   const std::size_t before = reply_buffer_.size();
   if (reply_open_) reply_open_ = tools::read_available(reply_fd_, reply_buffer_);
   output_ = output_ || reply_buffer_.size() != before;
-  std::vector<WorkerLine> out;
+  std::vector<WorkerLine> out = std::exchange(early_, {});
   std::size_t nl;
   while ((nl = reply_buffer_.find('\n')) != std::string::npos) {
-    if (auto line = parse_worker_line(std::string_view(reply_buffer_).substr(0, nl))) out.push_back(*line);
+    if (auto line = parse_worker_line(std::string_view(reply_buffer_).substr(0, nl))) {
+      if (line->kind == "spare")
+        spare_report_ = std::move(*line);
+      else
+        out.push_back(std::move(*line));
+    }
     reply_buffer_.erase(0, nl + 1);
   }
   return out;
+}
+
+std::optional<WorkerLine> BlenderProcess::await_spare_report(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!spare_report_ && !ended()) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    std::array<pollfd, 2> fds = {pollfd{reply_fd_, POLLIN, 0}, pollfd{log_fd(), POLLIN, 0}};
+    if (poll(fds.data(), log_fd() >= 0 ? 2 : 1, static_cast<int>(std::min<long long>(left.count(), 200))) < 0 &&
+        errno != EINTR)
+      break;
+    read_log();  // Blender's start-up lines, for blender_reason() and so its pipe never fills
+    // Nothing else comes before `open`; whatever did is kept for the job's first read.
+    for (WorkerLine& line : read_replies()) early_.push_back(std::move(line));
+  }
+  return spare_report_;
 }
 
 void BlenderProcess::read_log() {

@@ -6,6 +6,7 @@
 // Blender's reason when it refuses a scene or dies.
 #pragma once
 
+#include <chrono>
 #include <deque>
 #include <optional>
 #include <filesystem>
@@ -41,7 +42,13 @@ class BlenderProcess {
   [[nodiscard]] int reply_fd() const { return reply_fd_; }
   [[nodiscard]] int log_fd() const { return child_.stdout_fd(); }
 
-  // Complete reply lines received so far (call when reply_fd is readable).
+  // A spare's first line ("spare blender= device= | device_error="), waited for up to
+  // `timeout`: nullopt when Blender ended or stayed silent that long. The agent's start-up
+  // probe, without a Blender of its own.
+  [[nodiscard]] std::optional<WorkerLine> await_spare_report(std::chrono::milliseconds timeout);
+
+  // Complete reply lines received so far (call when reply_fd is readable); a spare's
+  // report is kept apart, not among them.
   [[nodiscard]] std::vector<WorkerLine> read_replies();
   // Drains Blender's output into the tail (call when log_fd is readable).
   void read_log();
@@ -70,6 +77,8 @@ class BlenderProcess {
   bool reply_open_ = true;
   bool output_ = false;
   std::string reply_buffer_;
+  std::optional<WorkerLine> spare_report_;
+  std::vector<WorkerLine> early_;  // read while awaiting the report
   std::string log_buffer_;
   std::vector<std::string> log_tail_;  // oldest first
   tools::ChildProcess child_;

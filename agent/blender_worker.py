@@ -13,6 +13,10 @@
 #   agent -> worker, once:  open  scene= [frame=] [no_denoise=1] [tree_root=]
 #
 # which opens the scene as the command line would have; then it is a job's worker as above.
+# Before waiting, a spare says what the agent's start-up probe would have told it:
+#
+#   worker -> agent, once:  spare  blender=X.Y.Z  device=DEVICE | device_error=REASON
+#
 # A worker serving a job takes `open` too, between renders: it drops its scene and opens
 # another (a warm Blender serving a job of another scene), answering ready or error again.
 #
@@ -166,12 +170,18 @@ def reported_device(scene):
     return f"{kind}: {', '.join(names)}" if names else "CPU"
 
 
-def probe_device(device):
+def device_fields(device):
+    """What the agent advertises of this Blender: device= what Cycles renders on, or
+    device_error= why it cannot, on the startup scene."""
     try:
-        line = "bnr-device\t" + use_device(bpy.context.scene, device)
+        return [("device", use_device(bpy.context.scene, device))]
     except WorkerError as e:
-        line = "bnr-device-error\t" + one_line(str(e))
-    print(line, flush=True)
+        return [("device_error", one_line(str(e)))]
+
+
+def probe_device(device):
+    (key, value), = device_fields(device)
+    print(("bnr-device\t" if key == "device" else "bnr-device-error\t") + value, flush=True)
 
 
 def set_png(imf):
@@ -493,6 +503,10 @@ def main():
 
     try:
         if args.spare:
+            # Also the agent's start-up probe: one Blender start instead of three.
+            reply.write(format_line("spare", [("blender", blender_version(bpy.app))] +
+                                    device_fields(args.cycles_device)))
+            reply.flush()
             try:
                 fields = wait_for_open(cmd)
             except WorkerError as e:

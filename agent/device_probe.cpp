@@ -36,6 +36,16 @@ std::string device_from_probe(const std::string& device, const std::string& outp
                            std::to_string(exit_code) + "): " + tools::blender_reason_in(output));
 }
 
+std::optional<BlenderIdentity> identity_from_spare(const std::string& device, const WorkerLine& report) {
+  const auto version = tools::parse_blender_version("Blender " + report.get("blender"));
+  if (report.kind != "spare" || !version || !tools::is_supported(*version)) return std::nullopt;
+  if (const std::string why = report.get("device_error"); !why.empty())
+    throw std::runtime_error("--device " + device + ": " + why);
+  const std::string reported = report.get("device");
+  if (reported.empty()) return std::nullopt;
+  return BlenderIdentity{version->str(), reported};
+}
+
 std::string probe_device(const std::string& blender, const std::string& device,
                          const std::filesystem::path& worker_script) {
   const tools::RunResult r = tools::run_command(

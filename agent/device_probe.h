@@ -4,7 +4,10 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <string>
+
+#include "worker_protocol.h"
 
 namespace bnr::agent {
 
@@ -17,6 +20,17 @@ namespace bnr::agent {
 // line, "--device CUDA: <the worker's reason>", when the device is not there, or with
 // Blender's reason when the probe did not get that far.
 [[nodiscard]] std::string device_from_probe(const std::string& device, const std::string& output, int exit_code);
+
+// What the agent advertises of its Blender.
+struct BlenderIdentity {
+  std::string version;  // "X.Y.Z", as `blender --version` names it
+  std::string device;   // as device_from_probe returns it
+};
+
+// A spare Blender's "spare" report, read as the probe's answer: nullopt when it is not one
+// this agent can take (no supported version in it; the probe then says why), the same
+// one-line error as device_from_probe when the device is not there.
+[[nodiscard]] std::optional<BlenderIdentity> identity_from_spare(const std::string& device, const WorkerLine& report);
 
 // Runs `blender -b --factory-startup` with the worker script in its --probe-device mode.
 [[nodiscard]] std::string probe_device(const std::string& blender, const std::string& device,

@@ -24,6 +24,11 @@ std::optional<BlenderVersion> parse_blender_version(const std::string& output) {
   return v;
 }
 
+bool is_supported(const BlenderVersion& v) {
+  const auto key = [](const BlenderVersion& b) { return b.major * 10000 + b.minor * 100 + b.patch; };
+  return key(v) >= key(kMinimumBlender);
+}
+
 BlenderVersion check_blender(const std::string& blender) {
   const RunResult r = run_command({blender, "--version"}, std::chrono::seconds(60));
   if (r.exit_code == -1)
@@ -34,8 +39,7 @@ BlenderVersion check_blender(const std::string& blender) {
   if (r.exit_code != 0 || !v)
     throw std::runtime_error("'" + blender + "' does not look like Blender ('--version' exited " +
                              std::to_string(r.exit_code) + ")");
-  const auto key = [](const BlenderVersion& b) { return b.major * 10000 + b.minor * 100 + b.patch; };
-  if (key(*v) < key(kMinimumBlender))
+  if (!is_supported(*v))
     throw std::runtime_error("Blender " + v->str() + " is too old; bnr needs " +
                              kMinimumBlender.str() + " or newer");
   return *v;

@@ -26,6 +26,9 @@ inline constexpr BlenderVersion kMinimumBlender{3, 0, 0};
 [[nodiscard]] std::string blender_reason_in(std::string_view output);
 
 // Runs `blender --version`. Throws std::runtime_error with a one-line, actionable message when
+// True for kMinimumBlender and newer.
+[[nodiscard]] bool is_supported(const BlenderVersion& v);
+
 // Blender is missing, does not answer, or is older than kMinimumBlender.
 [[nodiscard]] BlenderVersion check_blender(const std::string& blender);
 

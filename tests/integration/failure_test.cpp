@@ -176,10 +176,18 @@ namespace {
 // An agent whose Blender reports another version: a wrapper around the real one.
 TEST(Failure, AgentsWithAnotherBlenderVersionAreLeftOutUnlessAllowed) {
   TempDir dir;
+  // Blender 3.3.0 to `--version` and to its own Python (bpy.app, which the agent's spare asks).
+  const fs::path old_app = dir / "old_app.py";
+  std::ofstream(old_app) << "import bpy\nreal = bpy.app\n"
+                            "class OldApp:\n    version = (3, 3, 0)\n    version_string = '3.3.0'\n"
+                            "    def __getattr__(self, name):\n        return getattr(real, name)\n"
+                            "bpy.app = OldApp()\n";
   const fs::path wrapper = dir / "old-blender";
   {
     std::ofstream out(wrapper);
-    out << "#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'Blender 3.3.0'; exit 0; fi\nexec blender \"$@\"\n";
+    out << "#!/bin/bash\nif [ \"$1\" = --version ]; then echo 'Blender 3.3.0'; exit 0; fi\n"
+           "args=()\nfor a in \"$@\"; do\n  if [ \"$a\" = --python ]; then args+=(--python "
+        << old_app << "); fi\n  args+=(\"$a\")\ndone\nexec blender \"${args[@]}\"\n";
   }
   fs::permissions(wrapper, fs::perms::owner_all);
   const auto scene = make_scene(dir / "v.blend", {"--size", "32x24"});

@@ -5,6 +5,10 @@
 
 #include <algorithm>
 #include <csignal>
+#include <fstream>
+#include <regex>
+#include <string>
+#include <vector>
 #include <thread>
 
 #include "harness.h"
@@ -88,6 +92,53 @@ TEST(Warm, JobsOpenTheirScenesInTheAgentsRunningBlenderAndRenderAsBlenderDoes) {
                                    [](const fs::path& p) { return p.filename().string().find("0002") != std::string::npos; });
   ASSERT_NE(frame2, refs.end());
   expect_same_png(dir / "other.png", *frame2);
+}
+
+// Every Blender the agent starts, logged by a wrapper around the real one.
+fs::path logging_blender(const fs::path& dir) {
+  const fs::path wrapper = dir / "logging-blender";
+  std::ofstream(wrapper) << "#!/bin/bash\necho \"$*\" >> " << (dir / "blenders.log") << "\nexec blender \"$@\"\n";
+  fs::permissions(wrapper, fs::perms::owner_all);
+  return wrapper;
+}
+
+std::vector<std::string> started_blenders(const fs::path& dir) {
+  std::ifstream in(dir / "blenders.log");
+  std::vector<std::string> out;
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+// The spare says which Blender and device it has as it starts: the agent listens after one
+// Blender start (not --version, a probe and then the spare), and that Blender serves the job.
+TEST(Warm, TheAgentListensAfterOneBlenderStartWhichServesTheFirstJob) {
+  TempDir dir;
+  const auto scene = make_scene(dir / "first.blend", {"--size", "64x36", "--samples", "4"});
+  AgentOptions o = logging_agent();
+  o.extra = {"--blender", logging_blender(dir.path()).string()};
+  Agent agent(o);
+  const std::vector<std::string> before = started_blenders(dir.path());
+  ASSERT_EQ(before.size(), 1U) << ::testing::PrintToString(before);
+  EXPECT_NE(before[0].find("--spare"), std::string::npos) << before[0];
+  const tools::RunResult r = run_broker({scene.string(), "--no-local", "--agent", agent.endpoint(), "-o",
+                                         (dir / "out.png").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(started_blenders(dir.path()).size(), 1U) << ::testing::PrintToString(started_blenders(dir.path()));
+  EXPECT_TRUE(std::regex_search(agent.log(), std::regex(R"(Blender \d+\.\d+\.\d+ on CPU)"))) << agent.log();
+  EXPECT_NE(agent.log().find("opening the scene in an already started Blender"), std::string::npos) << agent.log();
+}
+
+// Without a spare the agent asks the slow way.
+TEST(Warm, WithoutASpareTheAgentAsksBlendersVersionAndProbesTheDevice) {
+  TempDir dir;
+  AgentOptions o = logging_agent();
+  o.extra = {"--blender", logging_blender(dir.path()).string(), "--keep-warm", "0"};
+  Agent agent(o);
+  const std::vector<std::string> started = started_blenders(dir.path());
+  ASSERT_EQ(started.size(), 2U) << ::testing::PrintToString(started);
+  EXPECT_EQ(started[0], "--version");
+  EXPECT_NE(started[1].find("--probe-device"), std::string::npos) << started[1];
+  EXPECT_TRUE(std::regex_search(agent.log(), std::regex(R"(Blender \d+\.\d+\.\d+ on CPU)"))) << agent.log();
 }
 
 TEST(Warm, KeepWarmZeroStopsBlenderWithItsJob) {

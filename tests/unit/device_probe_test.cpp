@@ -36,5 +36,33 @@ TEST(DeviceProbe, ABlenderThatSaidNothingIsAnErrorWithBlendersReason) {
   }
 }
 
+WorkerLine spare_line(std::map<std::string, std::string> fields) { return {"spare", std::move(fields)}; }
+
+TEST(DeviceProbe, ASparesReportIsTheProbesAnswer) {
+  const auto id = identity_from_spare("CPU", spare_line({{"blender", "4.2.3"}, {"device", "CPU"}}));
+  ASSERT_TRUE(id);
+  EXPECT_EQ(id->version, "4.2.3");
+  EXPECT_EQ(id->device, "CPU");
+  EXPECT_EQ(identity_from_spare("CPU", spare_line({{"blender", "3.4"}, {"device", "CPU"}}))->version, "3.4.0");
+}
+
+TEST(DeviceProbe, ASparesMissingDeviceIsTheProbesOneLineError) {
+  try {
+    (void)identity_from_spare("CUDA", spare_line({{"blender", "3.4.1"}, {"device_error", "no CUDA device found"}}));
+    FAIL() << "no exception";
+  } catch (const std::runtime_error& e) {
+    EXPECT_STREQ(e.what(), "--device CUDA: no CUDA device found");
+  }
+}
+
+// The slow way (--version, the probe) then says what is wrong, in the words it always used.
+TEST(DeviceProbe, AReportWithoutASupportedVersionOrADeviceIsNotTaken) {
+  EXPECT_FALSE(identity_from_spare("CPU", spare_line({{"blender", "2.93.1"}, {"device", "CPU"}})));
+  EXPECT_FALSE(identity_from_spare("CPU", spare_line({{"blender", "x"}, {"device", "CPU"}})));
+  EXPECT_FALSE(identity_from_spare("CPU", spare_line({{"device", "CPU"}})));
+  EXPECT_FALSE(identity_from_spare("CPU", spare_line({{"blender", "3.4.1"}})));
+  EXPECT_FALSE(identity_from_spare("CPU", WorkerLine{"ready", {{"blender", "3.4.1"}, {"device", "CPU"}}}));
+}
+
 }  // namespace
 }  // namespace bnr::agent
