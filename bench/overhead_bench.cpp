@@ -53,6 +53,8 @@ constexpr const char* kUsage =
     "each plus bnr-broker (--no-local), side by side (every case in every repetition, plain and\n"
     "ours alternating which goes first), and prints each case's wall-time ratio ours / plain\n"
     "(median over repetitions). Our time includes starting the agents.\n"
+    "With --local, also bnr-broker alone with its own local agent of N threads (the one-machine\n"
+    "case: a user who runs no agent service), timed from the broker's start to its exit.\n"
     "\n"
     "Cases: a scene (demo: glass spheres on a checkerboard, tools/scenes/make_scene.py --demo;\n"
     "artist: procedural wood and marble node groups, glass, depth of field,\n"
@@ -64,6 +66,7 @@ constexpr const char* kUsage =
     "  --sampling M       default, fixed or both (default both)\n"
     "  --agents N         agents, and Blender threads of the plain render (default 2)\n"
     "  --reps R           repetitions of each case (default 2)\n"
+    "  --local            also render each case with bnr-broker's local agent (see above)\n"
     "  --size WxH         demo resolution (default 960x540)\n"
     "  --samples S        demo's (maximum) Cycles samples (default 64; ~20 s plain on 2 idle cores)\n"
     "  --artist-size WxH  artist resolution (default 640x360)\n"
@@ -85,6 +88,7 @@ struct Config {
   std::string artist_size = "640x360";
   int artist_samples = 20;
   std::string blender = "blender";
+  bool local = false;
   bool verbose = false;
   bool keep = false;
   bool help = false;
@@ -129,6 +133,7 @@ Config parse(int argc, char** argv) {
     else if (arg == "--artist-size") c.artist_size = size_flag(arg, value());
     else if (arg == "--artist-samples") c.artist_samples = positive_int(arg, value());
     else if (arg == "--blender") c.blender = value();
+    else if (arg == "--local") c.local = true;
     else if (arg == "--verbose") c.verbose = true;
     else if (arg == "--keep") c.keep = true;
     else throw bnr::bench::UsageError("unknown option '" + arg + "'");
@@ -278,6 +283,19 @@ double overdraw_in(const std::string& broker_log) {
   return -1.0;
 }
 
+// One bnr-broker run that must write `out`; with --verbose its summary is printed.
+RunResult run_broker(const Config& c, const std::vector<std::string>& argv, const fs::path& out) {
+  RunResult r = bnr::tools::run_command(argv, kRenderTimeout);
+  if (r.exit_code != 0 || !fs::exists(out))
+    throw std::runtime_error("bnr-broker failed (" + std::to_string(r.exit_code) + "): " + tail(r.output));
+  if (c.verbose) {
+    // Keep the summary, not the progress lines.
+    const std::size_t wrote = r.output.find("bnr-broker: wrote");
+    std::printf("%s", wrote == std::string::npos ? r.output.c_str() : r.output.substr(wrote).c_str());
+  }
+  return r;
+}
+
 // Agents + broker. bnr-agent runs as a service on every machine, so a user waits from starting
 // bnr-broker to its exit: `broker` is that time, on agents just started (idle, with empty
 // caches, never given this scene) and left a moment to finish starting; `wall` adds the
@@ -298,17 +316,22 @@ Times our_render(const Config& c, const fs::path& scene, const fs::path& out) {
     std::vector<std::string> argv = {BNR_BROKER_EXE, scene.string(), "--no-mdns", "--no-local", "-o", out.string()};
     for (const std::string& e : agents.endpoints()) argv.insert(argv.end(), {"--agent", e});
     broker_start = Clock::now();
-    r = bnr::tools::run_command(argv, kRenderTimeout);
+    r = run_broker(c, argv, out);
     end = Clock::now();
   }
-  if (r.exit_code != 0 || !fs::exists(out))
-    throw std::runtime_error("bnr-broker failed (" + std::to_string(r.exit_code) + "): " + tail(r.output));
-  if (c.verbose) {
-    // Keep the summary, not the progress lines.
-    const std::size_t wrote = r.output.find("bnr-broker: wrote");
-    std::printf("%s", wrote == std::string::npos ? r.output.c_str() : r.output.substr(wrote).c_str());
-  }
   Times t{(agents_up - start) + (end - broker_start), end - broker_start, children_cpu() - cpu_start};
+  t.overdraw = overdraw_in(r.output);
+  return t;
+}
+
+// bnr-broker alone: it starts its local agent with `agents` threads and no other.
+Times local_render(const Config& c, const fs::path& scene, const fs::path& out) {
+  const Seconds cpu_start = children_cpu();
+  const auto start = Clock::now();
+  const RunResult r = run_broker(c, {BNR_BROKER_EXE, scene.string(), "--no-mdns", "--local-threads",
+                                     std::to_string(c.agents), "-o", out.string()}, out);
+  const Seconds took = Clock::now() - start;
+  Times t{took, took, children_cpu() - cpu_start};
   t.overdraw = overdraw_in(r.output);
   return t;
 }
@@ -327,8 +350,8 @@ double median_of(const std::vector<Times>& v, Seconds Times::*field) {
 
 // Every repetition of one case.
 struct CaseResult {
-  std::vector<Times> plain, ours;
-  std::vector<fs::path> plain_pngs, our_pngs;
+  std::vector<Times> plain, ours, local;
+  std::vector<fs::path> plain_pngs, our_pngs;  // our_pngs: the agents' runs, then the local ones
   bool all_match = true;
 
   // The user's wait on running agents, against plain Blender's.
@@ -337,6 +360,8 @@ struct CaseResult {
   [[nodiscard]] double ratio_with_start_up() const {
     return median_of(ours, &Times::wall) / median_of(plain, &Times::wall);
   }
+  // bnr-broker with its local agent, against plain Blender's.
+  [[nodiscard]] double local_ratio() const { return median_of(local, &Times::wall) / median_of(plain, &Times::wall); }
 };
 
 // One repetition of one case: plain and ours (in the order given), then the image check.
@@ -364,6 +389,13 @@ void run_once(const Config& c, const Case& k, const fs::path& dir, int rep, bool
   if (ours.overdraw > 0) std::printf(", rendered %.3fx the pixels", ours.overdraw);
   std::printf("; image %s Blender's (%s)\n", match ? "equals" : "DIFFERS FROM",
               bnr::tools::describe(d, kTolerance).c_str());
+  if (c.local) {
+    const fs::path local_png = dir / ("local-" + tag + ".png");
+    into.local.push_back(local_render(c, k.scene, local_png));
+    into.our_pngs.push_back(local_png);
+    std::printf("rep %d %-15s local agent %6.2f s (%.3f)\n", rep + 1, k.name.c_str(),
+                into.local.back().wall.count(), into.local.back().wall / into.plain.back().wall);
+  }
   std::fflush(stdout);
 }
 
@@ -416,6 +448,9 @@ void print_case_table(const Case& k, const CaseResult& r) {
   std::printf("%-7s %8.2f %8.2f %7.3f   %14.2f %7.3f   %9.2f %8.2f\n", "median", median_of(r.plain, &Times::wall),
               median_of(r.ours, &Times::broker), r.ratio(), median_of(r.ours, &Times::wall), r.ratio_with_start_up(),
               median_of(r.plain, &Times::cpu), median_of(r.ours, &Times::cpu));
+  if (!r.local.empty())
+    std::printf("local agent (bnr-broker alone): median %.2f s, ratio %.3f, cpu %.2f\n", median_of(r.local, &Times::wall),
+                r.local_ratio(), median_of(r.local, &Times::cpu));
 }
 
 void warn_if_busy() {
@@ -458,6 +493,10 @@ int run(const Config& c) {
                 cases[i].name.c_str(), r.ratio(), r.ratio_with_start_up(),
                 median_of(r.ours, &Times::cpu) / median_of(r.plain, &Times::cpu), kTarget,
                 r.ratio() <= kTarget ? "met" : "NOT met");
+    if (!r.local.empty())
+      std::printf("ratio ours/plain %-15s %.3f  with bnr-broker's local agent of %d threads (CPU time %.3f)\n",
+                  cases[i].name.c_str(), r.local_ratio(), c.agents,
+                  median_of(r.local, &Times::cpu) / median_of(r.plain, &Times::cpu));
   }
   std::printf("output equals one of Blender's own renders (within 3/255) in every run: %s\n",
               all_match ? "yes" : "NO");
