@@ -72,16 +72,17 @@ AgentServer::AgentServer(AgentConfig config)
   // Stable across restarts, so brokers can keep what they learned about this agent's speed.
   agent_id_ = tools::host_name() + "/" + config_.name + (config_.port != 0 ? ":" + std::to_string(config_.port) : "");
 
-  // A crashed agent's work directories hold its job directories and region images.
-  if (config_.work_dir.empty())
-    for (const fs::path& orphan : remove_orphan_work_dirs(fs::temp_directory_path()))
-      log("removed " + orphan.string() + ", left by an agent that did not stop cleanly");
   work_dir_holder_ = std::make_unique<WorkDir>(config_.work_dir);
   work_dir_ = work_dir_holder_->path();
   script_path_ = work_dir_ / "bnr_blender_worker.py";
   write_file(script_path_, worker_script());
   write_file(work_dir_ / "scene_analysis.py", scene_analysis_script());  // the worker imports it
   identify_blender();  // work_dir_holder_ cleans up on a throw
+  // A crashed agent's work directories hold its job directories and region images. (After
+  // the checks: an agent that cannot run says so in one line.)
+  if (config_.work_dir.empty())
+    for (const fs::path& orphan : remove_orphan_work_dirs(fs::temp_directory_path()))
+      log("removed " + orphan.string() + ", left by an agent that did not stop cleanly");
   if (!config_.cache_dir.empty()) {
     cache_ = std::make_unique<SceneCache>(config_.cache_dir, config_.cache_limit);
   } else {

@@ -53,8 +53,7 @@ std::string ready_note(const protocol::SceneTransfer& t) {
 }  // namespace
 
 JobSession::JobSession(SessionConfig config, Clock::time_point now)
-    : config_(std::move(config)), started_(now), blender_version_(config_.blender_version),
-      confirmed_(!config_.hold_until_confirmed) {}
+    : config_(std::move(config)), started_(now), blender_version_(config_.blender_version) {}
 
 Actions JobSession::add_agent(const std::string& endpoint, const std::string& key, Clock::time_point now) {
   Actions out;
@@ -108,10 +107,6 @@ Actions JobSession::on_malformed(AgentId a, const std::string& error, Clock::tim
 void JobSession::handle(AgentId a, const protocol::JobReady& ready, Clock::time_point now, Actions& out) {
   Link& link = links_[a];
   if (link.state != State::kOpening) return;
-  if (!confirmed_) {
-    held_ready_.emplace_back(a, ready);
-    return;
-  }
   link.report.name = agent_text(ready.agent.name).substr(0, 40) + " (" + link.endpoint + ")";
   if (blender_version_.empty()) blender_version_ = ready.agent.blender_version;
   if (ready.agent.blender_version != blender_version_ && !config_.allow_mixed_versions) {
@@ -161,16 +156,9 @@ void JobSession::handle(AgentId a, const protocol::JobReady& ready, Clock::time_
   make_ready(a, ready, now, out);
 }
 
-Actions JobSession::confirm_scene(std::optional<FrameFacts> frame, std::string blender_version,
-                                  Clock::time_point now) {
-  Actions out;
-  if (confirmed_) return out;
-  confirmed_ = true;
+void JobSession::confirm_scene(std::optional<FrameFacts> frame, const std::string& blender_version) {
   config_.frame = std::move(frame);
-  if (blender_version_.empty()) blender_version_ = std::move(blender_version);
-  for (auto& [a, ready] : std::exchange(held_ready_, {}))
-    if (!failed_) handle(a, ready, now, out);
-  return out;
+  if (blender_version_.empty()) blender_version_ = blender_version;
 }
 
 Actions JobSession::frame_started(Clock::time_point now) {

@@ -61,10 +61,6 @@ struct SessionConfig {
   // at least region_timeout_floor: the agent is dropped and its regions go elsewhere.
   double region_timeout_factor = 5.0;
   Seconds region_timeout_floor{600};
-  // The job started on a guessed scene listing (scene_manifest.h's ManifestPlan): agents load
-  // the scene meanwhile, but JobReady waits for confirm_scene, so no region renders a scene
-  // that may yet change.
-  bool hold_until_confirmed = false;
   std::uint64_t scene_bytes = 0;         // all of the job's files: what one agent may ask for
   std::size_t max_agents = kMaxAgentsPerJob;
 };
@@ -141,11 +137,13 @@ class JobSession {
   // The shell made the frame (and resumed from the spool): the agent whose JobReady started
   // it gets its regions now.
   [[nodiscard]] Actions frame_started(Clock::time_point now);
-  // The listing is in: the broker's reading of the frame and its Blender version (which agents
-  // must match) replace the config's; agents that were held ready are taken in the order they
-  // were ready.
-  [[nodiscard]] Actions confirm_scene(std::optional<FrameFacts> frame, std::string blender_version,
-                                      Clock::time_point now);
+  // A job started on a guessed scene listing (scene_manifest.h's ManifestPlan) renders at once,
+  // on the first ready agent's Blender version and frame; when the listing is in, its reading
+  // of the frame and its Blender version judge the agents that come later. (The shell checks
+  // first that the guess held and that the agents' version is this machine's.)
+  void confirm_scene(std::optional<FrameFacts> frame, const std::string& blender_version);
+  // The Blender version agents must have: the config's, else the first ready agent's.
+  [[nodiscard]] const std::string& blender_version() const { return blender_version_; }
   // Closing everything (job done, failed or cancelled): CloseJob to every agent not gone.
   [[nodiscard]] Actions close(bool discard);
 
@@ -219,8 +217,6 @@ class JobSession {
   std::optional<RegionScheduler> scheduler_;
   std::optional<Clock::time_point> first_region_;
   std::optional<std::pair<AgentId, protocol::JobReady>> pending_ready_;  // until frame_started
-  bool confirmed_ = true;
-  std::vector<std::pair<AgentId, protocol::JobReady>> held_ready_;  // until confirm_scene
   bool failed_ = false;
 };
 

@@ -147,7 +147,6 @@ class Job {
     c.open_timeout = options_.open_timeout;
     c.region_timeout_floor = options_.region_timeout_floor;
     c.scene_bytes = manifest_.total_bytes();
-    c.hold_until_confirmed = options_.confirming.valid();
     return c;
   }
 
@@ -218,13 +217,14 @@ class Job {
       if (options_.on_idle) options_.on_idle();
       welcome_new_agents(now);
       apply(session_.on_tick(now), {}, now);
-      confirm_listing(now);
+      confirm_listing();
       if (session_.started() && !options_.quiet && now - last_progress >= progress_interval()) {
         print_progress(now);
         last_progress = now;
       }
       if (session_.started()) report_status(now);
     }
+    await_listing(stop);
     if (session_.started() && !options_.preview.empty()) write_preview(Clock::now());
     if (!options_.quiet) {
       print_progress(Clock::now());
@@ -233,14 +233,23 @@ class Job {
     return finish();
   }
 
-  // The real listing, once Blender has made it: the guess the agents loaded either holds (the
-  // held agents get regions) or the job ends with ListingChanged.
-  void confirm_listing(Clock::time_point now) {
+  // The real listing, once Blender has made it. Agents render the guess meanwhile (the listing
+  // takes about as long as an agent's Blender takes to open the scene, and would otherwise
+  // hold the first region back): the guess holds, or the job ends with ListingChanged and its
+  // regions so far are dropped.
+  void confirm_listing() {
     if (!confirming_.valid() || confirming_.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return;
     SceneManifest truth = confirming_.get();  // or the listing's error
     confirming_ = {};
     if (const std::string why = listing_change(manifest_, truth); !why.empty())
       throw ListingChanged(options_.scene.filename().string() + ": " + why, std::move(truth));
+    // The agents rendering meanwhile were judged by the first one's Blender; this machine's
+    // decides (as with a listing known from the start, which the next run has).
+    if (const std::string& theirs = session_.blender_version();
+        !theirs.empty() && theirs != truth.blender_version && !options_.allow_mixed_versions)
+      throw ListingChanged(options_.scene.filename().string() + ": its agents run Blender " + theirs +
+                               ", this machine " + truth.blender_version,
+                           std::move(truth));
     if (truth.denoise)
       if (const std::string why = denoise_problem(*truth.denoise, options_.no_denoise, truth.blender_version);
           !why.empty())
@@ -248,7 +257,17 @@ class Job {
     for (const std::string& w : truth.warnings) log("warning: " + w);
     blender_version_ = truth.blender_version;
     manifest_ = std::move(truth);
-    apply(session_.confirm_scene(manifest_.frame, blender_version_, now), {}, now);
+    session_.confirm_scene(manifest_.frame, blender_version_);
+  }
+
+  // A frame finished on a guessed listing is written only once the listing agrees.
+  void await_listing(const volatile std::sig_atomic_t& stop) {
+    while (confirming_.valid() && confirming_.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready)
+      if (stop != 0) {
+        cancelled_ = true;
+        throw std::runtime_error("interrupted; the job was cancelled on every agent");
+      }
+    confirm_listing();
   }
 
   // Carries out what the session decided. `bulk`: the pixels of the RegionDone being handled.
@@ -375,7 +394,9 @@ class Job {
 
   // Everything the pixels depend on: another scene, frame, output kind or Blender starts afresh.
   [[nodiscard]] std::string spool_key(const protocol::SceneInfo& scene) const {
-    std::string key = "bnr-job-2 blender=" + (blender_version_.empty() ? "unknown" : blender_version_);
+    // Before the listing is in, the agents' version: the one it must then confirm.
+    const std::string& version = blender_version_.empty() ? session_.blender_version() : blender_version_;
+    std::string key = "bnr-job-2 blender=" + (version.empty() ? "unknown" : version);
     for (const ManifestFile& f : manifest_.files) key += " " + f.hash;
     key += " exr=" + std::to_string(!options_.exr.empty()) + " no_denoise=" + std::to_string(options_.no_denoise) +
            " frame=" + (options_.frame ? std::to_string(*options_.frame) : std::string("scene")) +

@@ -196,6 +196,8 @@ TEST(Failure, AgentsWithAnotherBlenderVersionAreLeftOutUnlessAllowed) {
                                    (dir / "out.png").string()});
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(last_line(r.output).find("Blender 3.3.0, not "), std::string::npos) << r.output;
+  // A new scene: the agent rendered it while the listing ran, then this machine's Blender decided.
+  EXPECT_NE(r.output.find("its agents run Blender 3.3.0, this machine "), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(dir / "out.png"));
   r = run_broker({scene.string(), "--no-local", "--agent", old_agent.endpoint(), "--allow-mixed-versions", "-q",
                   "-o", (dir / "out.png").string()});

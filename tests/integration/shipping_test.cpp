@@ -2,6 +2,7 @@
 // pixels, gets each file once (its cache answers a re-render), and refuses what could harm it.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <regex>
 
@@ -14,16 +15,18 @@
 namespace bnr::testing {
 namespace {
 
-// The "N cached, M fetched (B bytes" the broker prints from the agent's JobReady counters.
+// The "N cached, M fetched (B bytes" the broker prints from the agent's JobReady counters: the
+// last one, the job that wrote the frame (a job started on a guessed listing may come first).
 struct Transfer {
   int cached = -1, fetched = -1;
   long long bytes = -1;
 };
 Transfer transfer_in(const std::string& output) {
   static const std::regex kLine(R"(scene files: (\d+) cached, (\d+) fetched \((\d+) bytes)");
-  std::smatch m;
-  if (!std::regex_search(output, m, kLine)) return {};
-  return {std::stoi(m[1]), std::stoi(m[2]), std::stoll(m[3])};
+  Transfer last;
+  for (auto it = std::sregex_iterator(output.begin(), output.end(), kLine); it != std::sregex_iterator(); ++it)
+    last = {std::stoi((*it)[1]), std::stoi((*it)[2]), std::stoll((*it)[3])};
+  return last;
 }
 
 TEST(Shipping, ExternalFilesReachAnAgentThatCannotSeeThemAndAreSentOnce) {
@@ -111,6 +114,38 @@ class RawBroker {
 std::string failure_reason(const protocol::Message& m) {
   const auto* f = std::get_if<protocol::JobFailed>(&m);
   return f == nullptr ? std::string("(not JobFailed: ") + protocol::kind_name(m) + ")" : f->reason;
+}
+
+// The broker's Blender lists a new scene while the agents already render it: here the listing
+// waits until the first region is out (a `blender` first on the broker's PATH holds it), and
+// the frame is still Blender's.
+TEST(Shipping, ANewSceneRendersOnItsGuessWhileTheListingRuns) {
+  TempDir dir;
+  const fs::path scene = make_scene(dir / "new.blend", {"--size", "96x54", "--samples", "8"});
+  const auto reference = blender_reference(scene, dir / "ref");
+  ASSERT_EQ(reference.size(), 1U);
+  const tools::RunResult which = tools::run_command({"sh", "-c", "command -v blender"}, std::chrono::seconds(10));
+  ASSERT_EQ(which.exit_code, 0) << which.output;
+  const std::string real_blender = which.output.substr(0, which.output.find('\n'));
+  const fs::path release = dir / "release-the-listing";
+  fs::create_directories(dir / "bin");
+  std::ofstream(dir / "bin" / "blender") << "#!/bin/bash\ncase \" $* \" in *scene_files.py*)\n"
+                                         << "  for i in $(seq 600); do [ -e " << release << " ] && break; sleep 0.1; done;;\n"
+                                         << "esac\nexec " << real_blender << " \"$@\"\n";
+  fs::permissions(dir / "bin" / "blender", fs::perms::owner_all);
+
+  Agent agent(1);
+  const std::string path = std::getenv("PATH") != nullptr ? std::getenv("PATH") : "";
+  setenv("PATH", ((dir / "bin").string() + ":" + path).c_str(), 1);
+  auto broker = start_broker({scene.string(), "--no-local", "--agent", agent.endpoint(), "-o", (dir / "out.png").string()});
+  setenv("PATH", path.c_str(), 1);
+  std::string output;
+  const bool early = wait_for_output(*broker, output, "first region sent", std::chrono::seconds(60));
+  std::ofstream(release).put('\n');
+  EXPECT_TRUE(early) << "no region before the listing: " << output;
+  ASSERT_EQ(wait_for_exit(*broker, output, std::chrono::seconds(120)), 0) << output;
+  EXPECT_EQ(output.find("starting again"), std::string::npos) << output;
+  expect_same_png(dir / "out.png", reference[0]);
 }
 
 TEST(Shipping, AgentRefusesPathsThatLeaveItsCacheAndBytesThatDoNotMatchTheirHash) {

@@ -457,37 +457,38 @@ TEST(JobSession, SpooledRegionsAreMarkedDoneBeforeTheFirstAgentGetsAny) {
   for (const protocol::RenderRegion& r : sent<protocol::RenderRegion>(regions, 0)) EXPECT_GE(r.rect.x0, 32);
   EXPECT_EQ(sent<protocol::RenderRegion>(regions, 0).size(), 2U);
 }
-TEST(JobSession, AgentsReadyOnAGuessedListingWaitForItsConfirmation) {
+TEST(JobSession, AgentsReadyOnAGuessedListingRenderAtOnceJudgedByTheFirst) {
   SessionConfig c = config();
   c.frame.reset();  // a guess knows no frame
-  c.hold_until_confirmed = true;
+  c.blender_version.clear();  // nor this machine's Blender
   JobSession s(c, t0);
   (void)s.add_agent("a:1", "KEYA", t0);
   (void)s.add_agent("b:1", "KEYB", t0);
   (void)s.add_agent("c:1", "KEYC", t0);
-  EXPECT_TRUE(s.on_message(0, ready(), t0 + 1s).empty());
+  (void)s.add_agent("d:1", "KEYD", t0);
+  // The first ready agent starts the frame and sets the version and frame the others match.
+  ASSERT_EQ(all<action::StartFrame>(s.on_message(0, ready(), t0 + 1s)).size(), 1U);
+  EXPECT_EQ(s.blender_version(), "3.4.1");
+  EXPECT_EQ(sent<protocol::RenderRegion>(s.frame_started(t0 + 1s), 0).size(), 2U);
   protocol::JobReady other_version = ready();
   other_version.agent.blender_version = "4.2.0";
   other_version.agent.agent_id = "host/b";
-  EXPECT_TRUE(s.on_message(1, other_version, t0 + 1s).empty());
-  protocol::JobReady other_frame = ready(/*width=*/128);
-  other_frame.agent.agent_id = "host/c";
-  EXPECT_TRUE(s.on_message(2, other_frame, t0 + 1s).empty());
-  EXPECT_FALSE(s.started());
-  EXPECT_FALSE(s.gone(1));
-
-  // The listing brings the frame and the version agents must match, then the held agents
-  // are judged in the order they were ready.
-  Actions out = s.confirm_scene(FrameFacts{64, 8, {}, {}}, "3.4.1", t0 + 2s);
-  ASSERT_EQ(all<action::StartFrame>(out).size(), 1U);
+  (void)s.on_message(1, other_version, t0 + 1s);
   EXPECT_TRUE(s.gone(1));
   EXPECT_NE(s.reports()[1].note.find("not 3.4.1"), std::string::npos) << s.reports()[1].note;
+  protocol::JobReady other_frame = ready(/*width=*/128);
+  other_frame.agent.agent_id = "host/c";
+  (void)s.on_message(2, other_frame, t0 + 1s);
   EXPECT_TRUE(s.gone(2));
   EXPECT_NE(s.reports()[2].note.find("another frame (128x8)"), std::string::npos) << s.reports()[2].note;
-  out = s.frame_started(t0 + 2s);
-  EXPECT_EQ(sent<protocol::RenderRegion>(out, 0).size(), 2U);
-  // Confirming twice changes nothing.
-  EXPECT_TRUE(s.confirm_scene(FrameFacts{128, 8, {}, {}}, "4.2.0", t0 + 3s).empty());
+
+  // The listing agrees (the shell checked): the version stays, and agents still match it.
+  s.confirm_scene(FrameFacts{64, 8, {}, {}}, "3.4.1");
+  EXPECT_EQ(s.blender_version(), "3.4.1");
+  protocol::JobReady late = ready();
+  late.agent.agent_id = "host/d";
+  EXPECT_FALSE(sent<protocol::RenderRegion>(s.on_message(3, late, t0 + 2s), 3).empty());
+  EXPECT_FALSE(s.gone(3));
 }
 
 TEST(JobSession, WithoutAGuessAgentsAreReadyAtOnce) {
