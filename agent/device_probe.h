@@ -1,6 +1,3 @@
-// Which device Cycles renders on in this agent's Blender (bnr-agent --device), asked of
-// Blender once at start-up so that a device the machine lacks is an error then, not at the
-// first job.
 #pragma once
 
 #include <filesystem>
