@@ -1,3 +1,6 @@
+// Which Blender and device Cycles renders on in this agent's Blender (bnr-agent --device),
+// asked once at start-up (from the spare Blender's report, else a probe run) so that a device
+// the machine lacks is an error then, not at the first job.
 #pragma once
 
 #include <filesystem>
