@@ -538,13 +538,7 @@ BlenderConfig AgentServer::process_config() const {
 // Blender start, not three, with a Blender ready for the first job. Without its answer
 // (no spare kept, or it died or said nothing usable), `--version` and the probe say why.
 void AgentServer::identify_blender() {
-  if (config_.keep_warm.count() > 0) {
-    try {
-      spare_ = std::make_unique<BlenderProcess>(process_config());
-    } catch (const std::exception&) {
-      spare_.reset();  // the checks below say what is wrong
-    }
-  }
+  start_spare(/*quiet=*/true);  // if it cannot start, the checks below say what is wrong
   if (spare_)
     if (const auto report = spare_->await_spare_report(kSpareReportWait))
       if (const auto identity = identity_from_spare(config_.device, *report)) {
@@ -558,12 +552,13 @@ void AgentServer::identify_blender() {
   start_spare();
 }
 
-void AgentServer::start_spare() {
+void AgentServer::start_spare(bool quiet) {
   if (spare_ || config_.keep_warm.count() <= 0) return;
   try {
     spare_ = std::make_unique<BlenderProcess>(process_config());
   } catch (const std::exception& e) {
-    log(std::string("could not start a spare Blender (jobs will start their own): ") + e.what());
+    spare_.reset();
+    if (!quiet) log(std::string("could not start a spare Blender (jobs will start their own): ") + e.what());
   }
 }
 

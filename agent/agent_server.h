@@ -136,7 +136,7 @@ class AgentServer {
   void start_blender_process();
   // A Blender with no scene yet, started while none runs (keep_warm above zero).
   void identify_blender();
-  void start_spare();
+  void start_spare(bool quiet = false);
   // What every Blender of this agent is started with, whatever its job.
   [[nodiscard]] BlenderConfig process_config() const;
   void handle_worker(std::chrono::steady_clock::time_point now);

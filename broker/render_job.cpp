@@ -206,10 +206,7 @@ class Job {
   JobSummary run_loop(const volatile std::sig_atomic_t& stop) {
     Clock::time_point last_progress = started_;
     while (!session_.finished()) {
-      if (stop != 0) {
-        cancelled_ = true;  // agents stop their Blenders rather than keep them warm
-        throw std::runtime_error("interrupted; the job was cancelled on every agent");
-      }
+      throw_if_stopped(stop);
       poll_once();
       const auto now = Clock::now();
       for (AgentId a = 0; a < links_.size(); ++a) receive_from(a, now);
@@ -263,11 +260,14 @@ class Job {
   // A frame finished on a guessed listing is written only once the listing agrees.
   void await_listing(const volatile std::sig_atomic_t& stop) {
     while (confirming_.valid() && confirming_.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready)
-      if (stop != 0) {
-        cancelled_ = true;
-        throw std::runtime_error("interrupted; the job was cancelled on every agent");
-      }
+      throw_if_stopped(stop);
     confirm_listing();
+  }
+
+  void throw_if_stopped(const volatile std::sig_atomic_t& stop) {
+    if (stop == 0) return;
+    cancelled_ = true;  // agents stop their Blenders rather than keep them warm
+    throw std::runtime_error("interrupted; the job was cancelled on every agent");
   }
 
   // Carries out what the session decided. `bulk`: the pixels of the RegionDone being handled.
