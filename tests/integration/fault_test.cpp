@@ -14,7 +14,9 @@ namespace {
 
 TEST(Fault, AgentKilledMidJobLosesNoPixels) {
   TempDir dir;
-  const auto scene = make_scene(dir / "long.blend", {"--size", "320x180", "--samples", "96"});
+  // Long enough (about 8 s) that the survivor is still at work when the victim's silence
+  // is noticed: a frame done first would end the job without a word about the victim.
+  const auto scene = make_scene(dir / "long.blend", {"--size", "320x180", "--samples", "224"});
   Agent survivor;
   Agent victim;
   auto broker = start_broker({scene.string(), "--no-local", "--agent", survivor.endpoint(), "--agent",
@@ -23,7 +25,8 @@ TEST(Fault, AgentKilledMidJobLosesNoPixels) {
   std::string output;
   // Kill the victim once rendering is under way: it holds regions in flight at that point.
   ASSERT_TRUE(wait_for_output(*broker, output, "rendering long.blend", std::chrono::seconds(60))) << output;
-  // The victim's Blender runs by now or soon; give it time to take regions, then kill it.
+  // The victim's Blender (its spare, from the start) runs by now or soon; give it time to
+  // take regions, then kill it.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (children_of(victim.process().pid()).empty() && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
