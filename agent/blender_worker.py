@@ -27,7 +27,9 @@
 #   worker -> agent, once:  ready  blender= engine= width= height= frame= views= suffixes=
 #                           stereo= crosseyed= squeezed= depth= color_mode= transparent=
 #                           adaptive= denoise= margin= unsplittable= post= warnings= (+ extras,
-#                           among them device=, what Cycles renders on as Blender reports it)
+#                           among them device=, what Cycles renders on as Blender reports it,
+#                           format= and color_depth= of the scene's output, and external=, how
+#                           many files the scene reads besides the .blend)
 #                       or  error  message=            (then exits non-zero)
 #   agent -> worker:        render id= min_x= max_x= min_y= max_y= dir= exr=0|1 passes=0|1|2
 #                           (passes=2: compositing off, every pass as float, for the broker)
@@ -54,7 +56,8 @@ import bpy
 # versions, are scene_analysis.py's (testable without Blender); the agent embeds it too and
 # writes it next to this file.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from scene_analysis import WorkerError, active_views, analyse, blender_version, set_file_format  # noqa: E402
+from scene_analysis import (WorkerError, active_views, analyse, blender_version, external_references,  # noqa: E402
+                            set_file_format)
 
 
 # ----------------------------------------------------------------------------- line protocol
@@ -439,6 +442,8 @@ def load_scene(args):
     ready = analyse(scene, args.no_denoise, blender_version(bpy.app),
                     [f"absolute paths inside linked libraries cannot be redirected on agents "
                      f"(they render as missing): {', '.join(skipped)}"] if skipped else [])
+    # None: the .blend alone is the whole scene, which lets the broker skip its own listing.
+    ready.append(("external", len(external_references(bpy.data, bpy.path.abspath))))
     ready.append(("device", use_device(scene, args.cycles_device)))
     prepare(scene)
     return ready, scene, active_views(scene.render)

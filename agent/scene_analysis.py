@@ -21,6 +21,7 @@
 # - 5.0 adds image_settings.media_type, which limits the file formats file_format accepts;
 #   4.0 removed image_settings.use_zbuffer.
 import math
+import os
 
 # Cycles adaptive sampling filters its convergence mask across neighbouring pixels, so pixels
 # near a region edge stop at a different sample count than in the full frame, and the
@@ -318,6 +319,58 @@ def file_output_nodes(scene):
 
 
 # ----------------------------------------------------------------------------- the ready line
+def resolve(abspath, path, library):
+    """The absolute, normalised path Blender reads for `path` stored in `library` (None: main);
+    `abspath` is bpy.path.abspath."""
+    return os.path.normpath(abspath(path, library=library))
+
+
+def library_path(abspath, lib):
+    # An indirectly linked library's path is stored relative to the library that links it.
+    first = resolve(abspath, lib.filepath, lib.parent)
+    if os.path.exists(first) or lib.parent is None:
+        return first
+    return resolve(abspath, lib.filepath, None)
+
+
+def image_files(img):
+    if img.source == "TILED" and "<UDIM>" in img.filepath:
+        return [img.filepath.replace("<UDIM>", str(t.number)) for t in img.tiles]
+    return [img.filepath]
+
+
+def external_references(data, abspath):
+    """(path, what) for every file the scene reads besides the .blend, resolved as Blender
+    here resolves it (`data` is bpy.data, `abspath` bpy.path.abspath); path None for an
+    image sequence, which is never sent. Packed data and built-in fonts are not files. The
+    broker's listing ships what this finds; an agent's count of it says whether the .blend
+    alone is the whole scene."""
+    out = []
+
+    def add(path, what):
+        if path and not path.startswith("<"):  # "<builtin>" font and the like
+            out.append((path, what))
+
+    for lib in data.libraries:
+        if lib.packed_file is None:
+            add(library_path(abspath, lib), f"library {lib.name}")
+    for img in data.images:
+        if img.packed_file is not None or img.source not in ("FILE", "MOVIE", "TILED", "SEQUENCE"):
+            continue
+        if img.source == "SEQUENCE":
+            out.append((None, f"image sequence {img.name}"))
+            continue
+        for path in image_files(img):
+            add(resolve(abspath, path, img.library), f"image {img.name}")
+    for collection, kind in ((data.movieclips, "movie clip"), (data.sounds, "sound"), (data.fonts, "font"),
+                             (data.cache_files, "cache file"), (data.volumes, "volume")):
+        for idb in collection:
+            if getattr(idb, "packed_file", None) is not None:
+                continue
+            add(resolve(abspath, idb.filepath, idb.library), f"{kind} {idb.name}")
+    return out
+
+
 def analyse(scene, no_denoise, blender, earlier_warnings=()):
     """Reads the scene as saved; returns the worker's `ready` fields (see blender_worker.py).
     `blender` is this Blender's version; no_denoise turns Cycles denoising off in `scene`."""
@@ -390,5 +443,6 @@ def analyse(scene, no_denoise, blender, earlier_warnings=()):
         ("interlace", s3d.interlace_type),
         ("interlace_swap", int(s3d.use_interlace_swap)),
         ("format", imf.file_format),
+        ("color_depth", imf.color_depth or "8"),
         ("scene", scene.name),
     ]

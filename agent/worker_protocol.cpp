@@ -122,6 +122,9 @@ protocol::SceneInfo scene_info_from_ready(const WorkerLine& ready) {
   s.unsplittable = ready.list("unsplittable", ';');
   s.post_process = ready.list("post", ';');
   s.warnings = ready.list("warnings", ';');
+  s.output_format = ready.get("format");
+  s.output_depth = ready.get("color_depth");
+  s.external_files = to_int(ready, "external", -1);
   return s;
 }
 

@@ -96,7 +96,7 @@ ManifestPlan& BrokerRun::plan_for(const std::string& scene) {
   auto it = plans_.find(scene);
   if (it == plans_.end()) {
     it = plans_.emplace(scene, plan_manifest(scene, "blender")).first;
-    if (!it->second.confirming.valid() && local_blender_.empty()) local_blender_ = it->second.manifest.blender_version;
+    if (!it->second.listing && local_blender_.empty()) local_blender_ = it->second.manifest.blender_version;
   }
   return it->second;
 }
@@ -112,7 +112,7 @@ JobSummary BrokerRun::render(const std::string& scene, const std::function<void(
     adjust(job);
     try {
       JobSummary summary = render_job(job, stop_);
-      if (job.confirming.valid()) settle(scene, job.confirming.get());  // the job confirmed it
+      if (job.listing) settle(scene, job.listing->result().get());  // the job confirmed it
       return summary;
     } catch (const ListingChanged& changed) {
       if (!flags_.quiet) std::cerr << "bnr-broker: " << changed.what() << "; starting again with its real listing\n";
@@ -126,8 +126,8 @@ JobOptions BrokerRun::job_for(const std::string& scene) {
   job.scene = scene;
   const ManifestPlan& plan = plan_for(scene);
   job.manifest = plan.manifest;
-  job.confirming = plan.confirming;
-  if (!flags_.quiet && !job.confirming.valid()) {  // a guess's warnings come with its listing
+  job.listing = plan.listing;
+  if (!flags_.quiet && !job.listing) {  // a guess's warnings come with its listing
     for (const std::string& w : job.manifest.warnings) std::cerr << "bnr-broker: warning: " << w << "\n";
     if (job.manifest.files.size() > 1)
       std::fprintf(stderr, "bnr-broker: %s uses %zu external files; %.1f MiB in all\n",
@@ -150,7 +150,7 @@ JobOptions BrokerRun::job_for(const std::string& scene) {
   job.frame = flags_.frame;
   job.blender_version = local_blender_;
   // A guess assumes this machine's Blender works; a listing that says otherwise starts again.
-  if (!local_blender_.empty() || job.confirming.valid()) job.post_blender = "blender";
+  if (!local_blender_.empty() || job.listing) job.post_blender = "blender";
   job.write_with_blender =
       job.manifest.output && job.manifest.output->format != "PNG" && !job.manifest.output->multilayer();
   job.allow_mixed_versions = flags_.allow_mixed_versions;

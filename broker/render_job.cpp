@@ -7,6 +7,7 @@
 #include <random>
 #include <set>
 #include <stdexcept>
+#include <thread>
 #include <unistd.h>
 
 #include <zmq.hpp>
@@ -45,6 +46,11 @@ std::string random_job_id() {
 // read them fills this, and is dropped, instead of this broker's memory.
 constexpr int kSendQueue = 64;
 
+// How long a guess of the .blend alone waits for an agent's reading before this machine's
+// Blender lists the scene anyway (agents fetching a large .blend take longer; the frame is
+// written only once the listing is in).
+constexpr auto kListingWait = std::chrono::seconds(5);
+
 // What the merge buffers may take: half this machine's memory.
 std::uint64_t max_frame_bytes() {
   const long pages = sysconf(_SC_PHYS_PAGES);
@@ -81,7 +87,7 @@ class Job {
  public:
   Job(const JobOptions& options, const SceneManifest& manifest, zmq::context_t& context)
       : options_(options), manifest_(manifest), chunks_(manifest), context_(context), job_id_(random_job_id()),
-        started_(Clock::now()), session_(session_config(), started_), confirming_(options.confirming),
+        started_(Clock::now()), session_(session_config(), started_), listing_(options.listing),
         blender_version_(options.blender_version) {
     if (options_.curve.public_key.empty()) throw std::runtime_error("this broker has no CURVE key pair");
     for (const std::string& endpoint : options.agents) add_link(endpoint, started_);
@@ -103,7 +109,12 @@ class Job {
     } catch (const std::runtime_error& e) {
       // Agents that failed on a scene the listing has not vouched for yet (a corrupt .blend):
       // Blender's reason from the listing is the clearer one.
-      if (confirming_.valid() && !cancelled_) (void)confirming_.get();
+      // So are the listing's own findings (denoising this machine cannot do), also when no
+      // agent answered before the listing started.
+      if (listing_ && !cancelled_) {
+        listing_->start();
+        throw_if_unrenderable(listing_->result().get());
+      }
       if (!spool_) throw;
       if (spooled_ + resumed_ == 0) {
         spool_->remove();  // nothing to resume: leave no directory behind
@@ -230,14 +241,34 @@ class Job {
     return finish();
   }
 
+  // A guess of the .blend alone waits for the first ready agent: when its Blender read no other
+  // file, what it read and this machine's Blender version are the listing; else, or when no
+  // agent is ready soon, this machine's Blender lists the scene.
+  void decide_listing() {
+    if (listing_->decided()) return;
+    if (!session_.started()) {
+      if (Clock::now() - started_ >= kListingWait) listing_->start();
+      return;
+    }
+    const std::optional<std::string> here = listing_->this_blender();
+    if (!here) return;  // `blender --version` takes a quarter of a second
+    if (std::optional<SceneManifest> truth = listing_from_agent(manifest_, session_.scene(), *here))
+      listing_->settle(std::move(*truth));
+    else
+      listing_->start();
+  }
+
   // The real listing, once Blender has made it. Agents render the guess meanwhile (the listing
   // takes about as long as an agent's Blender takes to open the scene, and would otherwise
   // hold the first region back): the guess holds, or the job ends with ListingChanged and its
   // regions so far are dropped.
   void confirm_listing() {
-    if (!confirming_.valid() || confirming_.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return;
-    SceneManifest truth = confirming_.get();  // or the listing's error
-    confirming_ = {};
+    if (!listing_) return;
+    decide_listing();
+    if (!listing_->decided() || listing_->result().wait_for(std::chrono::seconds(0)) != std::future_status::ready)
+      return;
+    SceneManifest truth = listing_->result().get();  // or the listing's error
+    listing_.reset();
     if (const std::string why = listing_change(manifest_, truth); !why.empty())
       throw ListingChanged(options_.scene.filename().string() + ": " + why, std::move(truth));
     // The agents rendering meanwhile were judged by the first one's Blender; this machine's
@@ -247,20 +278,29 @@ class Job {
       throw ListingChanged(options_.scene.filename().string() + ": its agents run Blender " + theirs +
                                ", this machine " + truth.blender_version,
                            std::move(truth));
-    if (truth.denoise)
-      if (const std::string why = denoise_problem(*truth.denoise, options_.no_denoise, truth.blender_version);
-          !why.empty())
-        throw std::runtime_error(options_.scene.filename().string() + ": " + why);
+    throw_if_unrenderable(truth);
     for (const std::string& w : truth.warnings) log("warning: " + w);
     blender_version_ = truth.blender_version;
     manifest_ = std::move(truth);
     session_.confirm_scene(manifest_.frame, blender_version_);
   }
 
+  void throw_if_unrenderable(const SceneManifest& truth) const {
+    if (truth.denoise)
+      if (const std::string why = denoise_problem(*truth.denoise, options_.no_denoise, truth.blender_version);
+          !why.empty())
+        throw std::runtime_error(options_.scene.filename().string() + ": " + why);
+  }
+
   // A frame finished on a guessed listing is written only once the listing agrees.
   void await_listing(const volatile std::sig_atomic_t& stop) {
-    while (confirming_.valid() && confirming_.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready)
+    while (listing_) {
+      decide_listing();
+      if (listing_->decided() && listing_->result().wait_for(std::chrono::milliseconds(100)) == std::future_status::ready)
+        break;
+      if (!listing_->decided()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
       throw_if_stopped(stop);
+    }
     confirm_listing();
   }
 
@@ -557,7 +597,7 @@ class Job {
   Clock::time_point last_status_{};
   Clock::time_point next_preview_{};
   bool cancelled_ = false;
-  std::shared_future<SceneManifest> confirming_;  // valid until the listing is in
+  std::shared_ptr<ListingTask> listing_;  // set until the listing is in
   std::string blender_version_;                   // this machine's, once known
 };
 

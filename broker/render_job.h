@@ -17,6 +17,7 @@
 #include "curve_keys.h"
 #include "progress.h"
 #include "region_scheduler.h"
+#include "listing_task.h"
 #include "scene_manifest.h"
 
 namespace bnr::broker {
@@ -24,9 +25,10 @@ namespace bnr::broker {
 struct JobOptions {
   std::filesystem::path scene;
   SceneManifest manifest;             // what agents fetch; empty: built here (build_manifest)
-  // Valid when `manifest` is a guess (ManifestPlan): agents load it while this brings the real
-  // one; regions start once it matches, and the job ends with ListingChanged when it does not.
-  std::shared_future<SceneManifest> confirming;
+  // Set when `manifest` is a guess (ManifestPlan): agents render it while this brings the real
+  // one (started, or settled from the first ready agent's reading of the .blend, by the job);
+  // the frame is written once it matches, and the job ends with ListingChanged when it does not.
+  std::shared_ptr<ListingTask> listing;
   std::filesystem::path png;          // output; stereo Individual adds view suffixes
   std::filesystem::path exr;          // empty: no EXR
   // Every pass of every view layer merged into a multilayer EXR as Blender writes it (the

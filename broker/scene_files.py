@@ -24,30 +24,12 @@ import bpy
 
 # The worker's scene analysis (agent/scene_analysis.py), written next to this script.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from scene_analysis import active_views, blender_version, frame_size, scene_denoises  # noqa: E402
+from scene_analysis import (active_views, blender_version, external_references, frame_size,  # noqa: E402
+                            scene_denoises)
 
 
 def one_line(text):
     return " ".join(str(text).split())
-
-
-def resolve(path, library):
-    """The absolute, normalised path Blender reads for `path` stored in `library` (None: main)."""
-    return os.path.normpath(bpy.path.abspath(path, library=library))
-
-
-def library_path(lib):
-    # An indirectly linked library's path is stored relative to the library that links it.
-    first = resolve(lib.filepath, lib.parent)
-    if os.path.exists(first) or lib.parent is None:
-        return first
-    return resolve(lib.filepath, None)
-
-
-def image_files(img):
-    if img.source == "TILED" and "<UDIM>" in img.filepath:
-        return [img.filepath.replace("<UDIM>", str(t.number)) for t in img.tiles]
-    return [img.filepath]
 
 
 def frame_lines(scene):
@@ -104,34 +86,15 @@ def listing():
     scene = bpy.context.scene
     lines = [("version", blender_version(bpy.app))] + frame_lines(scene)
 
-    def add(path, what):
-        if not path or path.startswith("<"):  # "<builtin>" font and the like
-            return
-        if "\t" in path or "\n" in path:
+    for path, what in external_references(bpy.data, bpy.path.abspath):
+        if path is None:
+            lines.append(("warning", f"{what} is not sent to agents; pack it or use one file"))
+        elif "\t" in path or "\n" in path:
             lines.append(("warning", f"{what}: a path with a tab or line break is not sent to agents"))
         elif os.path.isfile(path):
             lines.append(("file", path))
         else:
             lines.append(("missing", path, one_line(what)))
-
-    for lib in bpy.data.libraries:
-        if lib.packed_file is None:
-            add(library_path(lib), f"library {lib.name}")
-    for img in bpy.data.images:
-        if img.packed_file is not None or img.source not in ("FILE", "MOVIE", "TILED", "SEQUENCE"):
-            continue
-        if img.source == "SEQUENCE":
-            lines.append(("warning", f"image sequence {img.name} is not sent to agents; pack it or use one file"))
-            continue
-        for path in image_files(img):
-            add(resolve(path, img.library), f"image {img.name}")
-    for collection, kind in ((bpy.data.movieclips, "movie clip"), (bpy.data.sounds, "sound"),
-                             (bpy.data.fonts, "font"), (bpy.data.cache_files, "cache file"),
-                             (bpy.data.volumes, "volume")):
-        for idb in collection:
-            if getattr(idb, "packed_file", None) is not None:
-                continue
-            add(resolve(idb.filepath, idb.library), f"{kind} {idb.name}")
     # Last: its probe render adds a scene and a Render Result, which are not the scene's.
     return lines + [denoise_line(scene)]
 

@@ -15,6 +15,7 @@
 #include "agent_profiles.h"
 #include "child_process.h"
 #include "content_hash.h"
+#include "listing_task.h"
 #include "manifest_cache.h"
 #include "scene_analysis_script.h"
 #include "scene_files_script.h"
@@ -227,16 +228,33 @@ ManifestPlan plan_manifest(const fs::path& scene, const std::string& blender) {
   if (std::optional<SceneListing> cached = cached_listing(scene, blender))
     return {manifest_from(scene, std::move(cached), blender), {}};
   if (resolve_executable(blender).empty()) return {build_manifest(scene, blender), {}};
-  // Blender starts first: hashing the .blend for the guess overlaps its start-up.
-  std::shared_future<SceneManifest> confirming =
-      std::async(std::launch::async, [scene, blender] { return manifest_from(scene, list_scene(scene, blender), blender); })
-          .share();
+  auto listing = std::make_shared<ListingTask>(
+      [scene, blender] { return manifest_from(scene, list_scene(scene, blender), blender); },
+      [blender] { return tools::check_blender(blender).str(); });
+  const SceneListing guess = guessed_listing(scene);
+  // With an earlier listing's files the guess needs a listing anyway: Blender starts first,
+  // and hashing the files for the guess overlaps its start-up.
+  if (!guess.files.empty()) listing->start();
   try {
-    return {manifest_from(scene, guessed_listing(scene), blender), confirming};
+    return {manifest_from(scene, guess, blender), listing};
   } catch (const std::runtime_error&) {
     // The .blend cannot be read: Blender's reason is the clearer one.
-    return {confirming.get(), {}};
+    listing->start();
+    return {listing->result().get(), {}};
   }
+}
+
+std::optional<SceneManifest> listing_from_agent(const SceneManifest& guess, const protocol::SceneInfo& seen,
+                                                const std::string& this_blender) {
+  if (guess.files.size() != 1 || seen.external_files != 0 || seen.denoise || this_blender.empty() ||
+      seen.output_format.empty())
+    return std::nullopt;
+  SceneManifest truth = guess;
+  truth.blender_version = this_blender;
+  truth.frame = frame_facts(seen);
+  truth.output = OutputFacts{seen.output_format, seen.output_depth};
+  truth.denoise = DenoiseFacts{false, false, "the scene does not denoise"};
+  return truth;
 }
 
 namespace {

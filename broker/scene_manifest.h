@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <future>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -86,12 +87,23 @@ struct SceneManifest {
 
 // The manifest a job starts with at once. Listing a scene takes a Blender start (over a
 // second), as long as the agents' own loading: when no listing is cached the job starts on a
-// guess and `confirming` brings build_manifest's answer (or its error) meanwhile.
+// guess and `listing` brings build_manifest's answer (or its error) meanwhile. On the guess
+// "the .blend alone" it waits for the first ready agent (see ListingTask, listing_from_agent);
+// on a guess from an earlier listing it runs at once.
+class ListingTask;
 struct ManifestPlan {
   SceneManifest manifest;
-  std::shared_future<SceneManifest> confirming;  // valid only when `manifest` is a guess
+  std::shared_ptr<ListingTask> listing;  // set only when `manifest` is a guess
 };
 [[nodiscard]] ManifestPlan plan_manifest(const std::filesystem::path& scene, const std::string& blender);
+
+// The listing of a scene guessed to be its .blend alone, from what a ready agent's Blender read
+// of that .blend (`seen`) and this machine's Blender version: the guess as a listing would
+// confirm it, when that agent found no other file the scene reads and the scene does not
+// denoise (only this machine's Blender can say whether it could denoise the merged frame).
+// nullopt when only a listing can tell. Pure.
+[[nodiscard]] std::optional<SceneManifest> listing_from_agent(const SceneManifest& guess, const protocol::SceneInfo& seen,
+                                                              const std::string& this_blender);
 
 // Why a job set up from `guess` cannot go on as one from `truth` (other files, another output
 // kind or frame); empty when it can. Pure.

@@ -42,6 +42,8 @@ std::string check(const JobReady& m, std::string_view) {
   if (s.view_suffixes.size() != s.views.size()) return "JobReady with a suffix count unlike its views";
   if (s.depth != 8 && s.depth != 16) return "JobReady with bit depth " + std::to_string(s.depth);
   if (s.margin < 0 || s.margin > kMaxImageSide) return "JobReady with bad margin";
+  if (s.external_files < -1) return "JobReady with a negative external file count";
+  if (s.output_format.size() > 64 || s.output_depth.size() > 8) return "JobReady with an overlong output format";
   return {};
 }
 std::string check(Code c) { return c > Code::kLast ? "unknown code " + std::to_string(static_cast<int>(c)) : std::string(); }

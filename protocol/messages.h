@@ -128,13 +128,19 @@ struct SceneInfo {
   // What must run once on the whole merged frame (compositor nodes that read more than a
   // neighbourhood, File Output nodes, burned-in metadata): the broker composites it.
   std::vector<std::string> post_process{};
+  // The scene's own output as saved (Blender's file_format and color_depth) and how many files
+  // it reads besides the .blend as this agent's Blender found them (-1: not said). A .blend
+  // that reads none is the whole scene: the broker needs no listing of its own then.
+  std::string output_format{};
+  std::string output_depth{};
+  std::int32_t external_files = -1;
 
   [[nodiscard]] std::uint32_t view_count() const {
     return views.empty() ? 1U : static_cast<std::uint32_t>(views.size());
   }
   MSGPACK_DEFINE(width, height, frame, engine, views, stereo, crosseyed, squeezed, depth,
                  color_mode, transparent, adaptive, denoise, margin, unsplittable, warnings,
-                 view_suffixes, post_process)
+                 view_suffixes, post_process, output_format, output_depth, external_files)
 };
 
 // One file a job needs: the .blend itself, or an external file it uses (image texture, HDRI,

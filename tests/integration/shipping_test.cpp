@@ -119,33 +119,81 @@ std::string failure_reason(const protocol::Message& m) {
 // The broker's Blender lists a new scene while the agents already render it: here the listing
 // waits until the first region is out (a `blender` first on the broker's PATH holds it), and
 // the frame is still Blender's.
-TEST(Shipping, ANewSceneRendersOnItsGuessWhileTheListingRuns) {
-  TempDir dir;
-  const fs::path scene = make_scene(dir / "new.blend", {"--size", "96x54", "--samples", "8"});
-  const auto reference = blender_reference(scene, dir / "ref");
-  ASSERT_EQ(reference.size(), 1U);
+// A `blender` for the broker's PATH that appends each command line to `log` and, while
+// `release` does not exist, holds a scene listing (scene_files.py) back.
+fs::path logging_blender(const fs::path& dir, const fs::path& log, const fs::path& release) {
   const tools::RunResult which = tools::run_command({"sh", "-c", "command -v blender"}, std::chrono::seconds(10));
-  ASSERT_EQ(which.exit_code, 0) << which.output;
+  EXPECT_EQ(which.exit_code, 0) << which.output;
   const std::string real_blender = which.output.substr(0, which.output.find('\n'));
-  const fs::path release = dir / "release-the-listing";
   fs::create_directories(dir / "bin");
-  std::ofstream(dir / "bin" / "blender") << "#!/bin/bash\ncase \" $* \" in *scene_files.py*)\n"
+  std::ofstream(dir / "bin" / "blender") << "#!/bin/bash\necho \"$*\" >> " << log << "\n"
+                                         << "case \" $* \" in *scene_files.py*)\n"
                                          << "  for i in $(seq 600); do [ -e " << release << " ] && break; sleep 0.1; done;;\n"
                                          << "esac\nexec " << real_blender << " \"$@\"\n";
   fs::permissions(dir / "bin" / "blender", fs::perms::owner_all);
+  return dir / "bin";
+}
+
+std::unique_ptr<tools::ChildProcess> start_broker_with_path(const fs::path& bin, const std::vector<std::string>& args) {
+  const std::string path = std::getenv("PATH") != nullptr ? std::getenv("PATH") : "";
+  setenv("PATH", (bin.string() + ":" + path).c_str(), 1);
+  auto broker = start_broker(args);
+  setenv("PATH", path.c_str(), 1);
+  return broker;
+}
+
+std::string file_text(const fs::path& path) {
+  std::ifstream in(path);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+TEST(Shipping, ANewSceneRendersOnItsGuessWhileTheListingRuns) {
+  TempDir dir;
+  // A texture that is gone by render time: the agent's Blender finds a file the scene reads
+  // (so this machine's listing must run) and the listing finds nothing to send (so the guess,
+  // the .blend alone, holds). Blender renders the missing texture as it does on its own.
+  make_texture(dir / "gone.png", 3);
+  const fs::path scene =
+      make_scene(dir / "new.blend", {"--size", "96x54", "--samples", "8", "--texture", (dir / "gone.png").string()});
+  fs::remove(dir / "gone.png");
+  const auto reference = blender_reference(scene, dir / "ref");
+  ASSERT_EQ(reference.size(), 1U);
+  const fs::path release = dir / "release-the-listing";
+  const fs::path bin = logging_blender(dir.path(), dir / "blender.log", release);
 
   Agent agent(1);
-  const std::string path = std::getenv("PATH") != nullptr ? std::getenv("PATH") : "";
-  setenv("PATH", ((dir / "bin").string() + ":" + path).c_str(), 1);
-  auto broker = start_broker({scene.string(), "--no-local", "--agent", agent.endpoint(), "-o", (dir / "out.png").string()});
-  setenv("PATH", path.c_str(), 1);
+  auto broker = start_broker_with_path(bin, {scene.string(), "--no-local", "--agent", agent.endpoint(), "-o",
+                                             (dir / "out.png").string()});
   std::string output;
   const bool early = wait_for_output(*broker, output, "first region sent", std::chrono::seconds(60));
   std::ofstream(release).put('\n');
   EXPECT_TRUE(early) << "no region before the listing: " << output;
   ASSERT_EQ(wait_for_exit(*broker, output, std::chrono::seconds(120)), 0) << output;
   EXPECT_EQ(output.find("starting again"), std::string::npos) << output;
+  EXPECT_NE(file_text(dir / "blender.log").find("scene_files.py"), std::string::npos) << "the listing ran";
   expect_same_png(dir / "out.png", reference[0]);
+}
+
+TEST(Shipping, ASceneThatReadsNoOtherFileNeedsNoListingBlenderOnTheBroker) {
+  TempDir dir;
+  const fs::path scene = make_scene(dir / "alone.blend", {"--size", "96x54", "--samples", "8", "--adaptive"});
+  const auto reference = blender_reference(scene, dir / "ref");
+  ASSERT_EQ(reference.size(), 1U);
+  const fs::path bin = logging_blender(dir.path(), dir / "blender.log", dir / "never");
+  Agent agent(1);
+  for (int run = 0; run < 2; ++run) {
+    const fs::path out = dir / ("out" + std::to_string(run) + ".png");
+    auto broker = start_broker_with_path(bin, {scene.string(), "--no-local", "--agent", agent.endpoint(), "-o",
+                                               out.string()});
+    std::string output;
+    // A listing would wait for `never` for a minute: the bound says it did not run.
+    ASSERT_EQ(wait_for_exit(*broker, output, std::chrono::seconds(40)), 0) << output;
+    EXPECT_EQ(output.find("starting again"), std::string::npos) << output;
+    const std::string calls = file_text(dir / "blender.log");
+    EXPECT_EQ(calls.find("scene_files.py"), std::string::npos) << calls;
+    EXPECT_NE(calls.find("--version"), std::string::npos) << "this machine's version judges the agent's: " << calls;
+    expect_same_png(out, reference[0]);
+  }
 }
 
 TEST(Shipping, AgentRefusesPathsThatLeaveItsCacheAndBytesThatDoNotMatchTheirHash) {

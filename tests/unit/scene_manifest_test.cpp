@@ -2,6 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "listing_task.h"
+
 namespace bnr::broker {
 namespace {
 
@@ -106,6 +112,102 @@ TEST(SceneManifest, AGuessHoldsWhenTheListingNamesTheSameFilesAndOutputKind) {
   SceneManifest no_blender = multilayer;
   no_blender.blender_version.clear();
   EXPECT_EQ(listing_change(guess, no_blender), "this machine's Blender could not list the scene");
+}
+
+protocol::SceneInfo self_contained_reading() {
+  protocol::SceneInfo seen;
+  seen.width = 640;
+  seen.height = 360;
+  seen.views = {"left", "right"};
+  seen.view_suffixes = {"_L", "_R"};
+  seen.output_format = "OPEN_EXR_MULTILAYER";
+  seen.output_depth = "16";
+  seen.external_files = 0;
+  return seen;
+}
+
+TEST(SceneManifest, AnAgentThatReadsNoOtherFileMakesTheListingOfABlendAloneGuess) {
+  SceneManifest guess;
+  guess.files = {{"/p/s.blend", 10, std::string(64, 'a')}};
+  const auto truth = listing_from_agent(guess, self_contained_reading(), "3.4.1");
+  ASSERT_TRUE(truth);
+  EXPECT_EQ(truth->blender_version, "3.4.1");
+  ASSERT_EQ(truth->files.size(), 1U);
+  EXPECT_EQ(truth->files[0].hash, guess.files[0].hash);
+  ASSERT_TRUE(truth->frame);
+  EXPECT_EQ(*truth->frame, (FrameFacts{640, 360, {"left", "right"}, {"_L", "_R"}}));
+  ASSERT_TRUE(truth->output);
+  EXPECT_TRUE(truth->output->multilayer());
+  EXPECT_EQ(truth->output->depth, "16");
+  ASSERT_TRUE(truth->denoise);
+  EXPECT_FALSE(truth->denoise->scene_denoises);
+  // As a listing would have confirmed it: the job goes on with its regions.
+  EXPECT_EQ(listing_change(guess, *truth), "its output is multilayer EXR (half), not PNG");
+  guess.output = truth->output;
+  EXPECT_EQ(listing_change(guess, *truth), "");
+}
+
+TEST(SceneManifest, OnlyThisMachinesListingTellsWhenTheSceneReadsOtherFilesOrDenoises) {
+  SceneManifest guess;
+  guess.files = {{"/p/s.blend", 10, std::string(64, 'a')}};
+  protocol::SceneInfo textured = self_contained_reading();
+  textured.external_files = 1;  // a texture, found or missing on the agent
+  EXPECT_FALSE(listing_from_agent(guess, textured, "3.4.1"));
+  protocol::SceneInfo older = self_contained_reading();
+  older.external_files = -1;  // an agent that does not say
+  EXPECT_FALSE(listing_from_agent(guess, older, "3.4.1"));
+  protocol::SceneInfo denoising = self_contained_reading();
+  denoising.denoise = true;  // whether this machine could denoise the merged frame
+  EXPECT_FALSE(listing_from_agent(guess, denoising, "3.4.1"));
+  protocol::SceneInfo no_format = self_contained_reading();
+  no_format.output_format.clear();
+  EXPECT_FALSE(listing_from_agent(guess, no_format, "3.4.1"));
+  EXPECT_FALSE(listing_from_agent(guess, self_contained_reading(), ""));  // no Blender here
+  SceneManifest from_last_listing = guess;
+  from_last_listing.files.push_back({"/p/t.png", 5, std::string(64, 'b')});
+  EXPECT_FALSE(listing_from_agent(from_last_listing, self_contained_reading(), "3.4.1"));
+}
+
+TEST(ListingTask, ListsOnlyWhenStartedAndASettledAnswerStartsNothing) {
+  std::atomic<int> listed{0};
+  auto lister = [&listed] {
+    ++listed;
+    SceneManifest m;
+    m.blender_version = "listed";
+    return m;
+  };
+  {
+    ListingTask task(lister, [] { return std::string("3.4.1"); });
+    EXPECT_FALSE(task.decided());
+    std::optional<std::string> version;
+    for (int i = 0; i < 200 && !version; ++i) {
+      version = task.this_blender();
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    EXPECT_EQ(version, "3.4.1");
+    SceneManifest settled;
+    settled.blender_version = "settled";
+    EXPECT_TRUE(task.settle(settled));
+    task.start();  // too late: the answer is in
+    EXPECT_EQ(task.result().get().blender_version, "settled");
+    EXPECT_FALSE(task.settle(SceneManifest{}));
+  }
+  EXPECT_EQ(listed.load(), 0);
+  {
+    ListingTask task(lister, []() -> std::string { throw std::runtime_error("no blender"); });
+    task.start();
+    task.start();
+    EXPECT_TRUE(task.decided());
+    EXPECT_EQ(task.result().get().blender_version, "listed");
+    EXPECT_FALSE(task.settle(SceneManifest{}));
+    std::optional<std::string> version;
+    for (int i = 0; i < 200 && !version; ++i) {
+      version = task.this_blender();
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    EXPECT_EQ(version, "");  // the failure reads as no Blender
+  }
+  EXPECT_EQ(listed.load(), 1);
 }
 }  // namespace
 }  // namespace bnr::broker

@@ -22,7 +22,8 @@ TEST(WorkerProtocol, ValuesWithTabsNewlinesAndBackslashesRoundTrip) {
 TEST(WorkerProtocol, ReadyLineBecomesSceneInfo) {
   const auto line = parse_worker_line(
       "ready\tblender=3.4.1\twidth=500\theight=166\tviews=left,right\tsuffixes=_L,_R\tstereo=TOPBOTTOM\t"
-      "depth=16\ttransparent=1\tadaptive=1\tmargin=4\tunsplittable=Glare (node 'G');Lens\twarnings=\r");
+      "depth=16\ttransparent=1\tadaptive=1\tmargin=4\tunsplittable=Glare (node 'G');Lens\twarnings=\t"
+      "format=OPEN_EXR\tcolor_depth=32\texternal=0\r");
   ASSERT_TRUE(line);
   const protocol::SceneInfo s = scene_info_from_ready(*line);
   EXPECT_EQ(s.width, 500);
@@ -35,6 +36,11 @@ TEST(WorkerProtocol, ReadyLineBecomesSceneInfo) {
   EXPECT_EQ(s.margin, 4);
   EXPECT_EQ(s.unsplittable.size(), 2U);
   EXPECT_TRUE(s.warnings.empty());
+  EXPECT_EQ(s.output_format, "OPEN_EXR");
+  EXPECT_EQ(s.output_depth, "32");
+  EXPECT_EQ(s.external_files, 0);
+  // An older worker does not count the scene's files: unknown, not none.
+  EXPECT_EQ(scene_info_from_ready(*parse_worker_line("ready	width=5	height=5")).external_files, -1);
 }
 
 TEST(WorkerProtocol, MalformedNumbersInReadyThrow) {
