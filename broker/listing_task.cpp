@@ -8,6 +8,7 @@ namespace bnr::broker {
 
 ListingTask::ListingTask(std::function<SceneManifest()> list, std::function<std::string()> this_blender)
     : list_(std::move(list)), result_(promise_.get_future().share()) {
+  if (!this_blender) return;
   version_ = std::async(std::launch::async, [ask = std::move(this_blender)]() -> std::string {
                try {
                  return ask();
@@ -42,6 +43,7 @@ bool ListingTask::settle(SceneManifest truth) {
 }
 
 std::optional<std::string> ListingTask::this_blender() const {
+  if (!version_.valid()) return "";
   if (version_.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return std::nullopt;
   return version_.get();
 }

@@ -18,7 +18,8 @@ namespace bnr::broker {
 class ListingTask {
  public:
   // `list`: the listing (build_manifest's answer, or its error); `this_blender`: this machine's
-  // Blender version ("" when it has none), asked at once in the background.
+  // Blender version ("" when it has none), asked at once in the background; empty when only
+  // the listing will do (then this_blender() says "").
   ListingTask(std::function<SceneManifest()> list, std::function<std::string()> this_blender);
   ListingTask(const ListingTask&) = delete;
   ListingTask& operator=(const ListingTask&) = delete;

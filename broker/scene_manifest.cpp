@@ -228,13 +228,16 @@ ManifestPlan plan_manifest(const fs::path& scene, const std::string& blender) {
   if (std::optional<SceneListing> cached = cached_listing(scene, blender))
     return {manifest_from(scene, std::move(cached), blender), {}};
   if (resolve_executable(blender).empty()) return {build_manifest(scene, blender), {}};
-  auto listing = std::make_shared<ListingTask>(
-      [scene, blender] { return manifest_from(scene, list_scene(scene, blender), blender); },
-      [blender] { return tools::check_blender(blender).str(); });
   const SceneListing guess = guessed_listing(scene);
   // With an earlier listing's files the guess needs a listing anyway: Blender starts first,
-  // and hashing the files for the guess overlaps its start-up.
-  if (!guess.files.empty()) listing->start();
+  // and hashing the files for the guess overlaps its start-up. Only the guess "the .blend
+  // alone" may do without it, and only then is this machine's version asked by itself.
+  const bool blend_alone = guess.files.empty();
+  auto listing = std::make_shared<ListingTask>(
+      [scene, blender] { return manifest_from(scene, list_scene(scene, blender), blender); },
+      blend_alone ? std::function<std::string()>([blender] { return tools::check_blender(blender).str(); })
+                  : std::function<std::string()>());
+  if (!blend_alone) listing->start();
   try {
     return {manifest_from(scene, guess, blender), listing};
   } catch (const std::runtime_error&) {

@@ -208,6 +208,13 @@ TEST(ListingTask, ListsOnlyWhenStartedAndASettledAnswerStartsNothing) {
     EXPECT_EQ(version, "");  // the failure reads as no Blender
   }
   EXPECT_EQ(listed.load(), 1);
+  {
+    ListingTask task(lister, {});  // only the listing will do: no version question runs
+    EXPECT_EQ(task.this_blender(), "");
+    task.start();
+    EXPECT_EQ(task.result().get().blender_version, "listed");
+  }
+  EXPECT_EQ(listed.load(), 2);
 }
 }  // namespace
 }  // namespace bnr::broker
