@@ -130,7 +130,10 @@ std::vector<SpeedModel::Comparison> SpeedModel::comparisons() const {
   std::size_t prev_index = 0;
   for (const auto& [x0, index] : measured_at_) {
     const Measurement& m = measured_[index];
-    if (prev != nullptr && m.x0 - prev->x1 <= reach_ && m.regime != prev->regime) out.push_back({prev_index, index, 1.0});
+    // Within one band only: a band's last columns and the next band's first are at the frame's
+    // two sides, and may cost anything.
+    if (prev != nullptr && m.x0 - prev->x1 <= reach_ && m.regime != prev->regime && band_of(m.x0) == band_of(prev->x0))
+      out.push_back({prev_index, index, 1.0});
     prev = &m;
     prev_index = index;
   }

@@ -20,8 +20,9 @@ using AgentId = std::size_t;
 
 class SpeedModel {
  public:
-  // Regions whose columns are at most `reach` apart count as side by side.
-  explicit SpeedModel(int reach) : reach_(reach) {}
+  // Regions whose columns are at most `reach` apart, in one band of `band_width` columns (0:
+  // one band), count as side by side.
+  explicit SpeedModel(int reach, int band_width = 0) : reach_(reach), band_width_(band_width) {}
 
   // `hint`: from a saved profile, 0 when unknown (then the median of the known agents, or 1).
   void add_agent(AgentId agent, double hint);
@@ -80,11 +81,13 @@ class SpeedModel {
   };
 
   [[nodiscard]] std::vector<Comparison> comparisons() const;
+  [[nodiscard]] int band_of(int column) const { return band_width_ > 0 ? column / band_width_ : 0; }
   void solve();
   void check_regime(AgentId agent, std::size_t measurement, double predicted_work);
   int new_regime(double log_speed);
 
   int reach_;
+  int band_width_;
   std::map<AgentId, Agent> agents_;
   std::map<int, Regime> regimes_;
   std::vector<Measurement> measured_;

@@ -37,6 +37,27 @@ TEST(SpeedModel, NeighbouringRegionsRevealRelativeSpeedsCountingRenderedColumns)
   for (const SpeedModel::Sample& s : m.samples()) EXPECT_NEAR(s.per_column, m.speed(0) * 18.0 / 18, 0.01);
 }
 
+TEST(SpeedModel, TheLastRegionOfABandIsNoNeighbourOfTheNextBandsFirst) {
+  // Bands of 100 columns. Virtual columns 90-100 (band 0's right edge) and 100-110 (band 1's
+  // left edge, the frame's other side) touch, but their pixels are far apart: a difference in
+  // time there says nothing of the agents. The same at the edge of bands 1 and 2.
+  SpeedModel banded(4, 100);
+  SpeedModel flat(4);
+  for (SpeedModel* m : {&banded, &flat}) {
+    m->add_agent(0, 1.0);
+    m->add_agent(1, 1.0);
+    m->record(0, 90, 100, 10, 10.0, -1);
+    m->record(1, 100, 110, 10, 5.0, -1);
+    m->record(0, 190, 200, 10, 10.0, -1);
+    m->record(1, 200, 210, 10, 5.0, -1);
+  }
+  EXPECT_FALSE(banded.observed(1));
+  EXPECT_DOUBLE_EQ(banded.speed(1), 1.0);
+  // Taken as one band, the two touching pairs agree: agent 1 looks twice as fast.
+  EXPECT_TRUE(flat.observed(1));
+  EXPECT_NEAR(flat.speed(1) / flat.speed(0), 2.0, 0.05);
+}
+
 TEST(SpeedModel, HundredsOfAgentsAreFittedAndEveryRatioComesOut) {
   // 300 agents of speeds 0.5 to 2, all hinted 1; four rounds of regions side by side, the
   // agents in a shuffled order each round, so each is compared with several others.
