@@ -100,6 +100,10 @@ constexpr const char* kUsage =
     "                     only asks for the agent that sent the result and those it cancels)\n"
     "  --no-retry         never ask a refused idle agent again until something happens to it (as\n"
     "                     bnr-broker did before it used RegionScheduler::retry_after)\n"
+    "  --exact-hints      speed hints are the true speeds (default: off by up to 60%)\n"
+    "  --profile          ours starts from a cost map, as bnr-broker --speed-test gives it: the\n"
+    "                     true cost per column, averaged over 1/128 of the width (full height; a\n"
+    "                     hot spot's rows are not in it)\n"
     "  -h, --help         show this help\n"
     "\n"
     "Exit status: 0 simulated (targets met or not), 1 error, 2 bad flags.\n";
@@ -149,6 +153,17 @@ struct World {
 
   [[nodiscard]] double work(int x0, int x1) const {
     return prefix[static_cast<std::size_t>(x1)] - prefix[static_cast<std::size_t>(x0)];
+  }
+  // A cost map of the frame such as a speed test gives: cost per column, averaged over strips,
+  // without the hot spot (it varies by row).
+  [[nodiscard]] std::vector<double> profile() const {
+    constexpr int kStrips = 128;
+    std::vector<double> out(static_cast<std::size_t>(kStrips));
+    for (int i = 0; i < kStrips; ++i) {
+      const int x0 = i * width / kStrips, x1 = std::max(x0 + 1, (i + 1) * width / kStrips);
+      out[static_cast<std::size_t>(i)] = work(x0, x1) / (x1 - x0);
+    }
+    return out;
   }
   // What rendering the region costs: its pixels and its margins, clipped to the frame; a
   // column's work is spread evenly over its rows, plus the hot spot's where it overlaps.
@@ -249,7 +264,7 @@ double tile_bound(const World& w, double cheapest_pixel, double dearest_pixel) {
 }
 
 World make_world(const Scenario& sc, std::size_t scenario_index, unsigned seed, const std::vector<double>& measured,
-                 int width, int height, int margin, int bands) {
+                 int width, int height, int margin, int bands, bool exact_hints) {
   std::seed_seq seq{seed, static_cast<unsigned>(scenario_index), 0x626e72u};
   std::mt19937_64 rng(seq);
   std::uniform_real_distribution<double> unit(0.0, 1.0);
@@ -293,6 +308,7 @@ World make_world(const Scenario& sc, std::size_t scenario_index, unsigned seed, 
     w.prefix[static_cast<std::size_t>(x) + 1] = w.prefix[static_cast<std::size_t>(x)] + cost[static_cast<std::size_t>(x)] * kTotalWork / sum;
   w.speeds = sc.speeds;
   for (double s : w.speeds) w.hints.push_back(s * (1.0 + kProfileError * (2 * unit(rng) - 1)));
+  if (exact_hints) w.hints = w.speeds;  // (drawn anyway: the rest of the world stays the same)
   if (sc.halving) {
     w.halving_agent = static_cast<std::size_t>(unit(rng) * static_cast<double>(w.speeds.size()));
     w.halve_at = (0.25 + 0.5 * unit(rng)) * (ideal_makespan(w) - kOverhead - 2 * kLatency);
@@ -310,6 +326,7 @@ struct BrokerModel {
   bool one_by_one = false;
   bool reassign_idle = false;
   bool retry = true;  // re-ask a refused idle agent at RegionScheduler::retry_after
+  bool profile = false;  // ours gets a cost map of the frame as a prior (World::profile)
 };
 
 struct Outcome {
@@ -354,7 +371,9 @@ class DynamicRun {
  public:
   DynamicRun(const World& world, SchedulerConfig config, BrokerModel broker, bool trace)
       : w_(world), sched_(world.width, world.height, with_margin(config, world.margin)), broker_(broker), agents_(world.speeds.size()),
-        rendering_(world.speeds.size()), trace_(trace) {}
+        rendering_(world.speeds.size()), trace_(trace) {
+    if (broker.profile && config.sizing == SizingKind::kPredictedSeconds) sched_.set_cost_prior(world.profile());
+  }
 
   Outcome run() {
     // Every agent's JobReady arrives at the same time.
@@ -654,6 +673,7 @@ struct Options {
   std::vector<double> speeds;  // --speeds: this set instead
   std::string cost_map = BNR_SOURCE_DIR "/bench/sim/demo_cost_map.txt";
   std::optional<std::pair<std::size_t, unsigned>> trace;
+  bool exact_hints = false;
   BrokerModel broker;
 };
 
@@ -681,7 +701,7 @@ ScenarioReport simulate(const Scenario& sc, std::size_t index, const Options& op
   std::string& out = report.text;
   std::vector<World> worlds;
   for (int seed = 0; seed < options.seeds; ++seed)
-    worlds.push_back(make_world(sc, index, static_cast<unsigned>(seed), measured, options.width, options.height, options.margin, options.bands));
+    worlds.push_back(make_world(sc, index, static_cast<unsigned>(seed), measured, options.width, options.height, options.margin, options.bands, options.exact_hints));
   std::vector<double> ideals, bounds, tile_bounds;
   for (const World& w : worlds) {
     ideals.push_back(w.ideal);
@@ -754,14 +774,16 @@ int run(const Options& options) {
     const auto [s, seed] = *options.trace;
     if (s < 1 || s > all.size()) throw std::invalid_argument("--trace: no scenario " + std::to_string(s));
     std::printf("trace: scenario %zu (%s), seed %u, ours\n", s, all[s - 1].name().c_str(), seed);
-    (void)run_scheme(Scheme::kOurs, make_world(all[s - 1], s - 1, seed, measured, options.width, options.height, options.margin, options.bands),
+    (void)run_scheme(Scheme::kOurs, make_world(all[s - 1], s - 1, seed, measured, options.width, options.height, options.margin, options.bands, options.exact_hints),
                      options.broker, true);
     return 0;
   }
   const auto started = std::chrono::steady_clock::now();
   std::printf("bnr-bench-scheduler: %dx%d, margin %d, %.0f s of work on a speed-1 agent, %.2f s overhead per "
               "region, %.0f ms latency each way, prefetch %d, speed hints off by up to %.0f%%, %d seeds per scenario\n",
-              options.width, options.height, options.margin, kTotalWork, kOverhead, kLatency * 1000, kPrefetch, kProfileError * 100, options.seeds);
+              options.width, options.height, options.margin, kTotalWork, kOverhead, kLatency * 1000, kPrefetch,
+              options.exact_hints ? 0.0 : kProfileError * 100, options.seeds);
+  if (options.broker.profile) std::printf("ours starts from a cost map of the frame (cost per column, 128 strips)\n");
   std::printf("broker: %s; after a result, regions go to %s; a refused idle agent is %s\n",
               options.broker.one_by_one ? "agents added one by one, each served at once (as bnr-broker)"
                                         : "all agents known before the first hand-out",
@@ -868,6 +890,10 @@ Options parse(int argc, char** argv) {
       o.broker.reassign_idle = true;
     } else if (a == "--no-retry") {
       o.broker.retry = false;
+    } else if (a == "--exact-hints") {
+      o.exact_hints = true;
+    } else if (a == "--profile") {
+      o.broker.profile = true;
     } else if (a == "--cost-map") {
       o.cost_map = value();
     } else if (a == "--trace") {

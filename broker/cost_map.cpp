@@ -28,6 +28,13 @@ void CostMap::set_prior(const std::vector<double>& cost_per_column) {
   refresh();
 }
 
+double CostMap::prior_work(int x0, int x1) const {
+  if (prior_prefix_.empty() || x1 <= x0) return 0.0;
+  x0 = std::clamp(x0, 0, width_);
+  x1 = std::clamp(x1, 0, width_);
+  return prior_prefix_[static_cast<std::size_t>(x1)] - prior_prefix_[static_cast<std::size_t>(x0)];
+}
+
 void CostMap::set_measured(int x0, int x1, double per_column) {
   if (x1 > x0) pending_.push_back({x0, x1, per_column});
 }

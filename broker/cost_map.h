@@ -36,6 +36,8 @@ class CostMap {
   // Work per column (any length; resampled to the frame's width). Empty clears it.
   void set_prior(const std::vector<double>& cost_per_column);
   [[nodiscard]] bool has_prior() const { return !prior_.empty(); }
+  // The prior's work over columns [x0, x1), in its own units; 0 without one.
+  [[nodiscard]] double prior_work(int x0, int x1) const;
 
   // Columns [x0, x1) were measured at `per_column` work each; they stop being a barrier.
   void set_measured(int x0, int x1, double per_column);

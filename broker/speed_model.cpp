@@ -67,7 +67,7 @@ void solve_in_place(const FitSystem& a, const std::vector<double>& b, std::vecto
 }
 }  // namespace
 
-double SpeedModel::Measurement::log_time_per_column() const { return std::log(seconds / std::max(columns, 1)); }
+double SpeedModel::Measurement::log_time_per_size() const { return std::log(seconds / size); }
 
 void SpeedModel::add_agent(AgentId agent, double hint) {
   if (agents_.count(agent) != 0) return;
@@ -160,7 +160,7 @@ void SpeedModel::solve() {
   for (const Comparison& c : pairs) {
     const Measurement& a = measured_[c.left];
     const Measurement& b = measured_[c.right];
-    diff[system.nodes.size()] = b.log_time_per_column() - a.log_time_per_column();
+    diff[system.nodes.size()] = b.log_time_per_size() - a.log_time_per_size();
     system.nodes.emplace_back(index.at(a.regime), index.at(b.regime));
   }
   // One more measurement moves the answer little: start from the last one.
@@ -220,7 +220,7 @@ void SpeedModel::check_regime(AgentId agent_id, std::size_t index, double predic
     if (c.left != index && c.right != index) continue;
     const Measurement& a = measured_[c.left];
     const Measurement& b = measured_[c.right];
-    const double d = b.log_time_per_column() - a.log_time_per_column();
+    const double d = b.log_time_per_size() - a.log_time_per_size();
     implied.push_back(c.left == index ? regimes_.at(b.regime).log_speed + d : regimes_.at(a.regime).log_speed - d);
   }
   if (implied.empty() && agent.caution < 1 && predicted_work > 0 && predicted_work / m.seconds >= agent.speed / kOff) {
@@ -261,10 +261,13 @@ void SpeedModel::check_regime(AgentId agent_id, std::size_t index, double predic
   agent.caution = std::clamp(std::exp(q), kLeastCaution, 1.0);
 }
 
-bool SpeedModel::record(AgentId agent, int x0, int x1, int rendered_columns, double seconds, double predicted_work) {
+bool SpeedModel::record(AgentId agent, int x0, int x1, int rendered_columns, double seconds, double predicted_work,
+                        double expected) {
   if (seconds <= 0 || !std::isfinite(seconds) || agents_.count(agent) == 0) return false;
   const std::size_t index = measured_.size();
-  measured_.push_back({x0, x1, std::max(rendered_columns, 1), agent, agents_.at(agent).regime, seconds});
+  const int columns = std::max(rendered_columns, 1);
+  const double size = expected > 0 && std::isfinite(expected) ? expected : columns;
+  measured_.push_back({x0, x1, columns, size, agent, agents_.at(agent).regime, seconds});
   measured_at_[x0] = index;
   solve();
   check_regime(agent, index, predicted_work);

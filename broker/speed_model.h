@@ -8,6 +8,9 @@
 // once if it got slower (predictions use the lower speed, down to half), and starts a new speed
 // regime when the next region agrees or both neighbours of one say so (at once only down to
 // half: a steeper drop between two neighbours is more likely a cost edge inside the region).
+// With a cost map of the frame given up front (a speed test's), neighbours compare per unit of
+// the work the profile expects of them instead: a cost edge between or inside them then
+// says nothing wrong of the agents.
 #pragma once
 
 #include <cstddef>
@@ -41,9 +44,12 @@ class SpeedModel {
   [[nodiscard]] double fastest() const;       // the highest predicting speed; 0 with no agents
 
   // The agent rendered the region with columns [x0, x1) in `seconds`, `rendered_columns`
-  // columns with its margins; `predicted_work` is what it was expected to cost (< 0: unknown).
+  // columns with its margins; `predicted_work` is what it was expected to cost (< 0: unknown);
+  // `expected` what a profile expects of its rendered columns, in the profile's units (0: no
+  // profile; give it for every region or for none).
   // False (nothing learned) for an unknown agent or a time that is not positive.
-  bool record(AgentId agent, int x0, int x1, int rendered_columns, double seconds, double predicted_work);
+  bool record(AgentId agent, int x0, int x1, int rendered_columns, double seconds, double predicted_work,
+              double expected = 0);
 
   struct Sample {
     int x0 = 0, x1 = 0;
@@ -70,10 +76,11 @@ class SpeedModel {
   struct Measurement {
     int x0 = 0, x1 = 0;
     int columns = 1;          // rendered, margins included
+    double size = 1;          // what compares: rendered columns, or the work a profile expects
     AgentId agent = 0;
     int regime = 0;
     double seconds = 0;
-    [[nodiscard]] double log_time_per_column() const;
+    [[nodiscard]] double log_time_per_size() const;
   };
   struct Comparison {
     std::size_t left = 0, right = 0;  // measurements side by side, of different regimes

@@ -37,6 +37,31 @@ TEST(SpeedModel, NeighbouringRegionsRevealRelativeSpeedsCountingRenderedColumns)
   for (const SpeedModel::Sample& s : m.samples()) EXPECT_NEAR(s.per_column, m.speed(0) * 18.0 / 18, 0.01);
 }
 
+TEST(SpeedModel, WithAProfileNeighboursCompareByTheWorkItExpectsOfThem) {
+  // Agent 1 is twice as fast; the regions alternate between the agents, and agent 1's happen
+  // to be the costly ones, four times the work per column (stripes a profile of the frame
+  // knows). Per column agent 1 looks half as fast; per unit of the profile's work, it is twice.
+  SpeedModel profiled(4);
+  SpeedModel by_columns(4);
+  for (SpeedModel* m : {&profiled, &by_columns}) {
+    m->add_agent(0, 1.0);
+    m->add_agent(1, 1.0);
+  }
+  for (int i = 0; i < 8; ++i) {
+    const AgentId a = static_cast<AgentId>(i % 2);
+    const double work = 10.0 * (a == 1 ? 4.0 : 1.0);
+    const double seconds = work / (a == 0 ? 1.0 : 2.0);
+    profiled.record(a, 10 * i, 10 * i + 10, 10, seconds, -1, work);
+    by_columns.record(a, 10 * i, 10 * i + 10, 10, seconds, -1);
+  }
+  EXPECT_TRUE(profiled.observed(1));
+  EXPECT_NEAR(profiled.speed(1) / profiled.speed(0), 2.0, 0.05);
+  EXPECT_NEAR(by_columns.speed(1) / by_columns.speed(0), 0.5, 0.05);
+  // Samples stay per column: the cost map learns 1 and 4 from them.
+  for (const SpeedModel::Sample& s : profiled.samples())
+    EXPECT_NEAR(s.per_column / profiled.speed(0), (s.x0 / 10) % 2 == 1 ? 4.0 : 1.0, 0.1);
+}
+
 TEST(SpeedModel, TheLastRegionOfABandIsNoNeighbourOfTheNextBandsFirst) {
   // Bands of 100 columns. Virtual columns 90-100 (band 0's right edge) and 100-110 (band 1's
   // left edge, the frame's other side) touch, but their pixels are far apart: a difference in
