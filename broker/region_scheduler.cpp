@@ -353,8 +353,9 @@ void RegionScheduler::bound_late_renders(Clock::time_point now) {
 void RegionScheduler::learn(AgentId agent, const ColumnBook::Region& region, Seconds render_time,
                             double predicted_work) {
   const int r0 = cost_.rendered_x0(region.c0), r1 = cost_.rendered_x1(region.c1);
-  // With a profile, what it expects of these columns (cost edges included) is what compares.
-  const double expected = cost_.has_prior() ? cost_.prior_work(r0, r1) : 0.0;
+  // With a cost map given up front, what it expects of these columns (cost edges included) is
+  // what compares; never 0, so that every region is in the map's units.
+  const double expected = cost_.has_prior() ? std::max(cost_.prior_work(r0, r1), 1e-9 * (r1 - r0)) : 0.0;
   if (!speeds_.record(agent, region.c0, region.c1, r1 - r0, render_time.count(), predicted_work, expected)) return;
   // Cost is time x speed, each measurement at its regime's speed as now known.
   for (const SpeedModel::Sample& s : speeds_.samples()) cost_.set_measured(s.x0, s.x1, s.per_column);
