@@ -104,6 +104,8 @@ constexpr const char* kUsage =
     "  --profile          ours starts from a cost map, as bnr-broker --speed-test gives it: the\n"
     "                     true cost per column, averaged over 1/128 of the width (full height; a\n"
     "                     hot spot's rows are not in it)\n"
+    "  --stale-profile    with --profile: the map is of an older version of the scene, its costs a\n"
+    "                     third of the width off (the scheduler must notice and drop it)\n"
     "  -h, --help         show this help\n"
     "\n"
     "Exit status: 0 simulated (targets met or not), 1 error, 2 bad flags.\n";
@@ -327,6 +329,7 @@ struct BrokerModel {
   bool reassign_idle = false;
   bool retry = true;  // re-ask a refused idle agent at RegionScheduler::retry_after
   bool profile = false;  // ours gets a cost map of the frame as a prior (World::profile)
+  bool stale_profile = false;  // ... of the frame's costs moved by a third of the width
 };
 
 struct Outcome {
@@ -372,7 +375,11 @@ class DynamicRun {
   DynamicRun(const World& world, SchedulerConfig config, BrokerModel broker, bool trace)
       : w_(world), sched_(world.width, world.height, with_margin(config, world.margin)), broker_(broker), agents_(world.speeds.size()),
         rendering_(world.speeds.size()), trace_(trace) {
-    if (broker.profile && config.sizing == SizingKind::kPredictedSeconds) sched_.set_cost_prior(world.profile());
+    if (broker.profile && config.sizing == SizingKind::kPredictedSeconds) {
+      std::vector<double> map = world.profile();
+      if (broker.stale_profile) std::rotate(map.begin(), map.begin() + static_cast<long>(map.size() / 3), map.end());
+      sched_.set_cost_prior(map);
+    }
   }
 
   Outcome run() {
@@ -783,7 +790,9 @@ int run(const Options& options) {
               "region, %.0f ms latency each way, prefetch %d, speed hints off by up to %.0f%%, %d seeds per scenario\n",
               options.width, options.height, options.margin, kTotalWork, kOverhead, kLatency * 1000, kPrefetch,
               options.exact_hints ? 0.0 : kProfileError * 100, options.seeds);
-  if (options.broker.profile) std::printf("ours starts from a cost map of the frame (cost per column, 128 strips)\n");
+  if (options.broker.profile)
+    std::printf("ours starts from a cost map of the frame (cost per column, 128 strips%s)\n",
+                options.broker.stale_profile ? ", of an older version: costs a third of the width off" : "");
   std::printf("broker: %s; after a result, regions go to %s; a refused idle agent is %s\n",
               options.broker.one_by_one ? "agents added one by one, each served at once (as bnr-broker)"
                                         : "all agents known before the first hand-out",
@@ -894,6 +903,8 @@ Options parse(int argc, char** argv) {
       o.exact_hints = true;
     } else if (a == "--profile") {
       o.broker.profile = true;
+    } else if (a == "--stale-profile") {
+      o.broker.stale_profile = true;
     } else if (a == "--cost-map") {
       o.cost_map = value();
     } else if (a == "--trace") {

@@ -217,6 +217,10 @@ void BrokerRun::print_summary(const JobSummary& s) const {
                files.c_str(), s.width, s.height, s.regions, resumed.c_str(), s.seconds, first, s.overdraw,
                static_cast<double>(s.scene_bytes_sent) / (1 << 20),
                summary_table(s.agents, static_cast<long long>(s.width) * s.height, s.seconds).c_str());
+  if (s.cost_prior_dropped)
+    std::fprintf(stderr, "bnr-broker: the speed test's cost map did not match this scene (its costly columns were "
+                         "elsewhere), so regions were sized from what the agents measured; give --speed-test a small "
+                         "copy of the current scene\n");
 }
 
 void BrokerRun::render_all(RunOutcome& outcome) {

@@ -137,6 +137,8 @@ class RegionScheduler {
   // save with the scene's profile.
   [[nodiscard]] std::vector<double> cost_per_column() const { return book_.layout().fold(cost_.learned()); }
   [[nodiscard]] int bands() const { return book_.layout().bands(); }
+  // A cost prior was set and the measurements contradicted it, so it is no longer used.
+  [[nodiscard]] bool dropped_prior() const { return dropped_prior_; }
   // Predicted remaining time of the whole frame at the agents' current speeds.
   [[nodiscard]] Seconds predicted_remaining() const;
   // Pixels rendered by accepted regions, margins included, against the pixels they kept: 1.0
@@ -178,6 +180,8 @@ class RegionScheduler {
   [[nodiscard]] bool holds_back(AgentId agent, int x0, int x1, Clock::time_point now, Clock::time_point end) const;
   Assignment hand_out(AgentId agent, RegionId logical, bool duplicate, Clock::time_point now);
   void learn(AgentId agent, const ColumnBook::Region& region, Seconds render_time, double predicted_work);
+  // The measurements contradict the cost prior (see learn).
+  [[nodiscard]] bool prior_is_stale(const std::vector<SpeedModel::Sample>& samples) const;
   // Renders running well past their prediction bound their columns' cost from below (see
   // CostMap::set_lower_bounds); refreshes the map when a bound is new or has grown enough.
   void bound_late_renders(Clock::time_point now);
@@ -191,6 +195,7 @@ class RegionScheduler {
   SpeedModel speeds_;
   std::deque<std::pair<int, int>> probes_;  // planned probe regions [x0, x1), in hand-out order
   bool measured_any_ = false;
+  bool dropped_prior_ = false;  // the prior was contradicted by what was measured
   std::map<RegionId, double> late_bounds_;  // by region: the work per column last told the map
   long long rendered_pixels_ = 0;  // accepted regions, margins included
   long long kept_pixels_ = 0;

@@ -573,6 +573,7 @@ class Job {
     if (spool_) spool_->remove();  // the outputs are complete: nothing left to resume
     s.cost_per_column = scheduler.cost_per_column();
     s.overdraw = scheduler.overdraw();
+    s.cost_prior_dropped = scheduler.dropped_prior();
     s.agents = session_.reports();
     s.learned_speeds = session_.learned_speeds();
     return s;

@@ -101,6 +101,7 @@ struct JobSummary {
   double first_region_seconds = -1;              // first RenderRegion sent, since `launched`
   std::map<std::string, double> learned_speeds;  // by agent id, to seed the next job
   std::vector<double> cost_per_column;           // the learned cost map
+  bool cost_prior_dropped = false;               // the cost prior given was contradicted by measurements
 };
 
 // The scene's listing did not match the guess the job started on: run the job again with

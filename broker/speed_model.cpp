@@ -201,6 +201,11 @@ void SpeedModel::solve() {
   }
 }
 
+void SpeedModel::compare_by_columns() {
+  for (Measurement& m : measured_) m.size = m.columns;
+  solve();
+}
+
 std::vector<SpeedModel::Sample> SpeedModel::samples() const {
   std::vector<Sample> out;
   out.reserve(measured_.size());

@@ -55,6 +55,10 @@ class SpeedModel {
     int x0 = 0, x1 = 0;
     double per_column = 0;  // reference seconds per rendered column
   };
+  // From now on compare per rendered column: the `expected` given so far no longer counts (the
+  // map it came from proved wrong).
+  void compare_by_columns();
+
   // Every measurement's work per column at its regime's speed as now known.
   [[nodiscard]] std::vector<Sample> samples() const;
 

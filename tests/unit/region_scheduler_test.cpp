@@ -191,6 +191,27 @@ TEST(RegionScheduler, ASlowAgentIsNotSentDeepIntoColumnsNoBandHasMeasured) {
   }
 }
 
+TEST(RegionScheduler, ACostPriorThatPutsTheCostlyColumnsElsewhereIsDropped) {
+  // A 20x band at 1200-1440, and a prior (a speed test of an older version of the scene, say)
+  // that has it at 300-540. Measured regions contradict it, so the scheduler stops predicting
+  // from it and learns the map as without one; a prior that is right is kept.
+  const auto cost = [](int x) { return x >= 1200 && x < 1440 ? 20.0 : 1.0; };
+  for (const bool right : {true, false}) {
+    RegionScheduler s(2000, 1, {.margin = 4});
+    std::vector<double> prior(100);
+    for (int i = 0; i < 100; ++i) prior[static_cast<std::size_t>(i)] = cost(i * 20 + (right ? 0 : 900));
+    s.set_cost_prior(prior);
+    const SimRun run = simulate(s, {2.0, 1.0, 1.0}, cost);
+    ASSERT_TRUE(s.finished());
+    expect_exact_cover(run.accepted, 2000, 1);
+    EXPECT_EQ(s.dropped_prior(), !right) << (right ? "the right prior" : "the wrong prior");
+    // Either way the map learned is the frame's: the hot columns cost about 20x the others.
+    const std::vector<double> learned = s.cost_per_column();
+    EXPECT_GT(learned[1300], 10 * learned[100]);
+    EXPECT_LT(learned[400], 2 * learned[100]);
+  }
+}
+
 TEST(RegionScheduler, ARenderRunningLongBoundsTheCostOfTheColumnsBesideIt) {
   // Two equal agents, a cost of 1 per column measured by two probes. Agent 1's region [31, 62)
   // is still rendering at five times its prediction when agent 0 asks for the columns right
