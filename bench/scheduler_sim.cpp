@@ -917,6 +917,7 @@ Options parse(int argc, char** argv) {
     }
   }
   if (o.height == 0) o.height = std::max(1, o.width * 9 / 16);
+  if (o.broker.stale_profile && !o.broker.profile) throw std::invalid_argument("--stale-profile needs --profile");
   return o;
 }
 

@@ -357,30 +357,33 @@ void RegionScheduler::learn(AgentId agent, const ColumnBook::Region& region, Sec
   // what compares; never 0, so that every region is in the map's units.
   const double expected = cost_.has_prior() ? std::max(cost_.prior_work(r0, r1), 1e-9 * (r1 - r0)) : 0.0;
   if (!speeds_.record(agent, region.c0, region.c1, r1 - r0, render_time.count(), predicted_work, expected)) return;
-  // Cost is time x speed, each measurement at its regime's speed as now known.
-  const std::vector<SpeedModel::Sample> samples = speeds_.samples();
-  for (const SpeedModel::Sample& s : samples) cost_.set_measured(s.x0, s.x1, s.per_column);
   measured_any_ = true;
-  if (cost_.has_prior() && prior_is_stale(samples)) {
+  if (cost_.has_prior() && prior_is_stale(speeds_.samples())) {
     // The map given up front is of another scene, or of this one before it changed: from now
-    // on learn as without one (probes aside, which are long gone).
+    // on the cost is learned as without one, its blind-column and late-render rules included
+    // (the probes a map replaces were never sent), and speeds compare per column again.
     cost_.set_prior({});
     speeds_.compare_by_columns();
     dropped_prior_ = true;
   }
+  // Cost is time x speed, each measurement at its regime's speed as now known.
+  for (const SpeedModel::Sample& s : speeds_.samples()) cost_.set_measured(s.x0, s.x1, s.per_column);
   cost_.refresh();
 }
 
 bool RegionScheduler::prior_is_stale(const std::vector<SpeedModel::Sample>& samples) const {
   // Within a band (the map is per frame column, full height: bands may differ from it by the
   // rows' own cost), measured cost over the map's should be about one value. Two regions whose
-  // ratios are this far apart say the map puts the costly columns elsewhere; speeds still off
-  // by their hints' error cannot make that much.
+  // ratios are this far apart say the map puts the costly columns elsewhere; speeds still at
+  // their hints (up to 4x off between two agents) cannot make that much alone. A sample's cost
+  // is per rendered column, margins included: so is what the map expects of it.
   constexpr double kStale = 8.0;
   std::map<int, std::pair<double, double>> range;  // band -> (least, largest) ratio
   for (const SpeedModel::Sample& s : samples) {
-    const double expected = cost_.prior_work(s.x0, s.x1) / std::max(s.x1 - s.x0, 1);
-    if (expected <= 0 || s.per_column <= 0) continue;
+    if (s.per_column <= 0) continue;
+    const int r0 = cost_.rendered_x0(s.x0), r1 = cost_.rendered_x1(s.x1);
+    const double expected = cost_.prior_work(r0, r1) / std::max(r1 - r0, 1);
+    if (expected <= 0) return true;  // the map expects nothing where rendering took time
     const double ratio = s.per_column / expected;
     auto [it, fresh] = range.try_emplace(book_.layout().band_of(s.x0), ratio, ratio);
     it->second.first = std::min(it->second.first, ratio);

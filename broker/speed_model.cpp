@@ -203,6 +203,11 @@ void SpeedModel::solve() {
 
 void SpeedModel::compare_by_columns() {
   for (Measurement& m : measured_) m.size = m.columns;
+  // Slowdowns seen against the old units are forgotten; regimes already split stay split.
+  for (auto& [id, agent] : agents_) {
+    agent.pending = 0;
+    agent.caution = 1.0;
+  }
   solve();
 }
 

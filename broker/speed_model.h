@@ -56,7 +56,8 @@ class SpeedModel {
     double per_column = 0;  // reference seconds per rendered column
   };
   // From now on compare per rendered column: the `expected` given so far no longer counts (the
-  // map it came from proved wrong).
+  // map it came from proved wrong), nor do unconfirmed slowdowns seen with it; speed regimes
+  // split meanwhile stay.
   void compare_by_columns();
 
   // Every measurement's work per column at its regime's speed as now known.

@@ -37,8 +37,10 @@ struct SimRun {
   std::vector<std::vector<int>> widths;  // per agent, in order
   int duplicates = 0;
 };
+// `margin`: columns each side that a render also pays for (clipped to the frame), as Blender
+// renders a region with its overlap margin.
 SimRun simulate(RegionScheduler& s, const std::vector<double>& speeds, const std::function<double(int)>& cost,
-             const std::function<double(std::size_t, double)>& slowdown = nullptr) {
+             const std::function<double(std::size_t, double)>& slowdown = nullptr, int margin = 0, int width = 0) {
   struct Busy {
     RegionId id = 0;
     double end = 0;
@@ -59,7 +61,9 @@ SimRun simulate(RegionScheduler& s, const std::vector<double>& speeds, const std
       // A queued copy moved here; this loop keeps one region per agent, so it never queued it.
       EXPECT_FALSE(next->revoke.has_value());
       double work = 0;
-      for (int x = next->rect.x0; x < next->rect.x1; ++x) work += cost(x);
+      const int x0 = margin > 0 ? std::max(0, next->rect.x0 - margin) : next->rect.x0;
+      const int x1 = margin > 0 ? std::min(width, next->rect.x1 + margin) : next->rect.x1;
+      for (int x = x0; x < x1; ++x) work += cost(x);
       const double speed = speeds[a] * (slowdown ? slowdown(a, now) : 1.0);
       busy[a] = {next->id, now + work / speed, work / speed, true};
       run.widths[a].push_back(next->rect.width());
@@ -210,6 +214,17 @@ TEST(RegionScheduler, ACostPriorThatPutsTheCostlyColumnsElsewhereIsDropped) {
     EXPECT_GT(learned[1300], 10 * learned[100]);
     EXPECT_LT(learned[400], 2 * learned[100]);
   }
+  // A right map with a sharp, narrow and very costly band is kept (renders pay for their
+  // margins here, as Blender's do, and the check compares what the map expects of them).
+  const auto sharp = [](int x) { return x >= 1000 && x < 1008 ? 200.0 : 1.0; };
+  RegionScheduler s(2000, 1, {.margin = 4});
+  std::vector<double> prior(2000);
+  for (int x = 0; x < 2000; ++x) prior[static_cast<std::size_t>(x)] = sharp(x);
+  s.set_cost_prior(prior);
+  const SimRun run = simulate(s, {2.0, 1.0, 1.0}, sharp, nullptr, 4, 2000);
+  ASSERT_TRUE(s.finished());
+  expect_exact_cover(run.accepted, 2000, 1);
+  EXPECT_FALSE(s.dropped_prior());
 }
 
 TEST(RegionScheduler, ARenderRunningLongBoundsTheCostOfTheColumnsBesideIt) {
