@@ -141,7 +141,7 @@ void CostMap::predict_with_prior() {
   double learned = 0, prior = 0;
   for (const ColumnRun& m : measured_) {
     learned += m.value * (m.x1 - m.x0);
-    prior += prior_prefix_[static_cast<std::size_t>(m.x1)] - prior_prefix_[static_cast<std::size_t>(m.x0)];
+    prior += prior_work(m.x0, m.x1);
   }
   if (prior > 0) prior_scale_ = learned / prior;
   ColumnRuns scaled = prior_;

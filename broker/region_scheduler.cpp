@@ -358,16 +358,18 @@ void RegionScheduler::learn(AgentId agent, const ColumnBook::Region& region, Sec
   const double expected = cost_.has_prior() ? std::max(cost_.prior_work(r0, r1), 1e-9 * (r1 - r0)) : 0.0;
   if (!speeds_.record(agent, region.c0, region.c1, r1 - r0, render_time.count(), predicted_work, expected)) return;
   measured_any_ = true;
-  if (cost_.has_prior() && prior_is_stale(speeds_.samples())) {
+  std::vector<SpeedModel::Sample> samples = speeds_.samples();
+  if (cost_.has_prior() && prior_is_stale(samples)) {
     // The map given up front is of another scene, or of this one before it changed: from now
     // on the cost is learned as without one, its blind-column and late-render rules included
     // (the probes a map replaces were never sent), and speeds compare per column again.
     cost_.set_prior({});
     speeds_.compare_by_columns();
     dropped_prior_ = true;
+    samples = speeds_.samples();  // at the speeds refitted without the map
   }
   // Cost is time x speed, each measurement at its regime's speed as now known.
-  for (const SpeedModel::Sample& s : speeds_.samples()) cost_.set_measured(s.x0, s.x1, s.per_column);
+  for (const SpeedModel::Sample& s : samples) cost_.set_measured(s.x0, s.x1, s.per_column);
   cost_.refresh();
 }
 
@@ -385,7 +387,7 @@ bool RegionScheduler::prior_is_stale(const std::vector<SpeedModel::Sample>& samp
     const double expected = cost_.prior_work(r0, r1) / std::max(r1 - r0, 1);
     if (expected <= 0) return true;  // the map expects nothing where rendering took time
     const double ratio = s.per_column / expected;
-    auto [it, fresh] = range.try_emplace(book_.layout().band_of(s.x0), ratio, ratio);
+    const auto it = range.try_emplace(book_.layout().band_of(s.x0), ratio, ratio).first;
     it->second.first = std::min(it->second.first, ratio);
     it->second.second = std::max(it->second.second, ratio);
     if (it->second.second > kStale * it->second.first) return true;
