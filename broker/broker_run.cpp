@@ -11,6 +11,7 @@
 #include "benchmark_scene.h"
 #include "broker_identity.h"
 #include "output_paths.h"
+#include "region_spool.h"
 
 namespace bnr::broker {
 namespace fs = std::filesystem;
@@ -107,9 +108,13 @@ void BrokerRun::settle(const std::string& scene, SceneManifest truth) {
 }
 
 JobSummary BrokerRun::render(const std::string& scene, const std::function<void(JobOptions&)>& adjust) {
+  std::optional<fs::path> guessed_spool;  // the spool of a job that ran on a wrong guess
   for (;;) {
     JobOptions job = job_for(scene);
     adjust(job);
+    // Its regions are another output's (the guess wrote PNG, the scene multilayer EXR): no run
+    // resumes from them. A spool beside the same output is the next job's to resume or replace.
+    if (guessed_spool && *guessed_spool != spool_dir_for(primary_output(job))) discard_spool(*guessed_spool);
     try {
       JobSummary summary = render_job(job, stop_);
       if (job.listing) settle(scene, job.listing->result().get());  // the job confirmed it
@@ -117,6 +122,7 @@ JobSummary BrokerRun::render(const std::string& scene, const std::function<void(
     } catch (const ListingChanged& changed) {
       if (!flags_.quiet) std::cerr << "bnr-broker: " << changed.what() << "; starting again with its real listing\n";
       settle(scene, changed.truth);  // no guess the second time
+      guessed_spool = spool_dir_for(primary_output(job));
     }
   }
 }

@@ -6,8 +6,9 @@
 
 namespace bnr::broker {
 
-ListingTask::ListingTask(std::function<SceneManifest()> list, std::function<std::string()> this_blender)
-    : list_(std::move(list)), result_(promise_.get_future().share()) {
+ListingTask::ListingTask(std::function<SceneManifest()> list, std::function<std::string()> this_blender,
+                         std::function<void(const SceneManifest&)> remember)
+    : list_(std::move(list)), remember_(std::move(remember)), result_(promise_.get_future().share()) {
   if (!this_blender) return;
   version_ = std::async(std::launch::async, [ask = std::move(this_blender)]() -> std::string {
                try {
@@ -38,6 +39,13 @@ void ListingTask::start() {
 bool ListingTask::settle(SceneManifest truth) {
   if (decided_) return false;
   decided_ = true;
+  if (remember_) {
+    try {
+      remember_(truth);
+    } catch (const std::exception&) {
+      // A cache is only ever a shortcut.
+    }
+  }
   promise_.set_value(std::move(truth));
   return true;
 }

@@ -19,8 +19,10 @@ class ListingTask {
  public:
   // `list`: the listing (build_manifest's answer, or its error); `this_blender`: this machine's
   // Blender version ("" when it has none), asked at once in the background; empty when only
-  // the listing will do (then this_blender() says "").
-  ListingTask(std::function<SceneManifest()> list, std::function<std::string()> this_blender);
+  // the listing will do (then this_blender() says ""); `remember`: called with what settle()
+  // is given, so the next run need not ask again (empty: nothing to remember it by).
+  ListingTask(std::function<SceneManifest()> list, std::function<std::string()> this_blender,
+              std::function<void(const SceneManifest&)> remember = {});
   ListingTask(const ListingTask&) = delete;
   ListingTask& operator=(const ListingTask&) = delete;
   ~ListingTask();  // waits for a listing or version question still running
@@ -38,6 +40,7 @@ class ListingTask {
 
  private:
   std::function<SceneManifest()> list_;
+  std::function<void(const SceneManifest&)> remember_;
   std::promise<SceneManifest> promise_;
   std::shared_future<SceneManifest> result_;
   std::future<void> listing_;

@@ -170,6 +170,14 @@ std::filesystem::path spool_dir_for(const std::filesystem::path& output) {
   return output.parent_path() / (output.filename().string() + ".bnr-spool");
 }
 
+void discard_spool(const std::filesystem::path& dir) {
+  const std::filesystem::path path = dir / kSpoolJournalFile;
+  FdGuard fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+  if (fd.get() < 0 || ::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) return;  // none, or another broker's
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);  // locked meanwhile, as RegionSpool::remove
+}
+
 RegionSpool RegionSpool::open(std::filesystem::path dir, const std::string& job_key) {
   if (job_key.size() > kMaxSpoolKeyBytes)
     throw std::invalid_argument("spool job key of " + std::to_string(job_key.size()) + " bytes is too long");

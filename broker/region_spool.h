@@ -37,6 +37,10 @@ inline constexpr const char* kSpoolJournalFile = "journal";
 // force a fresh render. Throws std::invalid_argument when `output` has no file name.
 [[nodiscard]] std::filesystem::path spool_dir_for(const std::filesystem::path& output);
 
+// Deletes the spool in `dir`, if there is one and no broker has it open (that one's to keep).
+// Best effort: a spool that cannot be removed is left as it is.
+void discard_spool(const std::filesystem::path& dir);
+
 // One record as replay() hands it out. `payload` points into a buffer that is reused for the
 // next record: it is valid only during the visit call.
 struct SpooledRegion {

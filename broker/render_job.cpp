@@ -127,11 +127,7 @@ class Job {
   }
 
  private:
-  // The file the job is named after (its spool sits beside it): the PNG, or with no PNG the
-  // multilayer EXR.
-  [[nodiscard]] const std::filesystem::path& primary_output() const {
-    return options_.png.empty() ? options_.layers : options_.png;
-  }
+  [[nodiscard]] const std::filesystem::path& primary_output() const { return broker::primary_output(options_); }
 
   [[nodiscard]] SessionConfig session_config() const {
     SessionConfig c;
@@ -603,6 +599,10 @@ class Job {
 };
 
 }  // namespace
+
+const std::filesystem::path& primary_output(const JobOptions& options) {
+  return options.png.empty() ? options.layers : options.png;
+}
 
 JobSummary render_job(const JobOptions& options, const volatile std::sig_atomic_t& stop) {
   const SceneManifest manifest =

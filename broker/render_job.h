@@ -111,6 +111,10 @@ struct ListingChanged : std::runtime_error {
   SceneManifest truth;
 };
 
+// The file a job is named after, whose spool (spool_dir_for) sits beside it: the PNG, or with
+// no PNG the multilayer EXR.
+[[nodiscard]] const std::filesystem::path& primary_output(const JobOptions& options);
+
 // Throws std::runtime_error with a one-line reason when the job cannot complete; no output
 // file is written then, and the regions finished so far stay in the spool for the next run.
 // `stop` (set by a signal handler) cancels the job on every agent.

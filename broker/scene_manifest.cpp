@@ -99,6 +99,27 @@ SceneListing parse_scene_listing(std::string_view text) {
   return listing;
 }
 
+std::string format_scene_listing(const SceneListing& listing) {
+  const auto field = [](std::string text) {  // one field of one line
+    std::replace_if(text.begin(), text.end(), [](char c) { return c == '\t' || c == '\n' || c == '\r'; }, ' ');
+    return text;
+  };
+  std::string text = "version\t" + field(listing.blender_version) + "\n";
+  for (const fs::path& f : listing.files) text += "file\t" + field(f.string()) + "\n";
+  for (const fs::path& f : listing.missing) text += "missing\t" + field(f.string()) + "\n";
+  for (const std::string& w : listing.warnings) text += "warning\t" + field(w) + "\n";
+  if (listing.frame) {
+    text += "frame\t" + std::to_string(listing.frame->width) + "\t" + std::to_string(listing.frame->height) + "\n";
+    for (std::size_t v = 0; v < listing.frame->views.size() && v < listing.frame->view_suffixes.size(); ++v)
+      text += "view\t" + field(listing.frame->views[v]) + "\t" + field(listing.frame->view_suffixes[v]) + "\n";
+  }
+  if (listing.output) text += "output\t" + field(listing.output->format) + "\t" + field(listing.output->depth) + "\n";
+  if (listing.denoise)
+    text += std::string("denoise\t") + (listing.denoise->scene_denoises ? "1" : "0") + "\t" +
+            (listing.denoise->blender_can ? "1" : "0") + "\t" + field(listing.denoise->blender_says) + "\n";
+  return text;
+}
+
 std::string tree_path_of(const fs::path& absolute) {
   const std::string s = absolute.lexically_normal().string();
   std::size_t start = 0;
@@ -167,18 +188,41 @@ std::optional<SceneListing> cached_listing(const fs::path& scene, const std::str
   return listing;
 }
 
+namespace {
+
+void remember_listing(const fs::path& blend, const SceneListing& listing, const std::string& text,
+                      const std::string& blender) {
+  const fs::path blender_exe = resolve_executable(blender);
+  if (blender_exe.empty()) return;
+  // Libraries decide what else is listed; textures do not.
+  std::vector<fs::path> depends_on = {blender_exe};
+  for (const fs::path& f : listing.files)
+    if (f.extension() == ".blend") depends_on.push_back(f);
+  scene_cache().remember_listing(blend, depends_on, text);
+}
+
+// A listing settled from an agent's reading (listing_from_agent) serves the next run as one
+// from this machine's Blender would: that run's guess is then no guess.
+void remember_settled(const fs::path& scene, const SceneManifest& truth, const std::string& blender) {
+  if (truth.blender_version.empty() || truth.files.empty()) return;
+  SceneListing listing;
+  listing.blender_version = truth.blender_version;
+  for (std::size_t i = 1; i < truth.files.size(); ++i) listing.files.push_back(truth.files[i].source);
+  listing.warnings = truth.warnings;
+  listing.frame = truth.frame;
+  listing.output = truth.output;
+  listing.denoise = truth.denoise;
+  remember_listing(canonical_blend(scene), listing, format_scene_listing(listing), blender);
+}
+
+}  // namespace
+
 std::optional<SceneListing> list_scene(const fs::path& scene, const std::string& blender) {
   const fs::path blend = canonical_blend(scene);
   const std::optional<std::string> text = list_with_blender(scene, blend, blender);
   if (!text) return std::nullopt;
   SceneListing listing = parse_scene_listing(*text);
-  if (const fs::path blender_exe = resolve_executable(blender); !blender_exe.empty()) {
-    // Libraries decide what else is listed; textures do not.
-    std::vector<fs::path> depends_on = {blender_exe};
-    for (const fs::path& f : listing.files)
-      if (f.extension() == ".blend") depends_on.push_back(f);
-    scene_cache().remember_listing(blend, depends_on, *text);
-  }
+  remember_listing(blend, listing, *text, blender);
   return listing;
 }
 
@@ -236,7 +280,8 @@ ManifestPlan plan_manifest(const fs::path& scene, const std::string& blender) {
   auto listing = std::make_shared<ListingTask>(
       [scene, blender] { return manifest_from(scene, list_scene(scene, blender), blender); },
       blend_alone ? std::function<std::string()>([blender] { return tools::check_blender(blender).str(); })
-                  : std::function<std::string()>());
+                  : std::function<std::string()>(),
+      [scene, blender](const SceneManifest& truth) { remember_settled(scene, truth, blender); });
   if (!blend_alone) listing->start();
   try {
     return {manifest_from(scene, guess, blender), listing};

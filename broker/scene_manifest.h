@@ -40,6 +40,10 @@ struct SceneListing {
 // relative "file" paths are refused as a warning, never shipped.
 [[nodiscard]] SceneListing parse_scene_listing(std::string_view text);
 
+// The script's lines for `listing`: parse_scene_listing(format_scene_listing(l)) gives l back
+// (a missing file's line brings its warning once more).
+[[nodiscard]] std::string format_scene_listing(const SceneListing& listing);
+
 // Where an absolute broker path goes under an agent's job directory: the path without its
 // leading '/' (see protocol::SceneFile::path for why the whole path is mirrored).
 [[nodiscard]] std::string tree_path_of(const std::filesystem::path& absolute);

@@ -114,10 +114,14 @@ TEST(Passes, ABrokerKilledMidJobResumesEveryPassFromItsSpool) {
   broker->send_signal(SIGKILL);
   (void)broker->wait_or_kill(std::chrono::seconds(10));
   EXPECT_FALSE(fs::exists(dir / "out.exr")) << "a killed broker leaves no output file";
+  // The broker started on the guess "a PNG" until its agent read the scene's multilayer output.
+  EXPECT_FALSE(fs::exists(dir / "out.png.bnr-spool")) << "the guess's spool is of no use to any run";
 
   const tools::RunResult r = run_broker(args);
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  const std::size_t at = r.output.find("resuming: ");
+  // The first run's agent read the scene's output; this run knew it from the start.
+  EXPECT_EQ(r.output.find("starting again"), std::string::npos) << r.output;
+  const std::size_t at = r.output.rfind("resuming: ");
   ASSERT_NE(at, std::string::npos) << r.output;
   EXPECT_GE(std::stoi(r.output.substr(at + 10)), 3) << r.output;
   const auto reference = blender_reference(scene, dir / "ref");
@@ -126,6 +130,7 @@ TEST(Passes, ABrokerKilledMidJobResumesEveryPassFromItsSpool) {
       tools::compare_layers(tools::read_exr_layers(dir / "out.exr"), tools::read_exr_layers(reference[0]));
   EXPECT_TRUE(differences.empty()) << differences.size() << " differences:" << joined(differences);
   EXPECT_FALSE(fs::exists(dir / "out.exr.bnr-spool"));
+  EXPECT_FALSE(fs::exists(dir / "out.png.bnr-spool"));
 }
 
 }  // namespace

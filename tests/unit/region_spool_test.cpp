@@ -233,6 +233,19 @@ TEST_F(RegionSpoolJournal, RemoveDeletesTheDirectoryAndEndsTheSpool) {
   EXPECT_NO_THROW(spool.remove());
 }
 
+TEST_F(RegionSpoolJournal, DiscardDeletesAClosedSpoolButNotOneABrokerHasOpen) {
+  {
+    RegionSpool open = RegionSpool::open(dir_, key_);
+    append(open, a_);
+    discard_spool(dir_);
+    EXPECT_TRUE(std::filesystem::exists(journal_)) << "another broker's spool is not ours to delete";
+    EXPECT_EQ(replay_all(open).size(), 1U);
+  }
+  discard_spool(dir_);
+  EXPECT_FALSE(std::filesystem::exists(dir_));
+  EXPECT_NO_THROW(discard_spool(dir_));  // nothing there
+}
+
 TEST(SpoolDirFor, TheSpoolSitsBesideTheOutputUnderAVisibleName) {
   EXPECT_EQ(spool_dir_for("/renders/shot.png"), std::filesystem::path("/renders/shot.png.bnr-spool"));
   EXPECT_EQ(spool_dir_for("shot.exr"), std::filesystem::path("shot.exr.bnr-spool"));

@@ -33,6 +33,33 @@ TEST(SceneManifest, ListingLinesBecomeFilesWarningsAndMissingPaths) {
   EXPECT_NE(l.warnings[2].find("image sequence"), std::string::npos);
 }
 
+TEST(SceneManifest, AListingFormattedAsTheScriptsLinesParsesBackTheSame) {
+  SceneListing l;
+  l.blender_version = "4.2.3";
+  l.files = {"/proj/lib/props.blend", "/proj/tex/wood\tgrain.png"};
+  l.warnings = {"several view layers render:\neach region syncs"};
+  l.frame = FrameFacts{640, 360, {"left", "right"}, {"_L", "_R"}};
+  l.output = OutputFacts{"OPEN_EXR_MULTILAYER", "16"};
+  l.denoise = DenoiseFacts{true, false, "Build without OpenImageDenoiser"};
+  const SceneListing back = parse_scene_listing(format_scene_listing(l));
+  EXPECT_EQ(back.blender_version, l.blender_version);
+  // A field cannot hold the line's separators: they become spaces.
+  EXPECT_EQ(back.files, (std::vector<std::filesystem::path>{"/proj/lib/props.blend", "/proj/tex/wood grain.png"}));
+  EXPECT_EQ(back.warnings, (std::vector<std::string>{"several view layers render: each region syncs"}));
+  ASSERT_TRUE(back.frame && back.output && back.denoise);
+  EXPECT_EQ(*back.frame, *l.frame);
+  EXPECT_EQ(back.output->format, "OPEN_EXR_MULTILAYER");
+  EXPECT_EQ(back.output->depth, "16");
+  EXPECT_TRUE(back.denoise->scene_denoises);
+  EXPECT_FALSE(back.denoise->blender_can);
+  EXPECT_EQ(back.denoise->blender_says, l.denoise->blender_says);
+  // A listing from an older script, without frame, output or denoise lines, stays without them.
+  SceneListing bare;
+  bare.blender_version = "3.4.1";
+  const SceneListing bare_back = parse_scene_listing(format_scene_listing(bare));
+  EXPECT_FALSE(bare_back.frame || bare_back.output || bare_back.denoise);
+}
+
 TEST(SceneManifest, TreePathsMirrorTheAbsolutePathWithoutItsRoot) {
   EXPECT_EQ(tree_path_of("/home/u/proj/scene.blend"), "home/u/proj/scene.blend");
   EXPECT_EQ(tree_path_of("/home/u/proj/../lib/x.blend"), "home/u/lib/x.blend");
@@ -215,6 +242,36 @@ TEST(ListingTask, ListsOnlyWhenStartedAndASettledAnswerStartsNothing) {
     EXPECT_EQ(task.result().get().blender_version, "listed");
   }
   EXPECT_EQ(listed.load(), 2);
+}
+
+TEST(ListingTask, RemembersASettledAnswerForTheNextRunButNotItsOwnListing) {
+  std::vector<std::string> remembered;
+  const auto remember = [&remembered](const SceneManifest& m) { remembered.push_back(m.blender_version); };
+  const auto lister = [] {
+    SceneManifest m;
+    m.blender_version = "listed";
+    return m;
+  };
+  {
+    ListingTask task(lister, {}, remember);
+    SceneManifest settled;
+    settled.blender_version = "settled";
+    EXPECT_TRUE(task.settle(settled));
+    EXPECT_FALSE(task.settle(SceneManifest{}));
+  }
+  {
+    ListingTask task(lister, {}, remember);  // the listing remembers itself (list_scene)
+    task.start();
+    EXPECT_EQ(task.result().get().blender_version, "listed");
+  }
+  {
+    ListingTask task(lister, {}, [](const SceneManifest&) { throw std::runtime_error("disk full"); });
+    SceneManifest settled;
+    settled.blender_version = "settled";
+    EXPECT_TRUE(task.settle(settled));  // a cache that cannot be written changes nothing
+    EXPECT_EQ(task.result().get().blender_version, "settled");
+  }
+  EXPECT_EQ(remembered, (std::vector<std::string>{"settled"}));
 }
 }  // namespace
 }  // namespace bnr::broker
