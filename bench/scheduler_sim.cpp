@@ -106,6 +106,8 @@ constexpr const char* kUsage =
     "                     hot spot's rows are not in it)\n"
     "  --stale-profile    with --profile: the map is of an older version of the scene, its costs a\n"
     "                     third of the width off (the scheduler must notice and drop it)\n"
+    "  --learned-profile  ours renders each frame twice and is timed the second time, which starts\n"
+    "                     from the cost map the first learned (a scene rendered again, unchanged)\n"
     "  -h, --help         show this help\n"
     "\n"
     "Exit status: 0 simulated (targets met or not), 1 error, 2 bad flags.\n";
@@ -330,6 +332,7 @@ struct BrokerModel {
   bool retry = true;  // re-ask a refused idle agent at RegionScheduler::retry_after
   bool profile = false;  // ours gets a cost map of the frame as a prior (World::profile)
   bool stale_profile = false;  // ... of the frame's costs moved by a third of the width
+  bool learned_profile = false;  // ours renders the frame twice, the second time from the first's map
 };
 
 struct Outcome {
@@ -347,6 +350,7 @@ struct Outcome {
   double cpu_seconds = 0;     // the scheduler's own CPU time, all calls
   double decisions = 0;       // calls into the scheduler
   double cpu_max = 0;         // the slowest single call
+  std::vector<double> cost_per_column;  // ours: the cost map it learned
 };
 
 // The old tool: one strip per agent, widths proportional to the speed test's result.
@@ -372,10 +376,14 @@ Outcome run_static_strips(const World& w) {
 // bnr-broker's job loop and the agents, as events on one timeline.
 class DynamicRun {
  public:
-  DynamicRun(const World& world, SchedulerConfig config, BrokerModel broker, bool trace)
+  DynamicRun(const World& world, SchedulerConfig config, BrokerModel broker, bool trace,
+             const std::vector<double>& learned = {})
       : w_(world), sched_(world.width, world.height, with_margin(config, world.margin)), broker_(broker), agents_(world.speeds.size()),
         rendering_(world.speeds.size()), trace_(trace) {
-    if (broker.profile && config.sizing == SizingKind::kPredictedSeconds) {
+    if (config.sizing != SizingKind::kPredictedSeconds) return;
+    if (!learned.empty()) {
+      sched_.set_cost_prior(learned);
+    } else if (broker.profile) {
       std::vector<double> map = world.profile();
       if (broker.stale_profile) std::rotate(map.begin(), map.begin() + static_cast<long>(map.size() / 3), map.end());
       sched_.set_cost_prior(map);
@@ -555,6 +563,7 @@ class DynamicRun {
     out.cpu_seconds = cpu_seconds_;
     out.decisions = decisions_;
     out.cpu_max = cpu_max_;
+    out.cost_per_column = sched_.cost_per_column();
     // An agent's finish: the end of its last accepted render, its last useful work. A copy
     // that lost a duplicate race is not useful work: counting the time spent on it as "still
     // working" would let a scheme look balanced by keeping idle agents busy on losing copies.
@@ -623,6 +632,11 @@ Outcome run_scheme(Scheme scheme, const World& w, BrokerModel broker, bool trace
       config.sizing = SizingKind::kPredictedSeconds;
       config.bands = w.bands;
       break;
+  }
+  if (scheme == Scheme::kOurs && broker.learned_profile) {
+    // As bnr-broker renders a scene it rendered before: from the map the first render learned.
+    const Outcome first = DynamicRun(w, config, broker, false).run();
+    return DynamicRun(w, config, broker, trace, first.cost_per_column).run();
   }
   return DynamicRun(w, config, broker, trace).run();
 }
@@ -793,6 +807,8 @@ int run(const Options& options) {
   if (options.broker.profile)
     std::printf("ours starts from a cost map of the frame (cost per column, 128 strips%s)\n",
                 options.broker.stale_profile ? ", of an older version: costs a third of the width off" : "");
+  if (options.broker.learned_profile)
+    std::printf("ours renders each frame twice; timed: the second render, from the cost map the first learned\n");
   std::printf("broker: %s; after a result, regions go to %s; a refused idle agent is %s\n",
               options.broker.one_by_one ? "agents added one by one, each served at once (as bnr-broker)"
                                         : "all agents known before the first hand-out",
@@ -905,6 +921,8 @@ Options parse(int argc, char** argv) {
       o.broker.profile = true;
     } else if (a == "--stale-profile") {
       o.broker.stale_profile = true;
+    } else if (a == "--learned-profile") {
+      o.broker.learned_profile = true;
     } else if (a == "--cost-map") {
       o.cost_map = value();
     } else if (a == "--trace") {
@@ -918,6 +936,8 @@ Options parse(int argc, char** argv) {
   }
   if (o.height == 0) o.height = std::max(1, o.width * 9 / 16);
   if (o.broker.stale_profile && !o.broker.profile) throw std::invalid_argument("--stale-profile needs --profile");
+  if (o.broker.learned_profile && o.broker.profile)
+    throw std::invalid_argument("--learned-profile and --profile: choose where the map comes from");
   return o;
 }
 

@@ -72,6 +72,8 @@ options:
   --speed-test SMALL.blend
                        first render SMALL.blend (a small version of the scene) in equal
                        strips to learn each agent's speed and where the frame is costly
+                       (without it, a scene rendered before, unchanged, starts from where
+                       its last render was costly)
   --agent-timeout S    seconds of silence before an agent's regions go elsewhere (default 10)
   --open-timeout S     seconds an agent may take to load the scene after its last scene bytes
                        before it is left out (default 900; agents also stop a Blender that

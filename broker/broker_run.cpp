@@ -29,7 +29,8 @@ std::string advert_id(const DiscoveredAgent& found) { return found.endpoint() + 
 BrokerRun::BrokerRun(const BrokerFlags& flags, std::chrono::steady_clock::time_point launched,
                      const volatile std::sig_atomic_t& stop)
     : flags_(flags), launched_(launched), stop_(stop), preview_(flags.preview), own_keys_(broker_keys()),
-      keys_(agent_keys(flags)), profiles_file_(profiles_path()), profiles_(load_profiles(profiles_file_)) {
+      keys_(agent_keys(flags)), profiles_file_(profiles_path()), profiles_(load_profiles(profiles_file_)),
+      cost_maps_(profiles_file_.parent_path() / "cost-maps") {
   if (flags_.http) {
     if (preview_.empty()) preview_ = http_dir_.emplace("bnr-http").path() / "preview.png";
     http_ = std::make_unique<StatusServer>(*flags_.http, preview_);
@@ -210,7 +211,7 @@ JobSummary BrokerRun::calibrate(const std::string& scene, const char* what) {
   return s;
 }
 
-void BrokerRun::print_summary(const JobSummary& s) const {
+void BrokerRun::print_summary(const JobSummary& s, const std::string& prior_source) const {
   std::string files;
   for (const auto& p : s.written) files += (files.empty() ? "" : ", ") + p.string();
   const std::string resumed =
@@ -223,21 +224,46 @@ void BrokerRun::print_summary(const JobSummary& s) const {
                files.c_str(), s.width, s.height, s.regions, resumed.c_str(), s.seconds, first, s.overdraw,
                static_cast<double>(s.scene_bytes_sent) / (1 << 20),
                summary_table(s.agents, static_cast<long long>(s.width) * s.height, s.seconds).c_str());
-  if (s.cost_prior_dropped)
+  if (!s.cost_prior_dropped) return;
+  if (prior_source == kPriorFromSpeedTest)
     std::fprintf(stderr, "bnr-broker: the speed test's cost map did not match this scene (its costly columns were "
                          "elsewhere), so regions were sized from what the agents measured; give --speed-test a small "
                          "copy of the current scene\n");
+  else
+    std::fprintf(stderr, "bnr-broker: the cost map of this scene's last render did not match this render, so regions "
+                         "were sized from what the agents measured (the map is replaced by this render's)\n");
+}
+
+std::vector<double> BrokerRun::cost_prior_for(const JobOptions& job, std::string& source) {
+  source.clear();
+  if (!speed_test_map_.empty()) {
+    source = kPriorFromSpeedTest;
+    return speed_test_map_;
+  }
+  const std::string key = cost_map_key(job.manifest, job.frame);
+  std::vector<double> kept = cost_maps_.load(key);
+  if (kept.empty()) return kept;
+  source = kPriorFromLastRender;
+  if (!flags_.quiet && announced_map_ != key)
+    std::cerr << "bnr-broker: regions are sized from the start by where this scene's last render was costly\n";
+  announced_map_ = key;
+  return kept;
 }
 
 void BrokerRun::render_all(RunOutcome& outcome) {
   if (!benchmark_scene_.empty()) (void)calibrate(benchmark_scene_, "benchmark");
-  std::vector<double> cost_prior;
-  if (!flags_.speed_test.empty()) cost_prior = calibrate(flags_.speed_test, "speed-test").cost_per_column;
+  if (!flags_.speed_test.empty()) speed_test_map_ = calibrate(flags_.speed_test, "speed-test").cost_per_column;
   for (const std::string& scene : flags_.scenes) {
-    const JobSummary s = render(scene, [&](JobOptions& job) { job.cost_prior = cost_prior; });
+    std::string map_key, prior_source;
+    const JobSummary s = render(scene, [&](JobOptions& job) {
+      map_key = cost_map_key(job.manifest, job.frame);
+      job.cost_prior = cost_prior_for(job, prior_source);
+    });
     remember(s);
-    outcome.jobs.push_back({scene, flags_.frame, s});
-    if (!flags_.quiet) print_summary(s);
+    // A resumed job measured only what was left: its map would be a poorer one.
+    if (s.resumed_regions == 0) (void)cost_maps_.save(map_key, s.cost_per_column);
+    outcome.jobs.push_back({scene, flags_.frame, s, prior_source});
+    if (!flags_.quiet) print_summary(s, prior_source);
   }
 }
 

@@ -17,6 +17,7 @@
 #include "agent_keys.h"
 #include "agent_profiles.h"
 #include "broker_flags.h"
+#include "cost_map_store.h"
 #include "local_agent.h"
 #include "mdns_browse.h"
 #include "render_job.h"
@@ -61,7 +62,10 @@ class BrokerRun {
   // Equal strips on every agent: each agent's speed from its own strips, and (for a small
   // version of the user's scene) where the frame costs most.
   JobSummary calibrate(const std::string& scene, const char* what);
-  void print_summary(const JobSummary& summary) const;
+  // The cost prior of a job of `scene` with this manifest: the speed test's, else the one the
+  // scene's last render learned (then said once); `source` says which ("" none).
+  std::vector<double> cost_prior_for(const JobOptions& job, std::string& source);
+  void print_summary(const JobSummary& summary, const std::string& prior_source) const;
 
   const BrokerFlags& flags_;
   std::chrono::steady_clock::time_point launched_;
@@ -87,6 +91,9 @@ class BrokerRun {
   std::set<std::string> considered_;
   std::filesystem::path profiles_file_;
   SpeedProfiles profiles_;
+  CostMapStore cost_maps_;
+  std::vector<double> speed_test_map_;  // --speed-test's
+  std::string announced_map_;  // the key of the kept map last said to be used
 };
 
 }  // namespace bnr::broker

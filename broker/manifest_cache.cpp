@@ -132,17 +132,7 @@ void ManifestCache::remember_listing(const fs::path& blend, const std::vector<fs
 
 void ManifestCache::prune_listings() const {
   // One file per scene path ever rendered (temporary scenes too): keep the newest ones.
-  std::vector<std::pair<fs::file_time_type, fs::path>> listings;
-  for (const auto& entry : fs::directory_iterator(dir_)) {
-    const std::string name = entry.path().filename().string();
-    if (name.rfind("listing-", 0) == 0) listings.emplace_back(entry.last_write_time(), entry.path());
-  }
-  if (listings.size() <= kMaxListings) return;
-  std::sort(listings.begin(), listings.end());
-  for (std::size_t i = 0; i + kMaxListings < listings.size(); ++i) {
-    std::error_code ec;
-    fs::remove(listings[i].second, ec);
-  }
+  tools::keep_newest_files(dir_, "listing-", kMaxListings);
 }
 
 bool ManifestCache::save() const {

@@ -54,6 +54,8 @@ std::string job_json(const JobRecord& job) {
       .raw("first_region_seconds", s.first_region_seconds >= 0 ? number(s.first_region_seconds) : "null")
       .num("overdraw", s.overdraw)
       .num("scene_bytes_sent", static_cast<long long>(s.scene_bytes_sent))
+      .raw("cost_prior", job.cost_prior.empty() ? "null" : quote(job.cost_prior))
+      .raw("cost_prior_dropped", s.cost_prior_dropped ? "true" : "false")
       .raw("outputs", array(s.written, [](const std::filesystem::path& p) { return quote(p.string()); }))
       .raw("totals", totals)
       .raw("agents", array(s.agents, [&](const AgentReport& a) { return agent_json(a, frame_pixels, s.seconds); }))

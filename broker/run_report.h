@@ -15,7 +15,11 @@ struct JobRecord {
   std::string scene;
   std::optional<int> frame;  // unset: the frame the scene was saved at
   JobSummary summary;
+  std::string cost_prior;  // where the job's cost map came from: kPriorFrom..., or "" (none)
 };
+
+inline constexpr const char* kPriorFromSpeedTest = "speed test";
+inline constexpr const char* kPriorFromLastRender = "last render";
 
 struct RunOutcome {
   std::vector<JobRecord> jobs;  // the jobs that completed, in order
@@ -28,7 +32,8 @@ struct RunOutcome {
 
 // A JSON object: {"format": 1, "exit_code", "exit_reason", "error" (null when done), "jobs":
 // [{"scene", "frame", "width", "height", "regions", "resumed_regions", "seconds",
-// "first_region_seconds", "overdraw", "scene_bytes_sent", "outputs": [paths], "totals":
+// "first_region_seconds", "overdraw", "scene_bytes_sent", "cost_prior" ("speed test", "last
+// render" or null), "cost_prior_dropped", "outputs": [paths], "totals":
 // {"regions", "pixels", "wasted", "busy_seconds"}, "agents": [{"name", "regions", "pixels",
 // "share_percent", "load_seconds", "busy_seconds", "idle_seconds", "busy_percent",
 // "finish_seconds" (null: delivered nothing), "vs_frame_seconds", "wasted", "note", "device"}]}]}.

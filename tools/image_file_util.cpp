@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <utility>
+#include <vector>
 #include <unistd.h>
 
 namespace bnr::tools {
@@ -31,6 +33,21 @@ void write_atomically(const std::filesystem::path& path, const std::string& what
     std::filesystem::remove(temp, ignored);
     throw std::runtime_error(what + one_line(e.what()));
   }
+}
+
+void keep_newest_files(const std::filesystem::path& dir, std::string_view prefix, std::size_t keep) {
+  std::vector<std::pair<std::filesystem::file_time_type, std::filesystem::path>> files;
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator(dir, ec); !ec && it != std::filesystem::directory_iterator();
+       it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.rfind(prefix, 0) != 0) continue;
+    const auto stamp = it->last_write_time(ec);
+    if (!ec) files.emplace_back(stamp, it->path());
+  }
+  if (files.size() <= keep) return;
+  std::sort(files.begin(), files.end());
+  for (std::size_t i = 0; i + keep < files.size(); ++i) std::filesystem::remove(files[i].second, ec);
 }
 
 }  // namespace bnr::tools

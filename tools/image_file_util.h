@@ -1,10 +1,12 @@
-// What the PNG and EXR writers share: error text and the atomic temp-file-and-rename.
+// What the PNG and EXR writers and the broker's caches share: error text, the atomic
+// temp-file-and-rename, and a bound on how many cache files a directory keeps.
 #pragma once
 
 #include <cstddef>
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <string_view>
 
 namespace bnr::tools {
 
@@ -20,5 +22,9 @@ void check_image_shape(const std::string& what, int width, int height, std::size
 // the error rethrown as std::runtime_error("<what><reason>").
 void write_atomically(const std::filesystem::path& path, const std::string& what,
                       const std::function<void(const std::filesystem::path&)>& write);
+
+// Deletes the oldest (by modification time) of the files in `dir` whose names start with
+// `prefix` until at most `keep` are left. Best effort: what cannot be deleted stays.
+void keep_newest_files(const std::filesystem::path& dir, std::string_view prefix, std::size_t keep);
 
 }  // namespace bnr::tools

@@ -44,5 +44,34 @@ TEST(Calibration, SpeedTestOnASmallSceneThenTheRealRenderMatchesBlender) {
   expect_same_png(dir / "out.png", blender_reference(scene, dir / "ref").at(0));
 }
 
+// What a render learned of where the frame is costly seeds the next render of the same scene;
+// an edited scene starts afresh. Each render equals Blender's.
+TEST(Calibration, ASceneRenderedAgainStartsFromTheCostMapItsLastRenderLearned) {
+  TempDir dir;
+  const auto scene = make_scene(dir / "again.blend", {"--size", "160x90", "--samples", "16"});
+  const auto reference = blender_reference(scene, dir / "ref").at(0);
+  Agent one(1), two(1);
+  const auto render = [&](const std::string& name) {
+    const fs::path out = dir / (name + ".png");
+    const tools::RunResult r =
+        run_broker({scene.string(), "--no-local", "--agent", one.endpoint(), "--agent", two.endpoint(), "-o", out.string()});
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    return std::make_pair(r.output, out);
+  };
+  const std::string kFromLastRender = "sized from the start by where this scene's last render was costly";
+  const auto [first, first_png] = render("first");
+  EXPECT_EQ(first.find(kFromLastRender), std::string::npos) << first;
+  expect_same_png(first_png, reference);
+  const auto [again, again_png] = render("again");
+  EXPECT_NE(again.find(kFromLastRender), std::string::npos) << again;
+  EXPECT_EQ(again.find("did not match"), std::string::npos) << again;
+  expect_same_png(again_png, reference);
+
+  (void)make_scene(scene, {"--size", "160x90", "--samples", "24"});  // edited
+  const auto [edited, edited_png] = render("edited");
+  EXPECT_EQ(edited.find(kFromLastRender), std::string::npos) << edited;
+  expect_same_png(edited_png, blender_reference(scene, dir / "ref-edited").at(0));
+}
+
 }  // namespace
 }  // namespace bnr::testing

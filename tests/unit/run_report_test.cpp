@@ -31,7 +31,8 @@ TEST(RunReport, CompletedRunListsEachAgentsColumnsTotalsAndOutputs) {
             "{\"format\": 1, \"exit_code\": 0, \"exit_reason\": \"done\", \"error\": null, \"jobs\": [{"
             "\"scene\": \"/scenes/demo.blend\", \"frame\": 7, \"width\": 100, \"height\": 10, \"regions\": 5, "
             "\"resumed_regions\": 0, \"seconds\": 10, \"first_region_seconds\": 1.5, \"overdraw\": 1.25, "
-            "\"scene_bytes_sent\": 4096, \"outputs\": [\"/out/demo0007.png\"], "
+            "\"scene_bytes_sent\": 4096, \"cost_prior\": null, \"cost_prior_dropped\": false, "
+            "\"outputs\": [\"/out/demo0007.png\"], "
             "\"totals\": {\"regions\": 5, \"pixels\": 1000, \"wasted\": 1, \"busy_seconds\": 10}, \"agents\": ["
             "{\"name\": \"alpha (127.0.0.1:7300)\", \"regions\": 3, \"pixels\": 600, \"share_percent\": 60, "
             "\"load_seconds\": 2, \"busy_seconds\": 6, \"idle_seconds\": 2, \"busy_percent\": 75, "
@@ -39,6 +40,14 @@ TEST(RunReport, CompletedRunListsEachAgentsColumnsTotalsAndOutputs) {
             "{\"name\": \"beta \\\"b\\\" (127.0.0.1:7301)\", \"regions\": 2, \"pixels\": 400, \"share_percent\": 40, "
             "\"load_seconds\": 0, \"busy_seconds\": 4, \"idle_seconds\": 0, \"busy_percent\": 40, "
             "\"finish_seconds\": null, \"vs_frame_seconds\": 0, \"wasted\": 0, \"note\": \"went silent\", \"device\": \"\"}]}]}\n");
+}
+
+TEST(RunReport, SaysWhereTheJobsCostMapCameFromAndWhetherItWasDropped) {
+  JobRecord job = two_agent_job();
+  job.cost_prior = kPriorFromLastRender;
+  job.summary.cost_prior_dropped = true;
+  const std::string json = run_report_json({{job}, 0, ""});
+  EXPECT_NE(json.find("\"cost_prior\": \"last render\", \"cost_prior_dropped\": true"), std::string::npos) << json;
 }
 
 TEST(RunReport, FailedRunCarriesTheErrorAndTheJobsDoneBefore) {
