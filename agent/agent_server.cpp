@@ -28,7 +28,6 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 constexpr int kMaxBlenderRestarts = 3;  // per job; then the job fails on this agent
-constexpr auto kFetchStall = std::chrono::seconds(30);  // no chunk for this long: the transfer broke
 // A Blender starts in about a second, a cold one from a slow disk in several: one that says
 // nothing for this long is asked again the slow way, which names what is wrong.
 constexpr auto kSpareReportWait = std::chrono::seconds(10);
@@ -275,9 +274,8 @@ void AgentServer::run(const volatile std::sig_atomic_t& stop) {
     if (job_ && job_->blender) handle_worker(now);
     if (warm_) handle_warm(now);
     if (job_) perform(job_->session.on_tick(now));
-    // Chunks travel in order over one connection, so one that never comes means a broken
-    // transfer (a reconnect lost it): waiting on would hang the job while heartbeats go on.
-    if (job_ && job_->receiving && now - job_->last_chunk > kFetchStall)
+    // Waiting on would hang the job while heartbeats go on.
+    if (job_ && job_->fetch && job_->fetch->stalled(now))
       fail_job(protocol::Code::kTransferBroken, "the broker stopped sending scene files");
   }
   if (job_) end_job("the agent is stopping", /*keep_warm=*/false);
@@ -385,6 +383,7 @@ void AgentServer::open_job(const std::string& from, const std::string& key, cons
   job_->tree = cache_->dir() / "jobs" / safe_job_dir_name(open.job_id);
   // Everything the broker sent is checked before a byte is fetched or a file is made.
   std::set<std::string> hashes;
+  std::deque<protocol::SceneFile> missing;
   std::uint64_t total = 0;
   for (const protocol::SceneFile& f : open.files) {
     if (!safe_tree_path(f.path)) {
@@ -399,10 +398,12 @@ void AgentServer::open_job(const std::string& from, const std::string& key, cons
     }
     total += f.size;
     if (cache_->has(f.hash) || warm_) ++job_->transfer.files_cached;
-    else job_->to_fetch.push_back(f);
+    else missing.push_back(f);
   }
   log("job " + open.job_id + ": " + open.scene_name + ", " + std::to_string(open.files.size()) + " files (" +
-      format_mib(total) + "), " + std::to_string(job_->to_fetch.size()) + " to fetch");
+      format_mib(total) + "), " + std::to_string(missing.size()) + " to fetch");
+  job_->fetch.emplace(open.job_id, std::move(missing), FetchLimits{config_.fetch_window, config_.chunk_bytes});
+  cache_->drop_partials_except(hashes);  // transfers of other scenes' files are not resumed
   if (!make_room(hashes)) return;
   if (adopt_warm_blender(now)) return;
   request_chunks();
@@ -412,8 +413,7 @@ void AgentServer::open_job(const std::string& from, const std::string& key, cons
 // gets unused cached files evicted now, and the job fails with what is missing if that is not
 // enough (better than a write error half-way through a transfer).
 bool AgentServer::make_room(const std::set<std::string>& keep) {
-  std::uint64_t need = 0;
-  for (const protocol::SceneFile& f : job_->to_fetch) need += f.size;
+  const std::uint64_t need = job_->fetch->bytes_to_fetch();
   std::optional<std::uint64_t> free = free_disk_bytes(cache_->dir());
   if (need == 0 || !free || *free >= need) return true;  // unknown: a failed write will say why
   std::uint64_t freed = 0;
@@ -435,54 +435,30 @@ bool AgentServer::make_room(const std::set<std::string>& keep) {
 }
 
 void AgentServer::request_chunks() {
-  while (job_ && !job_->receiving && !job_->to_fetch.empty()) {
-    const protocol::SceneFile file = job_->to_fetch.front();
-    job_->to_fetch.pop_front();
-    try {
-      job_->receiving = cache_->start_blob(file.hash, file.size);
-      job_->last_chunk = Clock::now();
-      job_->next_request = 0;
-      job_->in_flight = 0;
-      if (file.size == 0) {
-        cache_->commit(std::move(job_->receiving));
-        ++job_->transfer.files_fetched;
-      }
-    } catch (const std::exception& e) {
-      fail_job(protocol::Code::kDiskFull, e.what());
-      return;
-    }
+  FetchStep step;
+  try {
+    step = job_->fetch->next(*cache_, Clock::now());
+  } catch (const std::exception& e) {
+    fail_job(protocol::Code::kDiskFull, e.what());
+    return;
   }
-  if (!job_) return;
-  if (!job_->receiving) {
+  for (const std::string& line : step.log) log("job " + job_->open.job_id + ": " + line);
+  if (job_->fetch->done()) {
     start_blender();
     return;
   }
-  const BlobWriter& w = *job_->receiving;
-  while (job_->in_flight < config_.fetch_window && job_->next_request < w.size()) {
-    const std::uint64_t length = std::min(config_.chunk_bytes, w.size() - job_->next_request);
-    send(protocol::FetchChunk{job_->open.job_id, w.hash(), job_->next_request, length});
-    job_->next_request += length;
-    ++job_->in_flight;
-  }
+  for (const protocol::FetchChunk& request : step.requests) send(request);
 }
 
 void AgentServer::receive_chunk(const protocol::FileChunk& chunk, std::string_view bytes) {
-  if (!job_->receiving) return;  // nothing asked: stale or unsolicited
-  BlobWriter& w = *job_->receiving;
-  const std::uint64_t expected = std::min(config_.chunk_bytes, w.size() - w.written());
-  // ZeroMQ keeps one connection's messages in order, so an honest broker answers in order.
-  if (chunk.hash != w.hash() || chunk.offset != w.written() || bytes.size() != expected) {
-    fail_job(protocol::Code::kTransferBroken, "the broker sent file bytes that were not asked for");
-    return;
-  }
-  --job_->in_flight;
-  job_->last_chunk = Clock::now();
+  if (!job_->fetch) return;  // the files are in: a stale or unsolicited answer
   try {
-    w.append(bytes);
-    job_->transfer.bytes_fetched += bytes.size();
-    if (w.complete()) {
-      cache_->commit(std::move(job_->receiving));
-      ++job_->transfer.files_fetched;
+    switch (job_->fetch->receive(*cache_, chunk, bytes, Clock::now())) {
+      case SceneFetch::Answer::kNotAsked: return;
+      case SceneFetch::Answer::kWrong:
+        fail_job(protocol::Code::kTransferBroken, "the broker sent file bytes that were not asked for");
+        return;
+      case SceneFetch::Answer::kTaken: break;
     }
   } catch (const std::exception& e) {
     fail_job(protocol::Code::kDiskFull, e.what());
@@ -494,6 +470,9 @@ void AgentServer::receive_chunk(const protocol::FileChunk& chunk, std::string_vi
 void AgentServer::start_blender() {
   protocol::SceneTransfer& t = job_->transfer;
   t.fetch_seconds = std::chrono::duration<double>(Clock::now() - job_->fetch_started).count();
+  t.files_fetched = job_->fetch->files_fetched();
+  t.bytes_fetched = job_->fetch->bytes_fetched();
+  job_->fetch.reset();
   lifetime_.files_cached += t.files_cached;
   lifetime_.files_fetched += t.files_fetched;
   lifetime_.bytes_fetched += t.bytes_fetched;

@@ -23,6 +23,7 @@
 #include "outbox.h"
 #include "messages.h"
 #include "scene_cache.h"
+#include "scene_fetch.h"
 #include "served_job.h"
 #include "warm_job.h"
 #include "work_dir.h"
@@ -95,15 +96,9 @@ class AgentServer {
     // The decisions once the files are in: regions, worker replies, restarts, liveness, stalls.
     ServedJob session;
     std::filesystem::path tree;  // the job's files, mirrored under the cache directory
-    // Fetching: files still missing (one per hash), the one being received, the next offset
-    // to ask for, requests in flight.
-    std::deque<protocol::SceneFile> to_fetch;
-    std::unique_ptr<BlobWriter> receiving;
-    std::uint64_t next_request = 0;
-    int in_flight = 0;
+    std::optional<SceneFetch> fetch;  // the files the cache lacks, until they are in
     protocol::SceneTransfer transfer;
     std::chrono::steady_clock::time_point fetch_started;
-    std::chrono::steady_clock::time_point last_chunk;  // or when the current file was started
     std::chrono::steady_clock::time_point progress_read;  // Blender's CPU time, for the stall watch
     // What could not be sent while the broker's link was down: sent when it is heard again.
     Outbox outbox{64, std::uint64_t{1} << 30};

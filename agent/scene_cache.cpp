@@ -140,18 +140,56 @@ std::optional<fs::path> safe_tree_path(std::string_view path) {
 
 BlobWriter::BlobWriter(Key, fs::path partial, std::string hash, std::uint64_t size)
     : partial_(std::move(partial)), hash_(std::move(hash)), size_(size) {
-  // O_EXCL: a leftover cannot exist (the cache clears partial/ on opening and writers delete
-  // theirs), so an existing file means this hash is being received already.
-  fd_ = ::open(partial_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-  if (fd_ < 0) {
-    if (errno == EEXIST) throw std::runtime_error("scene file " + hash_ + " is already being received");
-    throw std::runtime_error("cannot create " + partial_.string() + ": " + errno_text(errno));
+  fd_ = ::open(partial_.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw std::runtime_error("cannot create " + partial_.string() + ": " + errno_text(errno));
+  // Held while the writer lives: a file locked by another writer is a transfer in progress.
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    ::close(fd_);
+    fd_ = -1;
+    if (err == EWOULDBLOCK) throw std::runtime_error("scene file " + hash_ + " is already being received");
+    throw std::runtime_error("cannot lock " + partial_.string() + ": " + errno_text(err));
   }
+  resume_parked();
+}
+
+void BlobWriter::resume_parked() {
+  // A transfer an earlier job left: its bytes so far go through the hasher again, and the
+  // commit's hash check vouches for them as for any byte received.
+  struct stat st {};
+  if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode) || static_cast<std::uint64_t>(st.st_size) > size_) {
+    if (::ftruncate(fd_, 0) != 0) fail_open("cannot reset ");
+    return;
+  }
+  std::string buffer(std::min<std::uint64_t>(1 << 20, std::max<off_t>(st.st_size, 1)), '\0');
+  while (written_ < static_cast<std::uint64_t>(st.st_size)) {
+    const ssize_t n = ::read(fd_, buffer.data(), std::min<std::uint64_t>(buffer.size(), st.st_size - written_));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      // Unreadable: start over rather than trust a prefix the hasher has not seen.
+      if (::ftruncate(fd_, 0) != 0 || ::lseek(fd_, 0, SEEK_SET) != 0) fail_open("cannot reset ");
+      hasher_ = tools::ContentHasher();
+      written_ = 0;
+      break;
+    }
+    hasher_.update(std::string_view(buffer.data(), static_cast<std::size_t>(n)));
+    written_ += static_cast<std::uint64_t>(n);
+  }
+  resumed_ = written_;
+}
+
+void BlobWriter::fail_open(const char* what) {
+  const int err = errno;
+  ::close(fd_);
+  fd_ = -1;
+  throw std::runtime_error(what + partial_.string() + ": " + errno_text(err));
 }
 
 BlobWriter::~BlobWriter() {
+  // Bytes received and written whole are kept for the next job that needs the file (parked);
+  // anything else goes, while the lock still keeps other writers out.
+  if (!committed_ && (failed_ || discard_ || written_ == 0)) ::unlink(partial_.c_str());
   if (fd_ >= 0) ::close(fd_);
-  if (!committed_) ::unlink(partial_.c_str());
 }
 
 void BlobWriter::append(std::string_view bytes) {
@@ -191,10 +229,12 @@ SceneCache::SceneCache(fs::path dir, std::uint64_t limit_bytes)
 
   // Everything below may throw; the destructor would not run, so release the lock here.
   try {
-    // A partial file is a transfer that an earlier run did not finish: it cannot be resumed
-    // (the hasher's state is gone), so it is only wasted space.
+    // A partial file named by a hash is a transfer an earlier run did not finish: the next job
+    // that needs the file resumes it (drop_partials_except lets the others go).
     std::error_code ec;
-    for (const auto& entry : fs::directory_iterator(partial_dir_)) fs::remove_all(entry.path(), ec);
+    for (const auto& entry : fs::directory_iterator(partial_dir_))
+      if (!protocol::is_content_hash(entry.path().filename().string()) || !fs::is_regular_file(entry.symlink_status()))
+        fs::remove_all(entry.path(), ec);
     // A job tree is only ever used by the agent holding the lock: one left here is a crashed
     // agent's, and its hard links would keep evicted blobs' space in use.
     for (const auto& entry : fs::directory_iterator(jobs_dir(), ec)) fs::remove_all(entry.path(), ec);
@@ -254,10 +294,22 @@ std::unique_ptr<BlobWriter> SceneCache::start_blob(const std::string& hash, std:
   return std::make_unique<BlobWriter>(BlobWriter::Key{}, partial_dir_ / hash, hash, size);
 }
 
+void SceneCache::drop_partials_except(const std::set<std::string>& keep) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(partial_dir_, ec)) {
+    if (keep.contains(entry.path().filename().string())) continue;
+    // Not one a live writer holds (flock), which is receiving it now.
+    const FileDescriptor fd(::open(entry.path().c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (fd.get() >= 0 && ::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) continue;
+    fs::remove_all(entry.path(), ec);
+  }
+}
+
 void SceneCache::commit(std::unique_ptr<BlobWriter> writer) {
   // `writer` is destroyed on every exit from here, deleting its partial file unless renamed.
   if (!writer) throw std::invalid_argument("commit: no blob writer");
   BlobWriter& w = *writer;
+  w.discard_ = true;  // bytes that fail a check here are never resumed
   if (w.partial_.parent_path() != partial_dir_)
     throw std::invalid_argument("commit: the blob writer belongs to another scene cache");
   if (w.failed_ || w.fd_ < 0) throw std::runtime_error("scene file " + w.hash_ + " was not written completely");

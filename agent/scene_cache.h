@@ -2,7 +2,8 @@
 //
 // Layout under the cache directory:
 //   blobs/<hash>    one complete, verified file per content hash (read-only, mode 0444)
-//   partial/<hash>  a file being received; removed when its writer is dropped or on opening
+//   partial/<hash>  a file being received, or the bytes so far of a transfer a job left
+//                   unfinished (parked): the next job that needs that file resumes it
 //   lock            flock()ed while a SceneCache is open: one agent per cache directory
 //   jobs/<name>     job trees the agent builds with materialize(); removed on opening (only
 //                   the agent holding the lock uses them, so any found then are a crash's)
@@ -35,7 +36,9 @@ namespace bnr::agent {
 
 // Receives one blob strictly in order, straight to partial/<hash> on disk (never the whole
 // file in memory), hashing as it goes. Made by SceneCache::start_blob, finished by
-// SceneCache::commit. Dropped without a commit, it deletes its partial file.
+// SceneCache::commit. Dropped without a commit, it keeps the bytes it wrote whole in its
+// partial file, where the next writer of that hash resumes (a commit that fails, a failed
+// write, or nothing written deletes it).
 class BlobWriter {
  public:
   // Only SceneCache can make a Key, hence a BlobWriter.
@@ -43,7 +46,9 @@ class BlobWriter {
     Key() = default;
     friend class SceneCache;
   };
-  // Creates `partial` (it must not exist). Throws std::runtime_error when it cannot.
+  // Opens `partial` and locks it (flock): a file there no other writer holds is resumed, its
+  // bytes hashed again (one longer than `size` is cut to nothing). Throws std::runtime_error
+  // when it cannot, or "... is already being received" when another writer holds it.
   BlobWriter(Key, std::filesystem::path partial, std::string hash, std::uint64_t size);
   ~BlobWriter();
   BlobWriter(const BlobWriter&) = delete;
@@ -54,6 +59,7 @@ class BlobWriter {
   void append(std::string_view bytes);
 
   [[nodiscard]] std::uint64_t written() const { return written_; }
+  [[nodiscard]] std::uint64_t resumed() const { return resumed_; }  // bytes an earlier writer left
   [[nodiscard]] std::uint64_t size() const { return size_; }
   [[nodiscard]] bool complete() const { return written_ == size_; }
   [[nodiscard]] const std::string& hash() const { return hash_; }
@@ -65,15 +71,21 @@ class BlobWriter {
   std::filesystem::path partial_;
   std::string hash_;
   std::uint64_t size_ = 0;
+  void resume_parked();
+  [[noreturn]] void fail_open(const char* what);
+
   std::uint64_t written_ = 0;
+  std::uint64_t resumed_ = 0;
   int fd_ = -1;
   bool failed_ = false;
+  bool discard_ = false;
   bool committed_ = false;
 };
 
 class SceneCache {
  public:
-  // Opens (creating if needed) the cache at `dir`: locks it, deletes leftovers in partial/ and jobs/,
+  // Opens (creating if needed) the cache at `dir`: locks it, deletes leftovers in jobs/ and
+  // partial/ (but parked transfers),
   // and indexes blobs/ (anything there that is not a regular file named by a content hash is
   // removed). `limit_bytes` is what evict() trims to. Throws std::runtime_error with a
   // one-line reason when the directory cannot be created or another SceneCache (in this or
@@ -103,6 +115,8 @@ class SceneCache {
   // non-hash, std::runtime_error when the partial file cannot be created or the same hash is
   // already being received. A hash already cached may be written again (same bytes).
   [[nodiscard]] std::unique_ptr<BlobWriter> start_blob(const std::string& hash, std::uint64_t size);
+  // Deletes the parked transfers of files not in `keep` (a job that needs none of them).
+  void drop_partials_except(const std::set<std::string>& keep);
   // Verifies that the writer got all its bytes and that they hash to its hash, fsyncs and
   // moves the file into blobs/. Throws std::runtime_error otherwise ("... does not match its
   // content hash" for wrong bytes); the partial file is deleted either way. Does not evict:

@@ -4,7 +4,9 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <random>
 #include <regex>
+#include <thread>
 
 #include <zmq.hpp>
 
@@ -229,6 +231,61 @@ TEST(Shipping, AgentRefusesPathsThatLeaveItsCacheAndBytesThatDoNotMatchTheirHash
   EXPECT_FALSE(fs::exists(cache / "blobs" / hash));
   EXPECT_TRUE(fs::is_empty(cache / "partial"));
   EXPECT_FALSE(fs::exists(cache.path().parent_path() / "escape.blend"));
+  EXPECT_TRUE(agent.process().running());
+}
+
+// The broker went away half-way through a file: the next job that needs the file (another run
+// of the same scene) resumes the transfer where it stopped, and the agent checks the whole.
+TEST(Shipping, AnInterruptedTransferResumesWhereItStoppedInTheNextJob) {
+  TempDir cache;
+  Agent agent(1, {"--cache-dir", cache.path().string()});
+  std::string bytes(3 * (1 << 20) + 12345, '\0');  // four of the agent's 1 MiB chunks
+  std::mt19937 random(7);
+  for (char& c : bytes) c = static_cast<char>(random());
+  const std::string hash = tools::content_hash(bytes);
+  RawBroker broker(agent);  // one connection: the agent reads its messages in order
+  const auto next_fetch = [&](const std::string& job) -> std::optional<protocol::FetchChunk> {
+    for (int i = 0; i < 64; ++i) {
+      const protocol::Message m = broker.receive();
+      if (const auto* f = std::get_if<protocol::FetchChunk>(&m); f != nullptr && f->job_id == job) return *f;
+      if (std::holds_alternative<protocol::JobFailed>(m) || std::holds_alternative<protocol::Heartbeat>(m))
+        return std::nullopt;  // failed, or receive() gave up
+    }
+    return std::nullopt;
+  };
+  const auto answer = [&](const protocol::FetchChunk& f) {
+    broker.send(protocol::FileChunk{f.job_id, f.hash, f.offset}, std::string_view(bytes).substr(f.offset, f.length));
+  };
+
+  protocol::OpenJob first{"j-first", "big.blend"};
+  first.files = {{"home/u/big.blend", bytes.size(), hash}};
+  broker.send(first);
+  const auto asked = next_fetch("j-first");
+  ASSERT_TRUE(asked);
+  EXPECT_EQ(asked->offset, 0U);
+  answer(*asked);
+  broker.send(protocol::CloseJob{"j-first"});  // the broker stopped after one chunk
+
+  protocol::OpenJob second = first;
+  second.job_id = "j-second";
+  broker.send(second);
+  auto fetch = next_fetch("j-second");
+  ASSERT_TRUE(fetch);
+  EXPECT_EQ(fetch->offset, asked->length) << "the chunk the agent has is not asked for again";
+  std::uint64_t asked_for = 0;
+  while (fetch) {
+    asked_for += fetch->length;
+    answer(*fetch);
+    if (fetch->offset + fetch->length == bytes.size()) break;
+    fetch = next_fetch("j-second");
+  }
+  EXPECT_EQ(asked_for, bytes.size() - asked->length);
+  // Verified and cached: once the agent opens the "scene" (not a real .blend) it fails the job.
+  for (int i = 0; i < 50 && !fs::exists(cache / "blobs" / hash); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_TRUE(fs::exists(cache / "blobs" / hash));
+  EXPECT_EQ(file_text(cache / "blobs" / hash), bytes);
+  EXPECT_TRUE(fs::is_empty(cache / "partial"));
   EXPECT_TRUE(agent.process().running());
 }
 

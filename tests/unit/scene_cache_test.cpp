@@ -188,20 +188,89 @@ TEST(SceneCache, CommittingAnIncompleteBlobThrowsAndDeletesIt) {
   EXPECT_FALSE(cache.has(tools::content_hash("12345")));
 }
 
-TEST(SceneCache, WriterDroppedWithoutCommitDeletesItsPartialFile) {
+TEST(SceneCache, WriterDroppedWithoutCommitParksWhatItWroteForTheNextWriter) {
+  const tools::TempDir tmp;
+  SceneCache cache(tmp / "cache", 1 << 20);
+  const std::string bytes = "a transfer that broke half-way";
+  const std::string hash = tools::content_hash(bytes);
+  {
+    auto writer = cache.start_blob(hash, bytes.size());
+    EXPECT_EQ(writer->resumed(), 0U);
+    writer->append(std::string_view(bytes).substr(0, 11));
+    EXPECT_TRUE(fs::exists(tmp / "cache" / "partial" / hash));
+    // The same hash cannot be received twice at once.
+    EXPECT_THROW((void)cache.start_blob(hash, bytes.size()), std::runtime_error);
+  }
+  EXPECT_EQ(read_all(tmp / "cache" / "partial" / hash), bytes.substr(0, 11));
+  auto writer = cache.start_blob(hash, bytes.size());
+  EXPECT_EQ(writer->resumed(), 11U);
+  EXPECT_EQ(writer->written(), 11U);
+  writer->append(std::string_view(bytes).substr(11));
+  cache.commit(std::move(writer));  // the bytes before and after the break hash to the file's hash
+  EXPECT_EQ(read_all(cache.blob_path(hash)), bytes);
+  EXPECT_TRUE(fs::is_empty(tmp / "cache" / "partial"));
+}
+
+TEST(SceneCache, AWriterDroppedBeforeAnyByteLeavesNothing) {
   const tools::TempDir tmp;
   SceneCache cache(tmp / "cache", 1 << 20);
   const std::string hash = tools::content_hash("abc");
-  {
-    auto writer = cache.start_blob(hash, 3);
-    writer->append("ab");
-    EXPECT_TRUE(fs::exists(tmp / "cache" / "partial" / hash));
-    // The same hash cannot be received twice at once.
-    EXPECT_THROW((void)cache.start_blob(hash, 3), std::runtime_error);
-  }
+  (void)cache.start_blob(hash, 3);
   EXPECT_TRUE(fs::is_empty(tmp / "cache" / "partial"));
-  put(cache, "abc");  // and it can be received again afterwards
+  put(cache, "abc");
   EXPECT_TRUE(cache.has(hash));
+}
+
+TEST(SceneCache, AParkedTransferWithWrongBytesFailsItsCommitAndStartsOverNextTime) {
+  const tools::TempDir tmp;
+  SceneCache cache(tmp / "cache", 1 << 20);
+  const std::string bytes = "the real file";
+  const std::string hash = tools::content_hash(bytes);
+  write_file(tmp / "cache" / "partial" / hash, "the fake");  // a torn or tampered prefix
+  auto writer = cache.start_blob(hash, bytes.size());
+  EXPECT_EQ(writer->resumed(), 8U);
+  writer->append(std::string_view(bytes).substr(8));
+  EXPECT_THROW(cache.commit(std::move(writer)), std::runtime_error);
+  EXPECT_FALSE(cache.has(hash));
+  EXPECT_TRUE(fs::is_empty(tmp / "cache" / "partial"));
+  auto again = cache.start_blob(hash, bytes.size());
+  EXPECT_EQ(again->resumed(), 0U);
+  again->append(bytes);
+  cache.commit(std::move(again));
+  EXPECT_TRUE(cache.has(hash));
+}
+
+TEST(SceneCache, AParkedTransferLongerThanTheFileIsNotResumed) {
+  const tools::TempDir tmp;
+  SceneCache cache(tmp / "cache", 1 << 20);
+  const std::string hash = tools::content_hash("abc");
+  write_file(tmp / "cache" / "partial" / hash, "abcdef");
+  auto writer = cache.start_blob(hash, 3);
+  EXPECT_EQ(writer->written(), 0U);
+  writer->append("abc");
+  cache.commit(std::move(writer));
+  EXPECT_EQ(read_all(cache.blob_path(hash)), "abc");
+}
+
+TEST(SceneCache, ParkedTransfersSurviveReopeningAndGoWhenAJobNeedsOtherFiles) {
+  const tools::TempDir tmp;
+  const std::string a = tools::content_hash("file a"), b = tools::content_hash("file b"),
+                    c = tools::content_hash("file c");
+  {
+    SceneCache cache(tmp / "cache", 1 << 20);
+    for (const std::string& h : {a, b}) cache.start_blob(h, 6)->append("file");
+  }
+  SceneCache cache(tmp / "cache", 1 << 20);  // an agent restarted
+  const fs::path partial = tmp / "cache" / "partial";
+  EXPECT_TRUE(fs::exists(partial / a));
+  EXPECT_TRUE(fs::exists(partial / b));
+  auto receiving = cache.start_blob(c, 6);  // a live transfer is never dropped
+  receiving->append("fi");
+  cache.drop_partials_except({a});
+  EXPECT_TRUE(fs::exists(partial / a));
+  EXPECT_FALSE(fs::exists(partial / b));
+  EXPECT_TRUE(fs::exists(partial / c));
+  EXPECT_EQ(cache.start_blob(a, 6)->resumed(), 4U);
 }
 
 TEST(SceneCache, HashesThatAreNotContentHashesAreRefused) {
@@ -213,7 +282,7 @@ TEST(SceneCache, HashesThatAreNotContentHashesAreRefused) {
   EXPECT_THROW((void)cache.blob_path(std::string(63, 'a')), std::invalid_argument);
 }
 
-TEST(SceneCache, PartialLeftoversAndStrayFilesAreRemovedOnOpening) {
+TEST(SceneCache, StrayFilesAreRemovedOnOpening) {
   const tools::TempDir tmp;
   std::string hash;
   {
@@ -222,14 +291,16 @@ TEST(SceneCache, PartialLeftoversAndStrayFilesAreRemovedOnOpening) {
   }
   const fs::path partial = tmp / "cache" / "partial";
   const fs::path blobs = tmp / "cache" / "blobs";
-  write_file(partial / tools::content_hash("half"), "ha");
+  write_file(partial / tools::content_hash("half"), "ha");  // parked: resumed by the next job
+  write_file(partial / "not-a-hash", "junk");
   fs::create_directory(partial / "odd");
   write_file(blobs / "not-a-hash", "junk");
   write_file(blobs / std::string(64, 'A'), "upper-case hex is not ours");
   fs::create_symlink("/etc/passwd", blobs / tools::content_hash("link"));
 
   const SceneCache cache(tmp / "cache", 1 << 20);
-  EXPECT_TRUE(fs::is_empty(partial));
+  EXPECT_EQ(std::distance(fs::directory_iterator(partial), fs::directory_iterator()), 1);
+  EXPECT_TRUE(fs::exists(partial / tools::content_hash("half")));
   EXPECT_EQ(std::distance(fs::directory_iterator(blobs), fs::directory_iterator()), 1);
   EXPECT_TRUE(cache.has(hash));
   EXPECT_FALSE(cache.has(tools::content_hash("link")));
