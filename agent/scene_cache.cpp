@@ -141,6 +141,8 @@ std::optional<fs::path> safe_tree_path(std::string_view path) {
 BlobWriter::BlobWriter(Key, fs::path partial, std::string hash, std::uint64_t size)
     : partial_(std::move(partial)), hash_(std::move(hash)), size_(size) {
   fd_ = ::open(partial_.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd_ < 0 && errno == EACCES && ::unlink(partial_.c_str()) == 0)  // made read-only by a commit a crash cut short
+    fd_ = ::open(partial_.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
   if (fd_ < 0) throw std::runtime_error("cannot create " + partial_.string() + ": " + errno_text(errno));
   // Held while the writer lives: a file locked by another writer is a transfer in progress.
   if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
@@ -157,7 +159,10 @@ void BlobWriter::resume_parked() {
   // A transfer an earlier job left: its bytes so far go through the hasher again, and the
   // commit's hash check vouches for them as for any byte received.
   struct stat st {};
-  if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode) || static_cast<std::uint64_t>(st.st_size) > size_) {
+  // Hashing a parked prefix again holds the agent's loop (about a second per GiB): a larger
+  // one is fetched again instead.
+  if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode) || static_cast<std::uint64_t>(st.st_size) > size_ ||
+      static_cast<std::uint64_t>(st.st_size) > kMaxResumedBytes) {
     if (::ftruncate(fd_, 0) != 0) fail_open("cannot reset ");
     return;
   }

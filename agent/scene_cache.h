@@ -41,13 +41,14 @@ namespace bnr::agent {
 // write, or nothing written deletes it).
 class BlobWriter {
  public:
+  static constexpr std::uint64_t kMaxResumedBytes = std::uint64_t{1} << 30;
   // Only SceneCache can make a Key, hence a BlobWriter.
   class Key {
     Key() = default;
     friend class SceneCache;
   };
   // Opens `partial` and locks it (flock): a file there no other writer holds is resumed, its
-  // bytes hashed again (one longer than `size` is cut to nothing). Throws std::runtime_error
+  // bytes hashed again (one longer than `size` or kMaxResumedBytes is cut to nothing). Throws std::runtime_error
   // when it cannot, or "... is already being received" when another writer holds it.
   BlobWriter(Key, std::filesystem::path partial, std::string hash, std::uint64_t size);
   ~BlobWriter();
@@ -67,13 +68,13 @@ class BlobWriter {
  private:
   friend class SceneCache;
 
+  void resume_parked();
+  [[noreturn]] void fail_open(const char* what);
+
   tools::ContentHasher hasher_;
   std::filesystem::path partial_;
   std::string hash_;
   std::uint64_t size_ = 0;
-  void resume_parked();
-  [[noreturn]] void fail_open(const char* what);
-
   std::uint64_t written_ = 0;
   std::uint64_t resumed_ = 0;
   int fd_ = -1;
@@ -85,7 +86,7 @@ class BlobWriter {
 class SceneCache {
  public:
   // Opens (creating if needed) the cache at `dir`: locks it, deletes leftovers in jobs/ and
-  // partial/ (but parked transfers),
+  // partial/ (except parked transfers),
   // and indexes blobs/ (anything there that is not a regular file named by a content hash is
   // removed). `limit_bytes` is what evict() trims to. Throws std::runtime_error with a
   // one-line reason when the directory cannot be created or another SceneCache (in this or

@@ -21,6 +21,7 @@ void SceneFetch::start_next(SceneCache& cache, Clock::time_point now, FetchStep&
     const protocol::SceneFile file = missing_.front();
     missing_.pop_front();
     receiving_ = cache.start_blob(file.hash, file.size);
+    current_ = file;
     last_chunk_ = now;
     next_offset_ = receiving_->written();
     in_flight_ = 0;
@@ -36,6 +37,7 @@ void SceneFetch::start_next(SceneCache& cache, Clock::time_point now, FetchStep&
 
 FetchStep SceneFetch::next(SceneCache& cache, Clock::time_point now) {
   FetchStep step;
+  step.log = std::exchange(pending_log_, {});
   start_next(cache, now, step);
   if (!receiving_) return step;
   while (in_flight_ < limits_.window && next_offset_ < receiving_->size()) {
@@ -59,10 +61,20 @@ SceneFetch::Answer SceneFetch::receive(SceneCache& cache, const protocol::FileCh
   last_chunk_ = now;
   w.append(bytes);
   bytes_fetched_ += bytes.size();
-  if (w.complete()) {
+  if (!w.complete()) return Answer::kTaken;
+  const bool resumed = w.resumed() > 0;
+  try {
     cache.commit(std::move(receiving_));
-    ++files_fetched_;
+  } catch (const std::runtime_error& e) {
+    if (!resumed) throw;
+    // The bytes an earlier transfer left were bad (torn, or a hostile broker's): the commit
+    // deleted them, and this job's broker is asked for the whole file.
+    pending_log_.push_back(current_.path + " did not match its content hash with the bytes an earlier transfer "
+                           "left; fetching it again whole");
+    missing_.push_front(current_);
+    return Answer::kTaken;
   }
+  ++files_fetched_;
   return Answer::kTaken;
 }
 

@@ -50,7 +50,8 @@ class SceneFetch {
     kWrong,     // not the chunk asked for next (another file, offset or length)
   };
   // Writes a FileChunk's bytes, and commits the file when they complete it. Throws
-  // std::runtime_error when they cannot be written or the file does not match its hash.
+  // std::runtime_error when they cannot be written or the file does not match its hash (one
+  // resumed from an earlier transfer is fetched again whole instead).
   [[nodiscard]] Answer receive(SceneCache& cache, const protocol::FileChunk& chunk, std::string_view bytes,
                                Clock::time_point now);
 
@@ -58,7 +59,6 @@ class SceneFetch {
   [[nodiscard]] bool stalled(Clock::time_point now) const { return receiving_ && now - last_chunk_ > limits_.stall; }
   // Bytes of the files still to fetch, the one being received included.
   [[nodiscard]] std::uint64_t bytes_to_fetch() const;
-  [[nodiscard]] std::size_t files_to_fetch() const { return missing_.size() + (receiving_ ? 1 : 0); }
   [[nodiscard]] std::uint32_t files_fetched() const { return files_fetched_; }
   [[nodiscard]] std::uint64_t bytes_fetched() const { return bytes_fetched_; }  // received by this job
 
@@ -69,6 +69,8 @@ class SceneFetch {
   std::deque<protocol::SceneFile> missing_;
   FetchLimits limits_;
   std::unique_ptr<BlobWriter> receiving_;
+  protocol::SceneFile current_;  // the file receiving_ writes
+  std::vector<std::string> pending_log_;  // for the next step
   std::uint64_t next_offset_ = 0;  // the next offset to ask for
   int in_flight_ = 0;
   Clock::time_point last_chunk_;   // or when the file being received was started

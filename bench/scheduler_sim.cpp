@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "band_layout.h"
+#include "cost_map_store.h"
 #include "frame_buffer.h"
 #include "region_scheduler.h"
 #include "split_text.h"
@@ -636,7 +637,7 @@ Outcome run_scheme(Scheme scheme, const World& w, BrokerModel broker, bool trace
   if (scheme == Scheme::kOurs && broker.learned_profile) {
     // As bnr-broker renders a scene it rendered before: from the map the first render learned.
     const Outcome first = DynamicRun(w, config, broker, false).run();
-    return DynamicRun(w, config, broker, trace, first.cost_per_column).run();
+    return DynamicRun(w, config, broker, trace, bnr::broker::coarsened(first.cost_per_column, bnr::broker::kStoredMapColumns)).run();
   }
   return DynamicRun(w, config, broker, trace).run();
 }

@@ -211,7 +211,7 @@ JobSummary BrokerRun::calibrate(const std::string& scene, const char* what) {
   return s;
 }
 
-void BrokerRun::print_summary(const JobSummary& s, const std::string& prior_source) const {
+void BrokerRun::print_summary(const JobSummary& s, CostPrior prior) const {
   std::string files;
   for (const auto& p : s.written) files += (files.empty() ? "" : ", ") + p.string();
   const std::string resumed =
@@ -225,7 +225,7 @@ void BrokerRun::print_summary(const JobSummary& s, const std::string& prior_sour
                static_cast<double>(s.scene_bytes_sent) / (1 << 20),
                summary_table(s.agents, static_cast<long long>(s.width) * s.height, s.seconds).c_str());
   if (!s.cost_prior_dropped) return;
-  if (prior_source == kPriorFromSpeedTest)
+  if (prior == CostPrior::kSpeedTest)
     std::fprintf(stderr, "bnr-broker: the speed test's cost map did not match this scene (its costly columns were "
                          "elsewhere), so regions were sized from what the agents measured; give --speed-test a small "
                          "copy of the current scene\n");
@@ -234,36 +234,34 @@ void BrokerRun::print_summary(const JobSummary& s, const std::string& prior_sour
                          "were sized from what the agents measured (the map is replaced by this render's)\n");
 }
 
-std::vector<double> BrokerRun::cost_prior_for(const JobOptions& job, std::string& source) {
-  source.clear();
-  if (!speed_test_map_.empty()) {
-    source = kPriorFromSpeedTest;
-    return speed_test_map_;
-  }
+BrokerRun::CostPriorChoice BrokerRun::cost_prior_for(const JobOptions& job) {
+  if (!speed_test_map_.empty()) return {speed_test_map_, CostPrior::kSpeedTest};
   const std::string key = cost_map_key(job.manifest, job.frame);
   std::vector<double> kept = cost_maps_.load(key);
-  if (kept.empty()) return kept;
-  source = kPriorFromLastRender;
+  if (kept.empty()) return {};
   if (!flags_.quiet && announced_map_ != key)
     std::cerr << "bnr-broker: regions are sized from the start by where this scene's last render was costly\n";
   announced_map_ = key;
-  return kept;
+  return {std::move(kept), CostPrior::kLastRender};
 }
 
 void BrokerRun::render_all(RunOutcome& outcome) {
   if (!benchmark_scene_.empty()) (void)calibrate(benchmark_scene_, "benchmark");
   if (!flags_.speed_test.empty()) speed_test_map_ = calibrate(flags_.speed_test, "speed-test").cost_per_column;
   for (const std::string& scene : flags_.scenes) {
-    std::string map_key, prior_source;
+    std::string map_key;
+    CostPrior prior = CostPrior::kNone;
     const JobSummary s = render(scene, [&](JobOptions& job) {
       map_key = cost_map_key(job.manifest, job.frame);
-      job.cost_prior = cost_prior_for(job, prior_source);
+      CostPriorChoice choice = cost_prior_for(job);
+      job.cost_prior = std::move(choice.per_column);
+      prior = choice.source;
     });
     remember(s);
     // A resumed job measured only what was left: its map would be a poorer one.
     if (s.resumed_regions == 0) (void)cost_maps_.save(map_key, s.cost_per_column);
-    outcome.jobs.push_back({scene, flags_.frame, s, prior_source});
-    if (!flags_.quiet) print_summary(s, prior_source);
+    outcome.jobs.push_back({scene, flags_.frame, s, prior});
+    if (!flags_.quiet) print_summary(s, prior);
   }
 }
 

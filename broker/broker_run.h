@@ -62,10 +62,14 @@ class BrokerRun {
   // Equal strips on every agent: each agent's speed from its own strips, and (for a small
   // version of the user's scene) where the frame costs most.
   JobSummary calibrate(const std::string& scene, const char* what);
-  // The cost prior of a job of `scene` with this manifest: the speed test's, else the one the
-  // scene's last render learned (then said once); `source` says which ("" none).
-  std::vector<double> cost_prior_for(const JobOptions& job, std::string& source);
-  void print_summary(const JobSummary& summary, const std::string& prior_source) const;
+  // The cost map a job starts from: the speed test's, else the one its scene's last render
+  // learned (said once), else none.
+  struct CostPriorChoice {
+    std::vector<double> per_column;
+    CostPrior source = CostPrior::kNone;
+  };
+  [[nodiscard]] CostPriorChoice cost_prior_for(const JobOptions& job);
+  void print_summary(const JobSummary& summary, CostPrior prior) const;
 
   const BrokerFlags& flags_;
   std::chrono::steady_clock::time_point launched_;

@@ -96,9 +96,4 @@ bool CostMapStore::save(const std::string& key, const std::vector<double>& cost_
   }
 }
 
-void CostMapStore::forget(const std::string& key) const {
-  std::error_code ec;
-  fs::remove(file_of(key), ec);
-}
-
 }  // namespace bnr::broker

@@ -37,8 +37,8 @@ class CostMapStore {
   explicit CostMapStore(std::filesystem::path dir) : dir_(std::move(dir)) {}
 
   [[nodiscard]] std::vector<double> load(const std::string& key) const;  // empty: none kept
-  bool save(const std::string& key, const std::vector<double>& cost_per_column) const;
-  void forget(const std::string& key) const;
+  // Best effort: false when it could not be written.
+  [[nodiscard]] bool save(const std::string& key, const std::vector<double>& cost_per_column) const;
 
   static constexpr std::size_t kMaxMaps = 256;
 

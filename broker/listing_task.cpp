@@ -36,10 +36,10 @@ void ListingTask::start() {
   });
 }
 
-bool ListingTask::settle(SceneManifest truth) {
+bool ListingTask::settle(SceneManifest truth, bool remember) {
   if (decided_) return false;
   decided_ = true;
-  if (remember_) {
+  if (remember && remember_) {
     try {
       remember_(truth);
     } catch (const std::exception&) {

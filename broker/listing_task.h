@@ -30,7 +30,9 @@ class ListingTask {
   // Starts the listing (once; nothing after settle).
   void start();
   // The answer without a listing; false (ignored) once the listing started or was settled.
-  bool settle(SceneManifest truth);
+  // `remember`: hand it to the remember callback (not when it rests on what an agent with
+  // another Blender read).
+  bool settle(SceneManifest truth, bool remember = true);
   // Whether start() or settle() was called: result() is then (or will be) ready.
   [[nodiscard]] bool decided() const { return decided_; }
   [[nodiscard]] std::shared_future<SceneManifest> result() const { return result_; }

@@ -249,7 +249,7 @@ class Job {
     const std::optional<std::string> here = listing_->this_blender();
     if (!here) return;  // `blender --version` takes a quarter of a second
     if (std::optional<SceneManifest> truth = listing_from_agent(manifest_, session_.scene(), *here))
-      listing_->settle(std::move(*truth));
+      listing_->settle(std::move(*truth), /*remember=*/session_.blender_version() == *here);
     else
       listing_->start();
   }

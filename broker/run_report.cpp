@@ -54,7 +54,7 @@ std::string job_json(const JobRecord& job) {
       .raw("first_region_seconds", s.first_region_seconds >= 0 ? number(s.first_region_seconds) : "null")
       .num("overdraw", s.overdraw)
       .num("scene_bytes_sent", static_cast<long long>(s.scene_bytes_sent))
-      .raw("cost_prior", job.cost_prior.empty() ? "null" : quote(job.cost_prior))
+      .raw("cost_prior", job.cost_prior == CostPrior::kNone ? "null" : quote(cost_prior_name(job.cost_prior)))
       .raw("cost_prior_dropped", s.cost_prior_dropped ? "true" : "false")
       .raw("outputs", array(s.written, [](const std::filesystem::path& p) { return quote(p.string()); }))
       .raw("totals", totals)
@@ -63,6 +63,15 @@ std::string job_json(const JobRecord& job) {
 }
 
 }  // namespace
+
+const char* cost_prior_name(CostPrior prior) {
+  switch (prior) {
+    case CostPrior::kSpeedTest: return "speed test";
+    case CostPrior::kLastRender: return "last render";
+    case CostPrior::kNone: break;
+  }
+  return "";
+}
 
 const char* exit_reason(int exit_code) {
   if (exit_code == 0) return "done";

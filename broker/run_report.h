@@ -11,15 +11,17 @@
 
 namespace bnr::broker {
 
+// Where a job's cost map (JobOptions::cost_prior) came from.
+enum class CostPrior { kNone, kSpeedTest, kLastRender };
+// "speed test", "last render"; "" for kNone.
+[[nodiscard]] const char* cost_prior_name(CostPrior prior);
+
 struct JobRecord {
   std::string scene;
   std::optional<int> frame;  // unset: the frame the scene was saved at
   JobSummary summary;
-  std::string cost_prior;  // where the job's cost map came from: kPriorFrom..., or "" (none)
+  CostPrior cost_prior = CostPrior::kNone;  // where the job's cost map came from
 };
-
-inline constexpr const char* kPriorFromSpeedTest = "speed test";
-inline constexpr const char* kPriorFromLastRender = "last render";
 
 struct RunOutcome {
   std::vector<JobRecord> jobs;  // the jobs that completed, in order

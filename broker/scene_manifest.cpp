@@ -205,6 +205,11 @@ void remember_listing(const fs::path& blend, const SceneListing& listing, const 
 // from this machine's Blender would: that run's guess is then no guess.
 void remember_settled(const fs::path& scene, const SceneManifest& truth, const std::string& blender) {
   if (truth.blender_version.empty() || truth.files.empty()) return;
+  // Only of the .blend the agent read: one saved since (a texture added?) is listed next time.
+  const fs::path blend = canonical_blend(scene);
+  const std::optional<FileStamp> stamp = stamp_of(blend);
+  const std::optional<std::string> hash = stamp ? scene_cache().hash(blend, *stamp) : std::nullopt;
+  if (hash != truth.files[0].hash) return;
   SceneListing listing;
   listing.blender_version = truth.blender_version;
   for (std::size_t i = 1; i < truth.files.size(); ++i) listing.files.push_back(truth.files[i].source);

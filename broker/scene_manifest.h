@@ -40,8 +40,8 @@ struct SceneListing {
 // relative "file" paths are refused as a warning, never shipped.
 [[nodiscard]] SceneListing parse_scene_listing(std::string_view text);
 
-// The script's lines for `listing`: parse_scene_listing(format_scene_listing(l)) gives l back
-// (a missing file's line brings its warning once more).
+// The script's lines for `listing`: parse_scene_listing(format_scene_listing(l)) gives l back,
+// but for tabs and newlines in a field (spaces then) and a missing file's warning (twice).
 [[nodiscard]] std::string format_scene_listing(const SceneListing& listing);
 
 // Where an absolute broker path goes under an agent's job directory: the path without its

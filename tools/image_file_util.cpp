@@ -42,8 +42,9 @@ void keep_newest_files(const std::filesystem::path& dir, std::string_view prefix
        it.increment(ec)) {
     const std::string name = it->path().filename().string();
     if (name.rfind(prefix, 0) != 0) continue;
-    const auto stamp = it->last_write_time(ec);
-    if (!ec) files.emplace_back(stamp, it->path());
+    std::error_code gone;  // deleted meanwhile (another broker pruning too): not counted
+    const auto stamp = it->last_write_time(gone);
+    if (!gone) files.emplace_back(stamp, it->path());
   }
   if (files.size() <= keep) return;
   std::sort(files.begin(), files.end());

@@ -44,7 +44,7 @@ TEST(RunReport, CompletedRunListsEachAgentsColumnsTotalsAndOutputs) {
 
 TEST(RunReport, SaysWhereTheJobsCostMapCameFromAndWhetherItWasDropped) {
   JobRecord job = two_agent_job();
-  job.cost_prior = kPriorFromLastRender;
+  job.cost_prior = CostPrior::kLastRender;
   job.summary.cost_prior_dropped = true;
   const std::string json = run_report_json({{job}, 0, ""});
   EXPECT_NE(json.find("\"cost_prior\": \"last render\", \"cost_prior_dropped\": true"), std::string::npos) << json;

@@ -240,6 +240,19 @@ TEST(SceneCache, AParkedTransferWithWrongBytesFailsItsCommitAndStartsOverNextTim
   EXPECT_TRUE(cache.has(hash));
 }
 
+TEST(SceneCache, AParkedFileACommitLeftReadOnlyIsReceivedAgain) {
+  const tools::TempDir tmp;
+  SceneCache cache(tmp / "cache", 1 << 20);
+  const std::string hash = tools::content_hash("abc");
+  const fs::path parked = tmp / "cache" / "partial" / hash;
+  write_file(parked, "ab");
+  fs::permissions(parked, fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read);
+  auto writer = cache.start_blob(hash, 3);  // resumed (root may write it) or started afresh
+  writer->append(std::string("abc").substr(writer->written()));
+  cache.commit(std::move(writer));
+  EXPECT_EQ(read_all(cache.blob_path(hash)), "abc");
+}
+
 TEST(SceneCache, AParkedTransferLongerThanTheFileIsNotResumed) {
   const tools::TempDir tmp;
   SceneCache cache(tmp / "cache", 1 << 20);

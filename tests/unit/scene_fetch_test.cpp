@@ -119,6 +119,31 @@ TEST(SceneFetch, ATransferAnEarlierJobLeftResumesWhereItStopped) {
   EXPECT_EQ(second.bytes_fetched(), 6U) << "only what the first job did not get";
 }
 
+TEST(SceneFetch, BadBytesAnEarlierTransferLeftAreFetchedAgainWhole) {
+  const tools::TempDir tmp;
+  SceneCache cache(tmp / "cache", 1 << 20);
+  const std::string a = "0123456789";
+  const std::string hash = tools::content_hash(a);
+  std::ofstream(tmp / "cache" / "partial" / hash, std::ios::binary) << "XXXX";  // torn, or a hostile broker's
+  SceneFetch fetch("j", {file_of("a.blend", a)}, {8, 4, std::chrono::seconds(30)});
+  const Clock::time_point t0{};
+  FetchStep step = fetch.next(cache, t0);
+  ASSERT_EQ(step.requests.size(), 2U);
+  EXPECT_EQ(step.requests[0].offset, 4U);
+  EXPECT_EQ(fetch.receive(cache, {"j", hash, 4}, "4567", t0), SceneFetch::Answer::kTaken);
+  EXPECT_EQ(fetch.receive(cache, {"j", hash, 8}, "89", t0), SceneFetch::Answer::kTaken);
+  EXPECT_FALSE(cache.has(hash));
+  EXPECT_FALSE(fetch.done());
+  step = fetch.next(cache, t0);
+  ASSERT_EQ(step.log.size(), 1U);
+  EXPECT_NE(step.log[0].find("fetching it again whole"), std::string::npos) << step.log[0];
+  ASSERT_FALSE(step.requests.empty());
+  EXPECT_EQ(step.requests[0].offset, 0U);
+  answer_all(fetch, cache, a, step.requests, t0);
+  EXPECT_TRUE(fetch.done());
+  EXPECT_TRUE(cache.has(hash));
+}
+
 TEST(SceneFetch, AnEmptyFileOrATransferParkedWholeNeedsNoRequest) {
   const tools::TempDir tmp;
   SceneCache cache(tmp / "cache", 1 << 20);

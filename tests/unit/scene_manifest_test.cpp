@@ -260,6 +260,12 @@ TEST(ListingTask, RemembersASettledAnswerForTheNextRunButNotItsOwnListing) {
     EXPECT_FALSE(task.settle(SceneManifest{}));
   }
   {
+    ListingTask task(lister, {}, remember);
+    SceneManifest other;
+    other.blender_version = "read by an agent with another Blender";
+    EXPECT_TRUE(task.settle(other, /*remember=*/false));
+  }
+  {
     ListingTask task(lister, {}, remember);  // the listing remembers itself (list_scene)
     task.start();
     EXPECT_EQ(task.result().get().blender_version, "listed");
